@@ -1,0 +1,338 @@
+"""The ActiveCampaign hook: the one place operators and sensors talk to the API through."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import requests
+import tenacity
+from airflow.sdk import BaseHook
+
+from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignError,
+    ActiveCampaignNotFoundError,
+    ActiveCampaignValidationError,
+)
+from airflow_provider_activecampaign.transport import (
+    Call,
+    FailureKind,
+    TransportSettings,
+    build_headers,
+    handle_response,
+    prepare_call,
+    prepare_legacy_call,
+    retry_kwargs,
+    transport_error,
+)
+
+PAGE_SIZE = 100
+
+
+class ActiveCampaignHook(BaseHook):
+    """Talk to one ActiveCampaign account: paced, retried where safe, with errors that explain themselves.
+
+    The connection holds the API URL (``host``) and the API key (``password``); extras tune
+    ``timeout``, ``requests_per_second``, ``imports_per_minute`` and ``max_retries``. Nothing is read
+    or sent until the first call, so creating a hook in DAG code costs nothing.
+
+    :param activecampaign_conn_id: The Airflow connection to use.
+    """
+
+    conn_name_attr = "activecampaign_conn_id"
+    default_conn_name = "activecampaign_default"
+    conn_type = "activecampaign"
+    hook_name = "ActiveCampaign"
+
+    def __init__(self, activecampaign_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activecampaign_conn_id = activecampaign_conn_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(activecampaign_conn_id={self.activecampaign_conn_id!r})"
+
+    # ----------------------------------------------------------------------------------------------
+    # Connection
+    # ----------------------------------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> TransportSettings:
+        """The validated connection settings (fetched once, the key registered with the masker)."""
+        conn = self.get_connection(self.activecampaign_conn_id)
+        settings = TransportSettings.from_connection_fields(
+            host=conn.host, port=conn.port, password=conn.password, extra=conn.extra_dejson
+        )
+        _mask(settings.api_key)
+        return settings
+
+    @property
+    def base_url(self) -> str:
+        """``https://<account>.api-us1.com``: the account's address, no path."""
+        return self.settings.base_url
+
+    def get_conn(self) -> requests.Session:
+        """The HTTP session, with the key header set, redirects off and a connection pool."""
+        return self._session
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers.update(build_headers(self.settings.api_key))
+        # Never follow redirects: requests would forward our Api-Token header to any host.
+        session.max_redirects = 0
+        session.trust_env = True
+        return session
+
+    # ----------------------------------------------------------------------------------------------
+    # Calls
+    # ----------------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        max_retries: int | None = None,
+    ) -> Any:
+        """Call a v3 endpoint (relative to ``/api/3``) and return its decoded JSON body.
+
+        Waits for the account's rate limit, retries 429s and, for calls that are safe to repeat,
+        5xx answers and network failures. A non-idempotent POST that fails after reaching the
+        server raises :class:`~airflow_provider_activecampaign.exceptions.ActiveCampaignAmbiguousWriteError`.
+
+        :param idempotent: Override whether this call is safe to send twice (default: GET, PUT,
+            DELETE and ``contact/sync`` are; other POSTs are not).
+        :param max_retries: Override the connection's ``max_retries`` for this call.
+        """
+        call = prepare_call(self.settings, method, endpoint, params=params, json=json, idempotent=idempotent)
+        return self._run(call, max_retries)
+
+    def get(self, endpoint: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", endpoint, params=params)
+
+    def post(self, endpoint: str, json: Any = None, *, idempotent: bool | None = None) -> Any:
+        return self.request("POST", endpoint, json=json, idempotent=idempotent)
+
+    def put(self, endpoint: str, json: Any = None) -> Any:
+        return self.request("PUT", endpoint, json=json)
+
+    def delete(self, endpoint: str) -> Any:
+        return self.request("DELETE", endpoint)
+
+    def legacy_request(
+        self,
+        api_action: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        method: str = "GET",
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Call a v1 ``/admin/api.php`` action (form-encoded, JSON output, key in the header).
+
+        Some things, such as creating and sending a campaign in one call, exist only in v1. A
+        ``result_code`` of 0 raises a validation error with the API's ``result_message``.
+        """
+        call = prepare_legacy_call(
+            self.settings, api_action, method=method, params=params, data=data, idempotent=idempotent
+        )
+        return self._run(call, None)
+
+    def _run(self, call: Call, max_retries: int | None) -> Any:
+        settings = self.settings
+        if max_retries is not None:
+            settings = _with_retries(settings, max_retries)
+        for attempt in tenacity.Retrying(**retry_kwargs(settings, self.log)):
+            with attempt:
+                return self._send(call)
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+    def _send(self, call: Call) -> Any:
+        delay = call.reserve()
+        if delay > 0:
+            time.sleep(delay)
+        timeout = self.settings.timeout
+        try:
+            response = self._session.request(
+                call.method,
+                call.url,
+                params=call.params,
+                json=call.json,
+                data=call.form,
+                timeout=(min(timeout, 10.0), timeout),
+                allow_redirects=False,
+            )
+        except requests.exceptions.RequestException as error:
+            raise transport_error(call, _failure_kind(error), error) from None
+        return handle_response(call, response.status_code, response.headers, response.text)
+
+    # ----------------------------------------------------------------------------------------------
+    # Reading collections
+    # ----------------------------------------------------------------------------------------------
+
+    def paginate(
+        self, endpoint: str, *, key: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every object of a collection, 100 per request.
+
+        ``/contacts`` is walked by ``id_greater`` in id order, which stays fast on accounts with
+        millions of contacts (large offsets do not); other collections by ``offset`` until
+        ``meta.total`` (a string in this API) is reached.
+        """
+        query = dict(params or {})
+        query["limit"] = PAGE_SIZE
+        by_id = endpoint.strip("/") == "contacts"
+        if by_id:
+            query["orders[id]"] = "ASC"
+            query.setdefault("id_greater", 0)
+        else:
+            query.setdefault("offset", 0)
+        seen = 0
+        while True:
+            page = self.get(endpoint, params=query)
+            items = page.get(key) or []
+            yield from items
+            seen += len(items)
+            if len(items) < PAGE_SIZE:
+                return
+            if by_id:
+                query["id_greater"] = max(int(item["id"]) for item in items)
+            else:
+                total = _meta_total(page)
+                if total is not None and seen >= total:
+                    return
+                query["offset"] = int(query["offset"]) + len(items)
+
+    # ----------------------------------------------------------------------------------------------
+    # Conveniences
+    # ----------------------------------------------------------------------------------------------
+
+    def resolve_ids(
+        self,
+        endpoint: str,
+        *,
+        key: str,
+        wanted: Iterable[str | int],
+        name_fields: Sequence[str] = ("name",),
+        kind: str | None = None,
+    ) -> dict[str, str]:
+        """Map names or ids of lists, tags, automations, fields … to their ids, reading the collection once.
+
+        Names match exactly but case-insensitively on any of ``name_fields``; a value that is an
+        existing id matches that object. Unknown or ambiguous names raise *before* anything is
+        written, listing what exists, so a typo never half-applies a run.
+        """
+        wanted_list = [str(w).strip() for w in wanted]
+        if not wanted_list:
+            return {}
+        kind = kind or endpoint.rstrip("s")
+        objects = list(self.paginate(endpoint, key=key))
+        by_id = {str(obj.get("id")): obj for obj in objects}
+        by_name: dict[str, list[dict[str, Any]]] = {}
+        for obj in objects:
+            for name_field in name_fields:
+                name = obj.get(name_field)
+                if name not in (None, ""):
+                    bucket = by_name.setdefault(str(name).strip().lower(), [])
+                    if obj not in bucket:
+                        bucket.append(obj)
+        resolved: dict[str, str] = {}
+        unknown: list[str] = []
+        for item in wanted_list:
+            matches = by_name.get(item.lower(), [])
+            if len(matches) > 1:
+                candidates = ", ".join(f"{m.get(name_fields[0])!r} (id {m.get('id')})" for m in matches)
+                raise ActiveCampaignValidationError(
+                    f"The {kind} name {item!r} is ambiguous: {candidates}.",
+                    hint=f"Pass the {kind} id instead of its name.",
+                )
+            if matches:
+                resolved[item] = str(matches[0]["id"])
+            elif item in by_id:
+                resolved[item] = item
+            else:
+                unknown.append(item)
+        if unknown:
+            existing = sorted({str(obj.get(name_fields[0])) for obj in objects})
+            shown = ", ".join(repr(name) for name in existing[:50])
+            more = f" and {len(existing) - 50} more" if len(existing) > 50 else ""
+            raise ActiveCampaignNotFoundError(
+                f"Unknown {kind} {', '.join(repr(u) for u in unknown)}. Existing: {shown or 'none'}{more}.",
+                hint=f"Fix the {kind} name, or create it in ActiveCampaign first.",
+            )
+        return resolved
+
+    def get_user(self) -> dict[str, Any]:
+        """The API user the key belongs to (``GET /users/me``)."""
+        return dict(self.get("users/me")["user"])
+
+    def get_contact_by_email(self, email: str) -> dict[str, Any] | None:
+        """The contact with this email address, or ``None``. Emails match case-insensitively."""
+        wanted = email.strip().lower()
+        contacts = self.get("contacts", params={"email": wanted}).get("contacts") or []
+        for contact in contacts:
+            if str(contact.get("email", "")).lower() == wanted:
+                return dict(contact)
+        return None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the URL and key with ``GET /users/me``; never raises (Airflow's Test button)."""
+        try:
+            settings = self.settings
+            user = self.request("GET", "users/me", max_retries=1)["user"]
+        except ActiveCampaignError as error:
+            return False, error.summary + (f" {error.hint}" if error.hint else "")
+        except Exception as error:
+            return False, f"Connection test failed: {type(error).__name__}: {error}"
+        who = user.get("username") or user.get("email") or f"user {user.get('id')}"
+        email = f" ({user['email']})" if user.get("email") and user.get("email") != who else ""
+        return True, f"Connected to {settings.base_url} as {who}{email}."
+
+
+def _meta_total(page: Mapping[str, Any]) -> int | None:
+    try:
+        return int((page.get("meta") or {}).get("total"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+_NOT_SENT_MARKERS = ("NewConnectionError", "NameResolutionError", "Connection refused", "Failed to resolve")
+
+
+def _failure_kind(error: requests.exceptions.RequestException) -> FailureKind:
+    """Whether a failed request can have reached the server."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return FailureKind.NOT_SENT
+    if isinstance(error, requests.exceptions.ConnectionError) and not isinstance(
+        error, requests.exceptions.ReadTimeout
+    ):
+        text = repr(error)
+        if any(
+            marker in text
+            for marker in (
+                "NewConnectionError",
+                "NameResolutionError",
+                "Connection refused",
+                "Failed to resolve",
+            )
+        ):
+            return FailureKind.NOT_SENT
+    return FailureKind.MAYBE_APPLIED
+
+
+def _with_retries(settings: TransportSettings, max_retries: int) -> TransportSettings:
+    from dataclasses import replace
+
+    return replace(settings, max_retries=max_retries)
+
+
+def _mask(secret: str) -> None:
+    """Register the key with Airflow's secret masker, in and out of a task."""
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(secret)

@@ -1,0 +1,130 @@
+"""The async counterpart of the hook, for triggers running in the triggerer's event loop.
+
+It shares every rule (URL, headers, rate limit, retries, errors) with the sync hook through
+:mod:`airflow_provider_activecampaign.transport`; only the HTTP client (httpx) differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+import tenacity
+from airflow.sdk import BaseHook
+
+from airflow_provider_activecampaign.transport import (
+    Call,
+    FailureKind,
+    TransportSettings,
+    build_headers,
+    handle_response,
+    prepare_call,
+    retry_kwargs,
+    transport_error,
+)
+
+
+class ActiveCampaignAsyncHook(BaseHook):
+    """Async calls to one ActiveCampaign account; use as ``async with ActiveCampaignAsyncHook(...) as hook``.
+
+    The connection is resolved without blocking the event loop (``get_async_connection``), and the
+    key is registered with the secret masker asynchronously.
+    """
+
+    conn_name_attr = "activecampaign_conn_id"
+    default_conn_name = "activecampaign_default"
+    conn_type = "activecampaign"
+    hook_name = "ActiveCampaign"
+
+    def __init__(self, activecampaign_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activecampaign_conn_id = activecampaign_conn_id
+        self._settings: TransportSettings | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(activecampaign_conn_id={self.activecampaign_conn_id!r})"
+
+    async def get_settings(self) -> TransportSettings:
+        """The validated connection settings, fetched once per hook."""
+        if self._settings is None:
+            from airflow.providers.common.compat.connection import (
+                get_async_connection,
+                get_async_extra_dejson,
+            )
+            from airflow.sdk.log import amask_secret
+
+            conn = await get_async_connection(self.activecampaign_conn_id, hook=self)
+            extra = await get_async_extra_dejson(conn)
+            settings = TransportSettings.from_connection_fields(
+                host=conn.host, port=conn.port, password=conn.password, extra=extra
+            )
+            await amask_secret(settings.api_key)
+            self._settings = settings
+        return self._settings
+
+    async def __aenter__(self) -> ActiveCampaignAsyncHook:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            settings = await self.get_settings()
+            self._client = httpx.AsyncClient(
+                headers=build_headers(settings.api_key),
+                timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
+                follow_redirects=False,  # the Api-Token header must never reach another host
+            )
+        return self._client
+
+    async def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Call a v3 endpoint and return its decoded JSON body; same rules as the sync hook."""
+        settings = await self.get_settings()
+        call = prepare_call(settings, method, endpoint, params=params, json=json, idempotent=idempotent)
+        async for attempt in tenacity.AsyncRetrying(**retry_kwargs(settings, self.log)):
+            with attempt:
+                return await self._send(call)
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+    async def get(self, endpoint: str, params: Mapping[str, Any] | None = None) -> Any:
+        return await self.request("GET", endpoint, params=params)
+
+    async def _send(self, call: Call) -> Any:
+        delay = call.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        client = await self._get_client()
+        try:
+            response = await client.request(
+                call.method, call.url, params=call.params, json=call.json, data=call.form
+            )
+        except httpx.HTTPError as error:
+            raise transport_error(call, _failure_kind(error), error) from None
+        return handle_response(call, response.status_code, response.headers, response.text)
+
+
+def _failure_kind(error: httpx.HTTPError) -> FailureKind:
+    """Whether a failed request can have reached the server."""
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return FailureKind.NOT_SENT
+    return FailureKind.MAYBE_APPLIED

@@ -1,0 +1,659 @@
+"""The transport policy shared by the sync hook (requests) and the async hook (httpx).
+
+Everything that decides *how* we talk to ActiveCampaign lives here, once: the API URL rules, the
+headers, the per-account rate limiter, which failures may be retried for which calls, and how an
+error message is built. The two hooks only move bytes; they ask this module what to send, how long
+to wait, and what the answer means.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import json as jsonlib
+import logging
+import platform
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
+
+from airflow_provider_activecampaign import __version__
+from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignAmbiguousWriteError,
+    ActiveCampaignAuthError,
+    ActiveCampaignConfigError,
+    ActiveCampaignConnectionError,
+    ActiveCampaignError,
+    ActiveCampaignNotFoundError,
+    ActiveCampaignRateLimitError,
+    ActiveCampaignServerError,
+    ActiveCampaignValidationError,
+)
+
+API_PATH = "/api/3"
+LEGACY_PATH = "/admin/api.php"
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_REQUESTS_PER_SECOND = 5.0
+DEFAULT_IMPORTS_PER_MINUTE = 100.0
+DEFAULT_MAX_RETRIES = 5
+#: Longest wait we accept from a ``Retry-After`` header before trying again anyway.
+MAX_RETRY_AFTER = 120.0
+#: ActiveCampaign counts requests per second; we never burst more than this many at once.
+ACCOUNT_BURST = 5
+#: The bulk importer counts requests per minute.
+IMPORT_BURST = 100
+#: Head-room kept in every limiter window, so clock jitter between us and the server never shows as a 429.
+WINDOW_MARGIN = 0.03
+#: How much of a request or response body an error message quotes.
+BODY_LIMIT = 2000
+
+#: Keys whose values never appear in an error message, wherever they sit in a body.
+SENSITIVE_KEYS = frozenset(
+    {"api_key", "apikey", "api-token", "api_token", "token", "password", "secret", "authorization"}
+)
+
+#: POST endpoints that are upserts: sending them twice leaves the same state as sending them once.
+IDEMPOTENT_POSTS = frozenset({"contact/sync"})
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------------
+# Connection settings
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(host: str | None, port: int | None = None) -> str:
+    """Turn what a user typed as the API URL into ``scheme://host[:port]`` (no path, no slash).
+
+    Accepts ``https://acct.api-us1.com``, with or without ``/api/3`` and a trailing slash, or a
+    bare host name. Plain ``http://`` is refused except on loopback, where the local emulator runs.
+    """
+    raw = (host or "").strip()
+    if not raw:
+        raise ActiveCampaignConfigError(
+            "The ActiveCampaign connection has no API URL.",
+            hint="Set the connection's API URL (host) to the URL shown in ActiveCampaign under "
+            "Settings → Developer, e.g. https://youraccount.api-us1.com",
+        )
+    if "://" not in raw:
+        bare = raw.split("/", 1)[0].split(":", 1)[0]
+        raw = ("http://" if _is_loopback(bare) else "https://") + raw
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    hostname = (parts.hostname or "").lower()
+    if scheme not in {"http", "https"} or not hostname:
+        raise ActiveCampaignConfigError(
+            f"The API URL {_describe(raw)} is not an http(s) URL.",
+            hint="Use the API URL from ActiveCampaign Settings → Developer, e.g. https://youraccount.api-us1.com",
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ActiveCampaignConfigError(
+            "The API URL must not contain credentials, a query string or a fragment.",
+            hint="Put the key in the connection's API Key field and only the address in API URL.",
+        )
+    if scheme == "http" and not _is_loopback(hostname):
+        raise ActiveCampaignConfigError(
+            f"The API URL http://{hostname} is not HTTPS: the API key would travel in clear text.",
+            hint=f"Use https://{hostname}. Plain http:// is only accepted for a loopback address "
+            "(the local emulator).",
+        )
+    path = parts.path.rstrip("/")
+    if path not in {"", API_PATH}:
+        raise ActiveCampaignConfigError(
+            f"The API URL has an unexpected path {path!r}.",
+            hint="Use the API URL from Settings → Developer, e.g. https://youraccount.api-us1.com "
+            "(optionally ending in /api/3).",
+        )
+    if hostname.endswith(".activehosted.com"):
+        raise ActiveCampaignConfigError(
+            f"{hostname} is the address of the ActiveCampaign web app, not of its API.",
+            hint="Copy the API URL from ActiveCampaign Settings → Developer "
+            "(it looks like https://youraccount.api-us1.com).",
+        )
+    netloc = hostname if ":" not in hostname else f"[{hostname}]"
+    effective_port = parts.port or port
+    if effective_port:
+        netloc = f"{netloc}:{effective_port}"
+    return urlunsplit((scheme, netloc, "", "", ""))
+
+
+def _describe(raw: str) -> str:
+    return repr(raw[:200])
+
+
+def _number(extra: Mapping[str, Any], key: str, default: float, minimum: float) -> float:
+    value = extra.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ActiveCampaignConfigError(
+            f"The connection extra {key!r} must be a number, got {str(value)[:50]!r}."
+        ) from None
+    if number < minimum:
+        raise ActiveCampaignConfigError(f"The connection extra {key!r} must be at least {minimum}.")
+    return number
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """Everything the transport needs from an Airflow connection, validated once."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    imports_per_minute: float = DEFAULT_IMPORTS_PER_MINUTE
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    @classmethod
+    def from_connection_fields(
+        cls, *, host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
+    ) -> TransportSettings:
+        base_url = normalize_base_url(host, port)
+        api_key = (password or "").strip()
+        if not api_key:
+            raise ActiveCampaignConfigError(
+                "The ActiveCampaign connection has no API key.",
+                hint="Set the connection's API Key to the key from ActiveCampaign Settings → Developer.",
+            )
+        return cls(
+            base_url=base_url,
+            api_key=api_key,
+            timeout=_number(extra, "timeout", DEFAULT_TIMEOUT, 0.1),
+            requests_per_second=_number(extra, "requests_per_second", DEFAULT_REQUESTS_PER_SECOND, 0.01),
+            imports_per_minute=_number(extra, "imports_per_minute", DEFAULT_IMPORTS_PER_MINUTE, 0.01),
+            max_retries=int(_number(extra, "max_retries", DEFAULT_MAX_RETRIES, 0)),
+        )
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + API_PATH
+
+
+def user_agent() -> str:
+    """Name us to ActiveCampaign, so their support can find our traffic."""
+    try:
+        from airflow import __version__ as airflow_version
+    except ImportError:  # pragma: no cover - Airflow is a dependency
+        airflow_version = "unknown"
+    return (
+        f"airflow-provider-activecampaign/{__version__} "
+        f"(apache-airflow/{airflow_version}; python/{platform.python_version()})"
+    )
+
+
+def build_headers(api_key: str) -> dict[str, str]:
+    return {
+        "Api-Token": api_key,
+        "User-Agent": user_agent(),
+        "Accept": "application/json",
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Rate limiting
+# --------------------------------------------------------------------------------------------------
+
+
+class SlidingWindowLimiter:
+    """At most ``max_events`` sends in any ``period`` seconds; thread-safe, never blocks.
+
+    ``reserve()`` books the next free slot and returns how long the caller must wait before
+    sending, so the same limiter serves ``time.sleep`` (hook) and ``asyncio.sleep`` (triggers).
+    Sliding windows are the strictest reading of "N per second": a server counting any other way
+    (token bucket, fixed windows) accepts whatever this lets through.
+    """
+
+    def __init__(self, max_events: int, period: float, margin: float = WINDOW_MARGIN) -> None:
+        self._lock = threading.Lock()
+        self._slots: deque[float] = deque()
+        self.configure(max_events, period, margin)
+
+    def configure(self, max_events: int, period: float, margin: float = WINDOW_MARGIN) -> None:
+        with self._lock:
+            self.max_events = max(1, int(max_events))
+            self.period = float(period) * (1.0 + margin)
+
+    def reserve(self, now: float | None = None) -> float:
+        with self._lock:
+            now = time.monotonic() if now is None else now
+            while len(self._slots) > self.max_events:
+                self._slots.popleft()
+            slot = now
+            if len(self._slots) == self.max_events:
+                slot = max(slot, self._slots[0] + self.period)
+            if self._slots:
+                slot = max(slot, self._slots[-1])
+            self._slots.append(slot)
+            if len(self._slots) > self.max_events:
+                self._slots.popleft()
+            return max(0.0, slot - now)
+
+    def saturate(self, now: float | None = None) -> None:
+        """Treat the window as full from now on: the server told us we are over its limit."""
+        with self._lock:
+            now = time.monotonic() if now is None else now
+            latest = max([now, *self._slots])
+            self._slots = deque([latest] * self.max_events)
+
+
+_LIMITERS: dict[tuple[str, str], SlidingWindowLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def get_limiter(
+    account: str, scope: str, events_per_period: float, period: float, burst: int
+) -> SlidingWindowLimiter:
+    """The process-wide limiter of one account and scope, shared by every hook and trigger.
+
+    ``burst`` caps how many sends may go back to back; the window shrinks with it, so a limiter
+    configured for 50/s (an emulator on a 10x clock) still never sends more than 5 per 0.1 s.
+    """
+    max_events = max(1, min(burst, int(events_per_period)))
+    window = period * max_events / events_per_period
+    key = (account, scope)
+    with _LIMITERS_LOCK:
+        limiter = _LIMITERS.get(key)
+        if limiter is None:
+            limiter = _LIMITERS[key] = SlidingWindowLimiter(max_events, window)
+        elif limiter.max_events != max_events or abs(limiter.period - window * (1 + WINDOW_MARGIN)) > 1e-9:
+            limiter.configure(max_events, window)
+        return limiter
+
+
+def limiters_for(settings: TransportSettings, method: str, endpoint: str) -> list[SlidingWindowLimiter]:
+    """Every limiter a call must pass: the account's, plus the importer's for bulk imports."""
+    limiters = [get_limiter(settings.base_url, "requests", settings.requests_per_second, 1.0, ACCOUNT_BURST)]
+    if method == "POST" and endpoint == "import/bulk_import":
+        limiters.append(
+            get_limiter(settings.base_url, "bulk_import", settings.imports_per_minute, 60.0, IMPORT_BURST)
+        )
+    return limiters
+
+
+# --------------------------------------------------------------------------------------------------
+# Calls, redaction and errors
+# --------------------------------------------------------------------------------------------------
+
+
+class FailureKind(enum.Enum):
+    """What we know about a call that got no HTTP answer."""
+
+    #: The request never left (DNS, refused, connect timeout): safe to send again.
+    NOT_SENT = "not sent"
+    #: The request may have reached the server (read timeout, dropped connection).
+    MAYBE_APPLIED = "maybe applied"
+
+
+@dataclass
+class Call:
+    """One logical API call, prepared once and attempted until it succeeds or gives up."""
+
+    method: str
+    endpoint: str
+    url: str
+    params: dict[str, Any] | None
+    json: Any = None
+    form: dict[str, Any] | None = None
+    idempotent: bool = False
+    expected: str = "HTTP 2xx with a JSON body"
+    limiters: list[SlidingWindowLimiter] = field(default_factory=list)
+
+    @property
+    def display_url(self) -> str:
+        """The full URL with its query, safe to print (no key can be in it)."""
+        if not self.params:
+            return self.url
+        safe = {k: ("***" if k.lower() in SENSITIVE_KEYS else v) for k, v in self.params.items()}
+        return f"{self.url}?{urlencode(safe, doseq=True)}"
+
+    @property
+    def display_body(self) -> str | None:
+        if self.json is not None:
+            return redact_body(self.json)
+        if self.form is not None:
+            return redact_body(self.form)
+        return None
+
+    def reserve(self) -> float:
+        """Book a slot in every limiter; return the longest wait."""
+        return max((limiter.reserve() for limiter in self.limiters), default=0.0)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: ("***" if str(k).lower() in SENSITIVE_KEYS else _redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def redact_body(body: Any, limit: int = BODY_LIMIT) -> str:
+    """A request body as an error message quotes it: secrets replaced, long bodies cut."""
+    text = jsonlib.dumps(_redact(body), default=str, ensure_ascii=False)
+    return trim(text, limit)
+
+
+def trim(text: str, limit: int = BODY_LIMIT) -> str:
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def is_idempotent(method: str, endpoint: str) -> bool:
+    """Whether sending the call twice leaves the account as sending it once would."""
+    return method in {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"} or (
+        method == "POST" and endpoint.strip("/") in IDEMPOTENT_POSTS
+    )
+
+
+def prepare_call(
+    settings: TransportSettings,
+    method: str,
+    endpoint: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    json: Any = None,
+    idempotent: bool | None = None,
+) -> Call:
+    """Resolve a v3 endpoint (``contacts/12``) into a call with its URL, retry rule and limiters."""
+    method = method.upper()
+    endpoint = endpoint.strip().lstrip("/")
+    if endpoint.startswith("api/3/"):
+        endpoint = endpoint[len("api/3/") :]
+    if "://" in endpoint or endpoint.startswith("/"):
+        raise ValueError(f"endpoint must be relative to {API_PATH}, got {endpoint!r}")
+    url = urljoin(settings.api_url + "/", endpoint)
+    return Call(
+        method=method,
+        endpoint=endpoint,
+        url=url,
+        params=dict(params) if params else None,
+        json=json,
+        idempotent=is_idempotent(method, endpoint) if idempotent is None else idempotent,
+        limiters=limiters_for(settings, method, endpoint),
+    )
+
+
+def prepare_legacy_call(
+    settings: TransportSettings,
+    api_action: str,
+    *,
+    method: str = "GET",
+    params: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    idempotent: bool | None = None,
+) -> Call:
+    """A v1 ``/admin/api.php`` call: the key goes in the ``Api-Token`` header, never the URL."""
+    method = method.upper()
+    query = {"api_action": api_action, "api_output": "json", **(params or {})}
+    return Call(
+        method=method,
+        endpoint=f"legacy:{api_action}",
+        url=settings.base_url + LEGACY_PATH,
+        params=query,
+        form=dict(data) if data is not None else None,
+        idempotent=(method == "GET") if idempotent is None else idempotent,
+        expected="HTTP 200 with JSON result_code 1",
+        limiters=limiters_for(settings, method, f"legacy:{api_action}"),
+    )
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return jsonlib.loads(text) if text.strip() else {}
+    except ValueError:
+        return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, min(float(value), MAX_RETRY_AFTER))
+    except ValueError:
+        return None
+
+
+def _field_errors(body: Any) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    if not isinstance(body, Mapping):
+        return errors
+    for item in body.get("errors") or []:
+        if isinstance(item, Mapping):
+            pointer = (
+                (item.get("source") or {}).get("pointer") if isinstance(item.get("source"), Mapping) else None
+            )
+            errors.append(
+                {
+                    "field": pointer.rsplit("/", 1)[-1] if pointer else None,
+                    "title": item.get("title"),
+                    "detail": item.get("detail"),
+                    "code": item.get("code"),
+                }
+            )
+        else:
+            errors.append({"field": None, "title": str(item), "detail": None, "code": None})
+    for reason in body.get("failureReasons") or []:
+        if isinstance(reason, Mapping):
+            errors.append(
+                {
+                    "field": None,
+                    "title": reason.get("failureReason"),
+                    "detail": None,
+                    "code": None,
+                    "contact_index": reason.get("contact"),
+                }
+            )
+        else:
+            errors.append({"field": None, "title": str(reason), "detail": None, "code": None})
+    return errors
+
+
+def api_message(body: Any) -> str | None:
+    """The human message of any documented error body shape."""
+    if not isinstance(body, Mapping):
+        return None
+    if isinstance(body.get("message"), str):
+        return body["message"]
+    parts = []
+    for item in _field_errors(body):
+        text = " ".join(str(p) for p in (item.get("title"), item.get("detail")) if p)
+        if item.get("field"):
+            text = f"{item['field']}: {text}"
+        if text:
+            parts.append(text)
+    return "; ".join(parts) or None
+
+
+def handle_response(call: Call, status: int, headers: Mapping[str, str], text: str) -> Any:
+    """Return the decoded body of a successful answer, or raise the right typed error."""
+    body = _parse_json(text)
+    common: dict[str, Any] = {
+        "method": call.method,
+        "url": call.display_url,
+        "status": status,
+        "request_body": call.display_body,
+        "response_body": trim(text, BODY_LIMIT) if text else "",
+        "expected": call.expected,
+    }
+    where = f"{call.method} {call.display_url}"
+    if 300 <= status < 400:
+        location = headers.get("Location") or headers.get("location") or ""
+        target = urlsplit(urljoin(call.url, location))
+        raise ActiveCampaignConfigError(
+            f"ActiveCampaign answered {where} with a redirect to {target.scheme}://{target.netloc}; "
+            "it was not followed, so the API key was not sent there.",
+            hint="Update the connection's API URL to the address shown in ActiveCampaign "
+            "Settings → Developer.",
+            **common,
+        )
+    if 200 <= status < 300:
+        if body is None:
+            raise ActiveCampaignServerError(
+                f"ActiveCampaign answered {where} with a body that is not JSON.",
+                hint="Check that the API URL points at the API (Settings → Developer), not a web page.",
+                **common,
+            )
+        legacy = call.endpoint.startswith("legacy:") and isinstance(body, Mapping)
+        if legacy and str(body.get("result_code", "1")) in {"0", "False", "false"}:
+            raise ActiveCampaignValidationError(
+                f"ActiveCampaign refused {call.endpoint[len('legacy:') :]}: "
+                f"{body.get('result_message') or 'result_code 0'}",
+                **common,
+            )
+        return body
+    message = api_message(body)
+    detail = f": {message}" if message else ""
+    if status == 429:
+        error: ActiveCampaignError = ActiveCampaignRateLimitError(
+            f"ActiveCampaign rate limit hit on {where}{detail}",
+            retry_after=_retry_after(headers),
+            hint="Lower requests_per_second in the connection, or run fewer tasks against this "
+            "account at once (an Airflow pool with one slot per 5 requests/s).",
+            **common,
+        )
+        return _raise(error)
+    if status == 400 and message and "rate limit" in message.lower():
+        for limiter in call.limiters:
+            limiter.saturate()
+        return _raise(
+            ActiveCampaignRateLimitError(
+                f"ActiveCampaign's bulk importer is over its per-minute limit on {where}{detail}",
+                hint="The provider waits for a free slot and retries; lower imports_per_minute in the "
+                "connection if other tools import into this account too.",
+                **common,
+            )
+        )
+    not_found = (message or "").lower().startswith("no result found")
+    if status == 404 or not_found:
+        return _raise(ActiveCampaignNotFoundError(f"Not found: {where}{detail}", **common))
+    permission = status == 403 and "could not create" not in (message or "").lower()
+    if status in {401, 402} or permission:
+        hint = (
+            "The ActiveCampaign account has a payment issue (HTTP 402)."
+            if status == 402
+            else "Check the connection's API Key and API URL (both from Settings → Developer). A key "
+            "stops working when it is reset or its user is deleted; a user without the permission "
+            "gets 403 for that kind of object."
+        )
+        return _raise(ActiveCampaignAuthError(f"ActiveCampaign refused {where}{detail}", hint=hint, **common))
+    if 400 <= status < 500:
+        return _raise(
+            ActiveCampaignValidationError(
+                f"ActiveCampaign rejected {where}{detail}", field_errors=_field_errors(body), **common
+            )
+        )
+    if status >= 500:
+        return _raise(_server_or_ambiguous(call, f"ActiveCampaign failed on {where} (HTTP {status})", common))
+    return _raise(ActiveCampaignError(f"Unexpected HTTP {status} from {where}{detail}", **common))
+
+
+def _server_or_ambiguous(call: Call, summary: str, common: dict[str, Any]) -> ActiveCampaignError:
+    if call.idempotent:
+        error: ActiveCampaignError = ActiveCampaignServerError(summary, **common)
+        error.retryable = True
+        return error
+    return ActiveCampaignAmbiguousWriteError(
+        f"{summary}. The write may have been applied, so it was not sent again.",
+        hint="Read back before retrying (the provider's operators do this themselves).",
+        **common,
+    )
+
+
+def _raise(error: ActiveCampaignError) -> Any:
+    raise error
+
+
+def transport_error(call: Call, kind: FailureKind, reason: BaseException | str) -> ActiveCampaignError:
+    """The error for a call that got no HTTP answer; retryable only when that cannot duplicate a write."""
+    reason_text = reason if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
+    common: dict[str, Any] = {
+        "method": call.method,
+        "url": call.display_url,
+        "request_body": call.display_body,
+        "expected": call.expected,
+        "response_body": trim(reason_text, 500),
+    }
+    where = f"{call.method} {call.display_url}"
+    if kind is FailureKind.NOT_SENT or call.idempotent:
+        error = ActiveCampaignConnectionError(
+            f"No answer from ActiveCampaign for {where}",
+            hint="Check the API URL, DNS and network access from the worker; raise the connection's "
+            "timeout if the account is slow.",
+            **common,
+        )
+        error.retryable = True
+        return error
+    return ActiveCampaignAmbiguousWriteError(
+        f"The connection failed after {where} was sent; the write may have been applied, "
+        "so it was not sent again.",
+        hint="Read back before retrying (the provider's operators do this themselves).",
+        **common,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Retry policy (tenacity), shared by Retrying and AsyncRetrying
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_retryable(error: BaseException) -> bool:
+    return isinstance(error, ActiveCampaignError) and error.retryable
+
+
+def _wait(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        return float(retry_after)
+    if isinstance(error, ActiveCampaignRateLimitError):
+        return 0.0  # the limiter itself was saturated and will make the next attempt wait
+    # Exponential back-off with full jitter: 0.5, 1, 2, 4 … seconds, capped at 30.
+    return random.uniform(0, min(30.0, 0.5 * 2 ** (state.attempt_number - 1)))
+
+
+def retry_kwargs(settings: TransportSettings, logger: Any = None) -> dict[str, Any]:
+    """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike."""
+    logger = logger or log
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        summary = getattr(error, "summary", str(error))
+        logger.warning(
+            "Retrying in %.1f s (attempt %d of %d): %s",
+            state.upcoming_sleep,
+            state.attempt_number + 1,
+            settings.max_retries + 1,
+            summary,
+        )
+
+    return {
+        "stop": stop_after_attempt(settings.max_retries + 1),
+        "wait": _wait,
+        "retry": retry_if_exception(_is_retryable),
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }

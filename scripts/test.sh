@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: lint, types, unit, integration (emulator over loopback),
+# DAG runs (dag.test() on SQLite) and the connection form in a real browser.
+# Usage: ./scripts/test.sh [pytest args]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+EXTRAS="test,browser" source "$ROOT/scripts/bootstrap.sh"
+
+# The browser test drives Debian's Chromium (browser downloads are not possible here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium (Debian package) for the connection-form browser test"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "==> chromium not installed and cannot install it (not root): the browser test will skip"
+  fi
+fi
+
+echo "==> running the test suite"
+exec "$VENV/bin/python" -m pytest "$@"

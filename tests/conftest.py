@@ -1,0 +1,119 @@
+"""Test set-up shared by every test: an isolated Airflow home and the emulator fixtures.
+
+Airflow reads its configuration from the environment when first imported, so the environment is
+prepared here, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DAGS = ROOT / "tests" / "dags"
+EXAMPLE_DAGS = ROOT / "dags_examples"
+
+_AIRFLOW_HOME = Path(os.environ.get("AC_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="ac-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TEST_DAGS)
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": "tests",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(TEST_DAGS), "refresh_interval": 0},
+        },
+        {
+            "name": "examples",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(EXAMPLE_DAGS), "refresh_interval": 0},
+        },
+    ]
+)
+os.environ.pop("AIRFLOW_CONN_ACTIVECAMPAIGN_DEFAULT", None)
+
+pytest_plugins = ["airflow_provider_activecampaign.emulator.pytest_plugin"]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database (once per session), needed by ``dag.test()``."""
+    marker = _AIRFLOW_HOME / ".migrated"
+    if not marker.exists():
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            check=True,
+            capture_output=True,
+            env=os.environ.copy(),
+        )
+        marker.touch()
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def run_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
+    """Run a DAG from ``tests/dags`` or ``dags_examples`` with ``dag.test()``; return the DagRun.
+
+    ``run_dag("dag_id", conf={...})`` -> DagRun; ``run_dag.xcom(dagrun, task_id)`` -> return value.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bags: dict[Path, Any] = {}
+
+    def _run(dag_id: str, conf: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        for folder in (TEST_DAGS, EXAMPLE_DAGS):
+            bag = bags.get(folder) or bags.setdefault(folder, DagBag(str(folder)))
+            dag = bag.get_dag(dag_id)
+            if dag is not None:
+                return dag.test(run_conf=conf, **kwargs)
+        raise LookupError(f"no DAG {dag_id!r} in {TEST_DAGS} or {EXAMPLE_DAGS}")
+
+    _run.xcom = xcom_value  # type: ignore[attr-defined]
+    _run.task_states = task_states  # type: ignore[attr-defined]
+    yield _run
+
+
+def xcom_value(dagrun: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    """The XCom a task of a finished ``dag.test()`` run pushed."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter(
+                XComModel.dag_id == dagrun.dag_id,
+                XComModel.run_id == dagrun.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == key,
+                XComModel.map_index == map_index,
+            )
+            .one_or_none()
+        )
+        if row is None:
+            raise LookupError(f"no XCom {key!r} from task {task_id!r} in run {dagrun.run_id}")
+        return row.value
+
+
+def task_states(dagrun: Any) -> dict[str, str]:
+    """``{task_id: state}`` of a finished ``dag.test()`` run."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dagrun.dag_id, TaskInstance.run_id == dagrun.run_id)
+            .all()
+        )
+        return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in rows}
