@@ -1,0 +1,1 @@
+"""Tests of the bundled ActiveCampaign emulator (real loopback HTTP, no mocks)."""
