@@ -8,6 +8,7 @@ to wait, and what the answer means.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import ipaddress
 import json as jsonlib
@@ -16,7 +17,6 @@ import platform
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +54,8 @@ IMPORT_BURST = 100
 WINDOW_MARGIN = 0.03
 #: How much of a request or response body an error message quotes.
 BODY_LIMIT = 2000
+#: How much of the API's error message the one-line summary repeats (the full body follows it).
+SUMMARY_MESSAGE_LIMIT = 300
 
 #: Keys whose values never appear in an error message, wherever they sit in a body.
 SENSITIVE_KEYS = frozenset(
@@ -62,6 +64,11 @@ SENSITIVE_KEYS = frozenset(
 
 #: POST endpoints that are upserts: sending them twice leaves the same state as sending them once.
 IDEMPOTENT_POSTS = frozenset({"contact/sync"})
+
+#: Words that mark a v1 ``api_action`` as a read (``contact_view``, ``campaign_list``,
+#: ``campaign_report_totals``, ``user_me``). v1 also uses GET for actions that write or send
+#: (``campaign_send``), so the HTTP method alone says nothing about whether a retry is safe.
+LEGACY_READ_WORDS = frozenset({"view", "list", "report", "totals", "paginator", "me"})
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +101,19 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
             "Settings → Developer, e.g. https://youraccount.api-us1.com",
         )
     if "://" not in raw:
-        bare = raw.split("/", 1)[0].split(":", 1)[0]
+        # A bare host ("acct.api-us1.com", "127.0.0.1:8765", "[::1]:8765"): https unless loopback.
+        bare = urlsplit("//" + raw).hostname or ""
         raw = ("http://" if _is_loopback(bare) else "https://") + raw
     parts = urlsplit(raw)
     scheme = parts.scheme.lower()
     hostname = (parts.hostname or "").lower()
+    try:
+        url_port = parts.port
+    except ValueError:
+        raise ActiveCampaignConfigError(
+            f"The API URL {_describe(raw)} has an invalid port.",
+            hint="Use the API URL from ActiveCampaign Settings → Developer, e.g. https://youraccount.api-us1.com",
+        ) from None
     if scheme not in {"http", "https"} or not hostname:
         raise ActiveCampaignConfigError(
             f"The API URL {_describe(raw)} is not an http(s) URL.",
@@ -129,7 +144,12 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
             "(it looks like https://youraccount.api-us1.com).",
         )
     netloc = hostname if ":" not in hostname else f"[{hostname}]"
-    effective_port = parts.port or port
+    effective_port = url_port or port or None  # 0 is "no port": the Airflow UI sends it for an empty field
+    if effective_port is not None and not 0 < int(effective_port) < 65536:
+        raise ActiveCampaignConfigError(
+            f"The connection's port {effective_port} is not a valid TCP port.",
+            hint="Leave the port empty: the API URL carries everything needed.",
+        )
     if effective_port:
         netloc = f"{netloc}:{effective_port}"
     return urlunsplit((scheme, netloc, "", "", ""))
@@ -215,6 +235,14 @@ def build_headers(api_key: str) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
+class Booking:
+    """One send booked in a :class:`SlidingWindowLimiter` (compared by identity)."""
+
+    #: When the request counts as sent (``time.monotonic()``); only ever moves later.
+    at: float
+
+
 class SlidingWindowLimiter:
     """At most ``max_events`` sends in any ``period`` seconds; thread-safe, never blocks.
 
@@ -222,39 +250,78 @@ class SlidingWindowLimiter:
     sending, so the same limiter serves ``time.sleep`` (hook) and ``asyncio.sleep`` (triggers).
     Sliding windows are the strictest reading of "N per second": a server counting any other way
     (token bucket, fixed windows) accepts whatever this lets through.
+
+    The server counts a request when it *arrives*, which can be well after we sent it (the first
+    request on a new connection waits for the TCP and TLS handshakes). ``settle()`` moves a
+    booking to when its answer came back, the latest moment the server can have counted it, so
+    the next window is measured from there and a slow first request never lets a sixth one in.
     """
 
     def __init__(self, max_events: int, period: float, margin: float = WINDOW_MARGIN) -> None:
         self._lock = threading.Lock()
-        self._slots: deque[float] = deque()
+        #: The latest ``max_events`` bookings, in time order.
+        self._slots: list[Booking] = []
         self.configure(max_events, period, margin)
 
     def configure(self, max_events: int, period: float, margin: float = WINDOW_MARGIN) -> None:
         with self._lock:
             self.max_events = max(1, int(max_events))
             self.period = float(period) * (1.0 + margin)
+            self._prune()
 
-    def reserve(self, now: float | None = None) -> float:
+    def _next_slot(self, now: float) -> float:
+        slot = now
+        if len(self._slots) >= self.max_events:
+            slot = max(slot, self._slots[-self.max_events].at + self.period)
+        if self._slots:
+            slot = max(slot, self._slots[-1].at)  # first come, first served
+        return slot
+
+    def _prune(self) -> None:
+        excess = len(self._slots) - self.max_events
+        if excess > 0:
+            del self._slots[:excess]
+
+    def book(self, now: float | None = None) -> tuple[Booking, float]:
+        """Book the next free slot: ``(booking, seconds to wait before sending)``."""
         with self._lock:
             now = time.monotonic() if now is None else now
-            while len(self._slots) > self.max_events:
-                self._slots.popleft()
-            slot = now
-            if len(self._slots) == self.max_events:
-                slot = max(slot, self._slots[0] + self.period)
-            if self._slots:
-                slot = max(slot, self._slots[-1])
-            self._slots.append(slot)
-            if len(self._slots) > self.max_events:
-                self._slots.popleft()
-            return max(0.0, slot - now)
+            booking = Booking(self._next_slot(now))
+            self._slots.append(booking)
+            self._prune()
+            return booking, max(0.0, booking.at - now)
+
+    def reserve(self, now: float | None = None) -> float:
+        """Book the next free slot; return how long to wait before sending."""
+        return self.book(now)[1]
+
+    def settle(self, booking: Booking, at: float | None = None) -> None:
+        """The request booked as ``booking`` reached the server no later than ``at`` (default: now)."""
+        with self._lock:
+            at = time.monotonic() if at is None else at
+            if at <= booking.at:
+                return
+            if booking in self._slots:
+                self._slots.remove(booking)
+            booking.at = at
+            bisect.insort(self._slots, booking, key=lambda slot: slot.at)
+            self._prune()
+
+    def delay(self, now: float | None = None) -> float:
+        """How long a ``reserve()`` made now would wait, without booking anything.
+
+        Lets a caller with other work (polling earlier bulk imports) do it instead of sleeping.
+        """
+        with self._lock:
+            now = time.monotonic() if now is None else now
+            return max(0.0, self._next_slot(now) - now)
 
     def saturate(self, now: float | None = None) -> None:
         """Treat the window as full from now on: the server told us we are over its limit."""
         with self._lock:
             now = time.monotonic() if now is None else now
-            latest = max([now, *self._slots])
-            self._slots = deque([latest] * self.max_events)
+            latest = max([now, *(slot.at for slot in self._slots)])
+            self._slots = [Booking(latest) for _ in range(self.max_events)]
 
 
 _LIMITERS: dict[tuple[str, str], SlidingWindowLimiter] = {}
@@ -318,26 +385,43 @@ class Call:
     idempotent: bool = False
     expected: str = "HTTP 2xx with a JSON body"
     limiters: list[SlidingWindowLimiter] = field(default_factory=list)
+    #: The API key, only so that it can be scrubbed from anything an error quotes.
+    secret: str = field(default="", repr=False)
+    _bookings: list[tuple[SlidingWindowLimiter, Booking]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
     @property
     def display_url(self) -> str:
         """The full URL with its query, safe to print (no key can be in it)."""
         if not self.params:
-            return self.url
+            return self.scrub(self.url)
         safe = {k: ("***" if k.lower() in SENSITIVE_KEYS else v) for k, v in self.params.items()}
-        return f"{self.url}?{urlencode(safe, doseq=True)}"
+        return self.scrub(f"{self.url}?{urlencode(safe, doseq=True)}")
 
     @property
     def display_body(self) -> str | None:
         if self.json is not None:
-            return redact_body(self.json)
+            return self.scrub(redact_body(self.json))
         if self.form is not None:
-            return redact_body(self.form)
+            return self.scrub(redact_body(self.form))
         return None
 
+    def scrub(self, text: str) -> str:
+        """``text`` with the API key replaced, for anything quoted from the wire (e.g. an echo)."""
+        return text.replace(self.secret, "***") if self.secret else text
+
     def reserve(self) -> float:
-        """Book a slot in every limiter; return the longest wait."""
-        return max((limiter.reserve() for limiter in self.limiters), default=0.0)
+        """Book a slot in every limiter for one attempt; return the longest wait."""
+        booked = [(limiter, *limiter.book()) for limiter in self.limiters]
+        self._bookings = [(limiter, booking) for limiter, booking, _ in booked]
+        return max((wait for _, _, wait in booked), default=0.0)
+
+    def settle(self) -> None:
+        """The attempt is over (answered or failed): count it from now in every limiter."""
+        for limiter, booking in self._bookings:
+            limiter.settle(booking)
+        self._bookings = []
 
 
 def _redact(value: Any) -> Any:
@@ -384,7 +468,8 @@ def prepare_call(
         endpoint = endpoint[len("api/3/") :]
     if "://" in endpoint or endpoint.startswith("/"):
         raise ValueError(f"endpoint must be relative to {API_PATH}, got {endpoint!r}")
-    url = urljoin(settings.api_url + "/", endpoint)
+    # Plain concatenation: urljoin would read "host:port/x" or "../" in an endpoint as a new target.
+    url = f"{settings.api_url}/{endpoint}"
     return Call(
         method=method,
         endpoint=endpoint,
@@ -393,7 +478,14 @@ def prepare_call(
         json=json,
         idempotent=is_idempotent(method, endpoint) if idempotent is None else idempotent,
         limiters=limiters_for(settings, method, endpoint),
+        secret=settings.api_key,
     )
+
+
+def is_legacy_read(method: str, api_action: str) -> bool:
+    """Whether a v1 action only reads (safe to resend); ``campaign_send`` is a GET that sends mail."""
+    words = api_action.strip().lower().split("_")[1:]
+    return method.upper() == "GET" and any(word in LEGACY_READ_WORDS for word in words)
 
 
 def prepare_legacy_call(
@@ -414,9 +506,10 @@ def prepare_legacy_call(
         url=settings.base_url + LEGACY_PATH,
         params=query,
         form=dict(data) if data is not None else None,
-        idempotent=(method == "GET") if idempotent is None else idempotent,
+        idempotent=is_legacy_read(method, api_action) if idempotent is None else idempotent,
         expected="HTTP 200 with JSON result_code 1",
         limiters=limiters_for(settings, method, f"legacy:{api_action}"),
+        secret=settings.api_key,
     )
 
 
@@ -496,9 +589,11 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
         "url": call.display_url,
         "status": status,
         "request_body": call.display_body,
-        "response_body": trim(text, BODY_LIMIT) if text else "",
+        "response_body": call.scrub(trim(text, BODY_LIMIT)) if text else "",
         "expected": call.expected,
     }
+    if call.secret and call.secret in text and not 200 <= status < 300:
+        body = _parse_json(call.scrub(text))  # an error that echoes the key quotes "***" instead
     where = f"{call.method} {call.display_url}"
     if 300 <= status < 400:
         location = headers.get("Location") or headers.get("location") or ""
@@ -519,13 +614,14 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
             )
         legacy = call.endpoint.startswith("legacy:") and isinstance(body, Mapping)
         if legacy and str(body.get("result_code", "1")) in {"0", "False", "false"}:
+            result_message = trim(str(body.get("result_message") or "result_code 0"), SUMMARY_MESSAGE_LIMIT)
             raise ActiveCampaignValidationError(
-                f"ActiveCampaign refused {call.endpoint[len('legacy:') :]}: "
-                f"{body.get('result_message') or 'result_code 0'}",
+                f"ActiveCampaign refused {call.endpoint[len('legacy:') :]}: {call.scrub(result_message)}",
                 **common,
             )
         return body
     message = api_message(body)
+    message = trim(message, SUMMARY_MESSAGE_LIMIT) if message else message
     detail = f": {message}" if message else ""
     if status == 429:
         error: ActiveCampaignError = ActiveCampaignRateLimitError(
@@ -535,6 +631,12 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
             "account at once (an Airflow pool with one slot per 5 requests/s).",
             **common,
         )
+        # Every caller in this process backs off for a full window, not only this one; without a
+        # Retry-After header that window is also the wait before this call's next attempt. A 429 is
+        # the account's per-second limit (limiters_for puts its limiter first), not the importer's
+        # per-minute one: saturating that would stall every bulk import for a minute.
+        if call.limiters:
+            call.limiters[0].saturate()
         return _raise(error)
     if status == 400 and message and "rate limit" in message.lower():
         for limiter in call.limiters:
@@ -595,7 +697,7 @@ def transport_error(call: Call, kind: FailureKind, reason: BaseException | str) 
         "url": call.display_url,
         "request_body": call.display_body,
         "expected": call.expected,
-        "response_body": trim(reason_text, 500),
+        "response_body": call.scrub(trim(reason_text, 500)),
     }
     where = f"{call.method} {call.display_url}"
     if kind is FailureKind.NOT_SENT or call.idempotent:

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture
-def run_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
+def run_dag(airflow_db: Path) -> Callable[..., Any]:
     """Run a DAG from ``tests/dags`` or ``dags_examples`` with ``dag.test()``; return the DagRun.
 
     ``run_dag("dag_id", conf={...})`` -> DagRun; ``run_dag.xcom(dagrun, task_id)`` -> return value.
@@ -80,7 +80,7 @@ def run_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
 
     _run.xcom = xcom_value  # type: ignore[attr-defined]
     _run.task_states = task_states  # type: ignore[attr-defined]
-    yield _run
+    return _run
 
 
 def xcom_value(dagrun: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:

@@ -137,6 +137,11 @@ class ActiveCampaignHook(BaseHook):
 
         Some things, such as creating and sending a campaign in one call, exist only in v1. A
         ``result_code`` of 0 raises a validation error with the API's ``result_message``.
+
+        :param idempotent: Whether the call is safe to send twice. By default only GETs of read
+            actions (``*_view``, ``*_list``, ``*_report*``, ``user_me``) are: v1 sends mail with
+            a GET (``campaign_send``), so those fail with an ambiguous-write error instead of
+            being resent.
         """
         call = prepare_legacy_call(
             self.settings, api_action, method=method, params=params, data=data, idempotent=idempotent
@@ -167,8 +172,16 @@ class ActiveCampaignHook(BaseHook):
                 timeout=(min(timeout, 10.0), timeout),
                 allow_redirects=False,
             )
+        except requests.exceptions.TooManyRedirects as error:
+            # max_redirects=0 makes requests raise on any 3xx even with allow_redirects=False; the
+            # 3xx answer rides on the error, and the transport turns it into a "redirect refused".
+            if error.response is None:
+                raise transport_error(call, FailureKind.MAYBE_APPLIED, error) from None
+            response = error.response
         except requests.exceptions.RequestException as error:
             raise transport_error(call, _failure_kind(error), error) from None
+        finally:
+            call.settle()  # the server counted this request no later than now
         return handle_response(call, response.status_code, response.headers, response.text)
 
     # ----------------------------------------------------------------------------------------------
@@ -184,6 +197,17 @@ class ActiveCampaignHook(BaseHook):
         millions of contacts (large offsets do not); other collections by ``offset`` until
         ``meta.total`` (a string in this API) is reached.
         """
+        for page in self.iter_pages(endpoint, key=key, params=params):
+            yield from page.get(key) or []
+
+    def iter_pages(
+        self, endpoint: str, *, key: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every page of a collection as the API returned it, sideloads included.
+
+        Same walk as :meth:`paginate`; use it when a page carries more than ``key`` (for example
+        ``GET /contacts?include=fieldValues`` sideloads the page's field values).
+        """
         query = dict(params or {})
         query["limit"] = PAGE_SIZE
         by_id = endpoint.strip("/") == "contacts"
@@ -195,8 +219,12 @@ class ActiveCampaignHook(BaseHook):
         seen = 0
         while True:
             page = self.get(endpoint, params=query)
+            if not isinstance(page, dict) or key not in page:
+                # A wrong key would otherwise read as an empty collection: data silently missing.
+                found = sorted(page) if isinstance(page, dict) else type(page).__name__
+                raise ValueError(f"GET {endpoint} answered without a {key!r} list (it has {found}).")
             items = page.get(key) or []
-            yield from items
+            yield page
             seen += len(items)
             if len(items) < PAGE_SIZE:
                 return
@@ -286,12 +314,28 @@ class ActiveCampaignHook(BaseHook):
             settings = self.settings
             user = self.request("GET", "users/me", max_retries=1)["user"]
         except ActiveCampaignError as error:
-            return False, error.summary + (f" {error.hint}" if error.hint else "")
+            return False, _connection_test_failure(error)
         except Exception as error:
             return False, f"Connection test failed: {type(error).__name__}: {error}"
         who = user.get("username") or user.get("email") or f"user {user.get('id')}"
         email = f" ({user['email']})" if user.get("email") and user.get("email") != who else ""
         return True, f"Connected to {settings.base_url} as {who}{email}."
+
+
+def _connection_test_failure(error: ActiveCampaignError) -> str:
+    """One readable sentence for the UI's Test button: what failed, why, and what to do."""
+    parts = [error.summary.rstrip(".") + "."]
+    if error.status is None and error.response_body:
+        parts.append(f"Reason: {error.response_body}.")  # no HTTP answer: DNS, refused, timeout
+    hint = error.hint
+    if isinstance(error, ActiveCampaignNotFoundError):
+        hint = (
+            "The API URL does not lead to the ActiveCampaign API; copy it from ActiveCampaign "
+            "Settings → Developer (https://<account>.api-us1.com)."
+        )
+    if hint:
+        parts.append(hint)
+    return " ".join(parts)
 
 
 def _meta_total(page: Mapping[str, Any]) -> int | None:
@@ -312,15 +356,7 @@ def _failure_kind(error: requests.exceptions.RequestException) -> FailureKind:
         error, requests.exceptions.ReadTimeout
     ):
         text = repr(error)
-        if any(
-            marker in text
-            for marker in (
-                "NewConnectionError",
-                "NameResolutionError",
-                "Connection refused",
-                "Failed to resolve",
-            )
-        ):
+        if any(marker in text for marker in _NOT_SENT_MARKERS):
             return FailureKind.NOT_SENT
     return FailureKind.MAYBE_APPLIED
 

@@ -120,6 +120,8 @@ class ActiveCampaignAsyncHook(BaseHook):
             )
         except httpx.HTTPError as error:
             raise transport_error(call, _failure_kind(error), error) from None
+        finally:
+            call.settle()  # the server counted this request no later than now
         return handle_response(call, response.status_code, response.headers, response.text)
 
 

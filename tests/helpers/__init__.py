@@ -1,0 +1,1 @@
+"""Small helpers shared by the foundation tests: fake responses and tiny loopback HTTP servers."""
