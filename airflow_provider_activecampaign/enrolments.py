@@ -1,0 +1,857 @@
+"""Automation enrolments (``contactAutomations``): when one is running, and how to add or remove
+contacts so that no contact is ever enrolled twice by a task, its retries or its re-runs.
+
+The operators in ``operators/automations.py`` are thin wrappers of :class:`Enroller` and
+:class:`Remover`; the sensor and the trigger share :func:`summarize`. The design is explained in
+``docs/operators/automations.md`` ("Never twice"); in short:
+
+1. Before enrolling a contact, read its enrolments (``GET /contacts/{id}/contactAutomations``).
+   A contact already running through the automation is skipped (unless ``allow_reentry``).
+2. On a retry or re-run of the task (try number > 1), any enrolment in the automation that started
+   since the DAG run was created counts as made by an earlier try and is reported, not repeated,
+   whatever its status and whatever ``allow_reentry`` says. ActiveCampaign's own data is the
+   ledger: it survives worker crashes, XCom clearing and a POST whose answer was lost.
+3. A POST that fails ambiguously (``ActiveCampaignAmbiguousWriteError``) is read back at once. If
+   the enrolment is not there, the contact waits for a second read after ``read_back_delay``
+   seconds (a slow server may still apply it) and only then is the POST sent once more.
+4. On a first try with ``allow_reentry`` the read before the POST decides nothing, so it is
+   skipped; an ambiguous POST is then recognised on read-back by its start time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol, TypeVar
+
+from airflow_provider_activecampaign.contact_refs import (
+    FATAL_ERRORS,
+    ContactResolver,
+    ParsedContacts,
+    Resolution,
+    failure_reason,
+)
+from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignAmbiguousWriteError,
+    ActiveCampaignError,
+    ActiveCampaignNotFoundError,
+    ActiveCampaignValidationError,
+)
+from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+
+log = logging.getLogger(__name__)
+
+
+class Logger(Protocol):
+    """What we log through: a stdlib logger or an operator's ``self.log``."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Status rules
+# --------------------------------------------------------------------------------------------------
+
+RUNNING = "running"
+COMPLETED = "completed"
+EXITED = "exited"
+UNKNOWN = "unknown"
+FINISHED = frozenset({COMPLETED, EXITED})
+
+
+#: How far before the DAG run's ``run_after`` an enrolment may have started and still count as made by
+#: an earlier try of the task: room for the difference between Airflow's and ActiveCampaign's clocks.
+CLOCK_SKEW_MARGIN = timedelta(minutes=5)
+
+#: Page sizes after which ``/contacts/{id}/contactAutomations`` may have more rows (the endpoint
+#: documents no paging; 20 is the API's default page size, 100 its maximum).
+_FULL_PAGES = frozenset({20, 100})
+
+
+def enrolment_phase(row: Mapping[str, Any]) -> str:
+    """``running``, ``completed``, ``exited`` or ``unknown`` for one contactAutomation.
+
+    The rule (inferred from the reference's examples, which document no status values): status
+    ``1`` with ``completed`` 0 is running; status ``2`` has ended, ``completed`` 1 meaning it ran to
+    the end and 0 that the contact left early. ``completed`` 1 alone also counts as completed. Any
+    other status is ``unknown``, which every caller treats like running: waiting longer, or not
+    enrolling again, is the safe side.
+    """
+    status = str(row.get("status", "")).strip()
+    completed = str(row.get("completed", "0")).strip().lower() in {"1", "true"}
+    if status == "1" and not completed:
+        return RUNNING
+    if status == "2":
+        return COMPLETED if completed else EXITED
+    if completed:
+        return COMPLETED
+    return UNKNOWN
+
+
+def is_running(row: Mapping[str, Any]) -> bool:
+    return enrolment_phase(row) not in FINISHED
+
+
+def parse_ac_timestamp(text: Any) -> datetime | None:
+    """An ActiveCampaign date (``2018-09-28T13:50:41-05:00``) as an aware datetime.
+
+    ``0000-00-00…`` (old rows) is the distant past; ``None`` means absent or unreadable.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return None
+    value = text.strip()
+    if value.startswith("0000-00-00"):
+        return datetime.min.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None  # no offset: we cannot place it in time, so we do not guess
+    return parsed
+
+
+def started_since(row: Mapping[str, Any], since: datetime) -> bool:
+    """Whether the enrolment started at or after ``since``; an unreadable ``adddate`` counts as yes.
+
+    Counting an unreadable date as recent means "do not enrol again", the safe side.
+    """
+    added = parse_ac_timestamp(row.get("adddate"))
+    return added is None or added >= since
+
+
+def earlier_tries_since(context: Mapping[str, Any]) -> datetime | None:
+    """Since when enrolments may come from earlier tries of this task in this DAG run.
+
+    ``None`` on the first try: nothing of this task instance can exist yet. From the second try on
+    (an Airflow retry, or the task cleared and run again) it is the run's ``run_after`` (the
+    earliest any try can have started; unchanged when a run is cleared), less a margin for clock
+    differences.
+    """
+    ti = context.get("ti")
+    try_number = int(getattr(ti, "try_number", 1) or 1)
+    if try_number <= 1:
+        return None
+    dag_run = context.get("dag_run")
+    candidates = [
+        getattr(dag_run, "run_after", None),
+        getattr(dag_run, "start_date", None),
+        getattr(ti, "start_date", None),
+    ]
+    known = [c for c in candidates if isinstance(c, datetime)]
+    base = min(known) if known else datetime.now(UTC)
+    if base.tzinfo is None:
+        base = base.replace(tzinfo=UTC)
+    return base - CLOCK_SKEW_MARGIN
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading enrolments
+# --------------------------------------------------------------------------------------------------
+
+
+def read_contact_enrolments(
+    hook: ActiveCampaignHook, contact_id: str, automation_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every enrolment of one contact (in one automation, if given), oldest first.
+
+    Raises ``ActiveCampaignNotFoundError`` when the contact does not exist. The endpoint documents
+    no paging; should a page come back full, the next offset is read too, until a page brings
+    nothing new (an endpoint that ignores ``offset`` repeats itself and ends the loop).
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    offset = 0
+    while True:
+        body = hook.get(f"contacts/{contact_id}/contactAutomations", params={"limit": 100, "offset": offset})
+        page = [row for row in (body.get("contactAutomations") or []) if isinstance(row, Mapping)]
+        new = [row for row in page if str(row.get("id")) not in rows]
+        for row in new:
+            rows[str(row.get("id"))] = dict(row)
+        if not new or len(page) not in _FULL_PAGES:
+            break
+        offset += len(page)
+    selected = [
+        row
+        for row in rows.values()
+        if automation_id is None or str(row.get("automation") or row.get("seriesid")) == automation_id
+    ]
+    return sorted(selected, key=_id_order)
+
+
+def _id_order(row: Mapping[str, Any]) -> tuple[int, str]:
+    ident = str(row.get("id", ""))
+    return (int(ident), "") if ident.isdigit() else (0, ident)
+
+
+def read_enrolment(hook: ActiveCampaignHook, contact_automation_id: str) -> dict[str, Any] | None:
+    """One enrolment by id, or ``None`` when ActiveCampaign no longer has it."""
+    try:
+        body = hook.get(f"contactAutomations/{contact_automation_id}")
+    except ActiveCampaignNotFoundError:
+        return None
+    return dict(body.get("contactAutomation") or {})
+
+
+def parse_contact_automation_ids(value: Any, *, parameter: str = "contact_automation_ids") -> list[str]:
+    """Enrolment ids from a list, a comma-separated string, or the add operator's result.
+
+    From the add operator's result, the ids of ``enrolled`` are used: the operator reports those it
+    skipped by contact, so wait for them with ``automation`` + ``contacts`` instead.
+    """
+    import ast
+    import json
+
+    if value is None:
+        raise TypeError(f"{parameter} is required.")
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in "[{(":
+            for loader in (json.loads, ast.literal_eval):
+                try:
+                    return parse_contact_automation_ids(loader(text), parameter=parameter)
+                except (ValueError, SyntaxError, TypeError):
+                    continue
+        items: Iterable[Any] = [part for part in text.replace(";", ",").replace(" ", ",").split(",") if part]
+    elif isinstance(value, Mapping):
+        if "enrolled" in value and isinstance(value["enrolled"], Mapping):
+            items = value["enrolled"].values()
+        elif "contact_automation_ids" in value:
+            items = value["contact_automation_ids"] or []
+        else:
+            raise TypeError(
+                f"{parameter} is a dict with keys {', '.join(repr(k) for k in list(value)[:10])}; expected "
+                "a list of contactAutomation ids or the result of "
+                "ActiveCampaignAddContactsToAutomationOperator."
+            )
+    elif isinstance(value, int):
+        items = [value]
+    elif isinstance(value, Iterable):
+        items = value
+    else:
+        raise TypeError(f"{parameter} must be a list of contactAutomation ids, got {type(value).__name__}.")
+    ids: list[str] = []
+    for item in items:
+        text = str(item).strip()
+        if isinstance(item, bool) or not text.isdigit() or int(text) <= 0:
+            raise TypeError(f"{parameter} contains {text[:50]!r}, which is not a contactAutomation id.")
+        if str(int(text)) not in ids:
+            ids.append(str(int(text)))
+    return ids
+
+
+# --------------------------------------------------------------------------------------------------
+# Completion
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CompletionState:
+    """Where a set of enrolments stands: finished (completed or exited), running, or gone."""
+
+    completed: list[str] = field(default_factory=list)
+    exited: list[str] = field(default_factory=list)
+    running: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return not self.running and not self.missing
+
+    def as_result(self) -> dict[str, list[str]]:
+        return {"completed": list(self.completed), "exited": list(self.exited)}
+
+    def describe_running(self, limit: int = 20) -> str:
+        return describe_running(self.running, limit)
+
+    def describe_missing(self) -> str:
+        shown = ", ".join(self.missing[:20]) + (
+            f" and {len(self.missing) - 20} more" if len(self.missing) > 20 else ""
+        )
+        return (
+            f"{len(self.missing)} enrolment(s) no longer exist in ActiveCampaign: {shown}. They were "
+            "removed from the automation (or the ids are wrong), so they can never complete."
+        )
+
+
+def describe_running(running: Mapping[str, Mapping[str, Any]], limit: int = 20) -> str:
+    """``3 still running: 12 (contact 5, 40% done), …`` for error messages."""
+    parts = []
+    for ident, row in list(running.items())[:limit]:
+        bits = [f"contact {row.get('contact')}"] if row.get("contact") is not None else []
+        if row.get("completeValue") is not None:
+            bits.append(f"{row.get('completeValue')}% done")
+        if enrolment_phase(row) == UNKNOWN:
+            bits.append(f"status {row.get('status')!r}")
+        parts.append(f"{ident} ({', '.join(bits)})" if bits else ident)
+    more = f" and {len(running) - limit} more" if len(running) > limit else ""
+    return f"{len(running)} enrolment(s) still running: {', '.join(parts)}{more}"
+
+
+def summarize(rows: Mapping[str, Mapping[str, Any] | None]) -> CompletionState:
+    """Classify enrolments read by id (``None`` = no longer exists), keeping the given order."""
+    state = CompletionState()
+    for ident, row in rows.items():
+        if row is None:
+            state.missing.append(ident)
+            continue
+        phase = enrolment_phase(row)
+        if phase == COMPLETED:
+            state.completed.append(ident)
+        elif phase == EXITED:
+            state.exited.append(ident)
+        else:
+            state.running[ident] = dict(row)
+    return state
+
+
+def refresh_unfinished(
+    hook: ActiveCampaignHook,
+    ids: Sequence[str],
+    rows: dict[str, dict[str, Any] | None],
+    max_workers: int = 2,
+) -> CompletionState:
+    """Read every enrolment of ``ids`` not known to be finished into ``rows``; summarize them all.
+
+    Finished enrolments never change again, so each call costs one request per running one.
+    """
+
+    def unfinished(ident: str) -> bool:
+        if ident not in rows:
+            return True
+        row = rows[ident]
+        return row is not None and is_running(row)  # None: gone for good, nothing to re-read
+
+    pending = [ident for ident in ids if unfinished(ident)]
+    progress = Progress(log, "Checking enrolments", len(pending), 10**9)
+    fresh = map_in_threads(lambda ident: read_enrolment(hook, ident), pending, max_workers, progress)
+    rows.update(zip(pending, fresh, strict=True))
+    return summarize({ident: rows.get(ident) for ident in ids})
+
+
+def wait_until_finished(
+    hook: ActiveCampaignHook,
+    ids: Sequence[str],
+    *,
+    poll_interval: float,
+    timeout: float,
+    logger: Logger | None = None,
+) -> CompletionState:
+    """Poll until every enrolment has finished; raise with what is still running at ``timeout``."""
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    logger = logger or log
+    deadline = time.monotonic() + timeout
+    rows: dict[str, dict[str, Any] | None] = {}
+    while True:
+        state = refresh_unfinished(hook, ids, rows)
+        if state.missing:
+            # Removed while we waited: not retried, since a retry could not see the removed
+            # enrolment and would enrol the contact again.
+            raise AirflowFailException(state.describe_missing())
+        if state.done:
+            return state
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AirflowException(
+                f"Timed out after {timeout:.0f} s waiting for the automation to finish: "
+                f"{state.describe_running()}."
+            )
+        logger.info(
+            "%d of %d enrolment(s) finished; %s",
+            len(ids) - len(state.running),
+            len(ids),
+            state.describe_running(limit=5),
+        )
+        time.sleep(min(poll_interval, remaining))
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress and concurrency
+# --------------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Log ``done/total``, the rate and the time left every ``every`` items (thread-safe)."""
+
+    def __init__(self, logger: Logger, what: str, total: int, every: int) -> None:
+        self.logger = logger
+        self.what = what
+        self.total = total
+        self.every = max(1, every)
+        self.done = 0
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def step(self) -> None:
+        with self._lock:
+            self.done += 1
+            done = self.done
+        if done % self.every and done != self.total:
+            return
+        if self.total < self.every:
+            return  # small lists: the summary line says it all
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = done / elapsed
+        left = (self.total - done) / rate if rate > 0 else math.inf
+        self.logger.info(
+            "%s: %d/%d contacts (%.1f/s), about %s left", self.what, done, self.total, rate, _duration(left)
+        )
+
+
+def _duration(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "unknown time"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, whole = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{whole:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+def map_in_threads(
+    func: Callable[[_In], _Out], items: Sequence[_In], max_workers: int, progress: Progress
+) -> list[_Out]:
+    """``[func(item) …]`` in input order, ``max_workers`` at a time (the hook's limiter paces them).
+
+    Only a few items are queued ahead, so memory stays flat for long lists, and an exception (or
+    the task being killed) stops everything at once: queued items never start, running ones end.
+    """
+
+    def run(item: _In) -> _Out:
+        result = func(item)
+        progress.step()
+        return result
+
+    if max_workers <= 1 or len(items) <= 1:
+        return [run(item) for item in items]
+    results: list[Any] = [None] * len(items)
+    in_flight: dict[Future[_Out], int] = {}
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="activecampaign") as pool:
+        try:
+            for index, item in enumerate(items):
+                in_flight[pool.submit(run, item)] = index
+                if len(in_flight) >= 2 * max_workers:
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        results[in_flight.pop(future)] = future.result()
+            for future in as_completed(list(in_flight)):
+                results[in_flight.pop(future)] = future.result()
+        except BaseException:
+            for future in in_flight:
+                future.cancel()
+            raise
+    return results
+
+
+# --------------------------------------------------------------------------------------------------
+# Enrolling
+# --------------------------------------------------------------------------------------------------
+
+OutcomeKind = Literal["enrolled", "skipped", "not_found", "failed", "unconfirmed"]
+
+
+@dataclass
+class _Outcome:
+    kind: OutcomeKind
+    enrolment_id: str | None = None
+    reason: str | None = None
+    #: The enrolment was made earlier in this DAG run (an earlier try), not by this call.
+    earlier: bool = False
+    #: For ``unconfirmed``: the contact's enrolment ids before the POST (``None``: not read, see
+    #: ``Enroller._enrol``), and when it failed.
+    known_ids: frozenset[str] | None = None
+    failed_at: float = 0.0
+
+
+@dataclass
+class EnrolmentReport:
+    """The add operator's result (``as_result``), plus what it needs to wait for the contacts."""
+
+    enrolled: dict[str, str] = field(default_factory=dict)
+    skipped_already_active: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    #: Running enrolment of each skipped contact, by contact key (waited for with the enrolled ones).
+    active_ids: dict[str, str] = field(default_factory=dict)
+    #: Contacts whose enrolment an earlier try of the task made (subset of ``enrolled``).
+    from_earlier_tries: list[str] = field(default_factory=list)
+    created_contacts: list[str] = field(default_factory=list)
+    total: int = 0
+
+    def as_result(self) -> dict[str, Any]:
+        return {
+            "enrolled": dict(self.enrolled),
+            "skipped_already_active": list(self.skipped_already_active),
+            "not_found": list(self.not_found),
+            "failed": [dict(item) for item in self.failed],
+        }
+
+    def ids_to_wait_for(self) -> list[str]:
+        ids: list[str] = []
+        for ident in [*self.enrolled.values(), *self.active_ids.values()]:
+            if ident not in ids:
+                ids.append(ident)
+        return ids
+
+
+class Enroller:
+    """Add contacts to one automation, never twice (see the module docstring for the rules).
+
+    :param hook: The sync hook; its limiter paces every call, whatever ``max_workers`` is.
+    :param automation_id: The automation's id (resolve names first).
+    :param allow_reentry: Enrol contacts even when they are running through the automation now.
+    :param earlier_tries_since: From :func:`earlier_tries_since`; enrolments started since then were
+        made by an earlier try and are never repeated.
+    :param read_back_delay: Seconds between an ambiguous POST failure and the second read-back that
+        decides whether to send it once more.
+    :param max_workers: Contacts handled at once (round trips overlap; the rate limit is unchanged).
+    :param progress_every: Log progress every this many contacts.
+    """
+
+    def __init__(
+        self,
+        hook: ActiveCampaignHook,
+        automation_id: str,
+        *,
+        create_missing: bool = False,
+        allow_reentry: bool = False,
+        earlier_tries_since: datetime | None = None,
+        read_back_delay: float = 60.0,
+        max_workers: int = 2,
+        progress_every: int = 100,
+        logger: Logger | None = None,
+    ) -> None:
+        self.hook = hook
+        self.automation_id = str(automation_id)
+        self.resolver = ContactResolver(hook, create_missing=create_missing)
+        self.allow_reentry = allow_reentry
+        self.since = earlier_tries_since
+        #: Enrolments started since then may be this run's (set by ``run``; see ``_read_back``).
+        self.fresh_since = datetime.now(UTC) - CLOCK_SKEW_MARGIN
+        self.read_back_delay = max(0.0, float(read_back_delay))
+        self.max_workers = max(1, int(max_workers))
+        self.progress_every = progress_every
+        self.log = logger or log
+
+    def run(self, parsed: ParsedContacts) -> EnrolmentReport:
+        report = EnrolmentReport(total=parsed.total)
+        self.fresh_since = datetime.now(UTC) - CLOCK_SKEW_MARGIN
+        self.hook.get_conn()  # build the session once, before threads share it
+        resolutions = resolve_all(self.resolver, parsed, self.max_workers, self.progress_every, self.log)
+        contact_ids = _distinct_contacts(resolutions)
+        progress = Progress(
+            self.log, f"Enrolling in automation {self.automation_id}", len(contact_ids), self.progress_every
+        )
+        enrolled = map_in_threads(self._enrol, contact_ids, self.max_workers, progress)
+        outcomes = dict(zip(contact_ids, enrolled, strict=True))
+        for contact_id, outcome in outcomes.items():
+            if outcome.kind == "unconfirmed":
+                outcomes[contact_id] = self._confirm(contact_id, outcome)
+        for resolution in resolutions:  # in the caller's order
+            if resolution.contact_id is not None:
+                outcome = outcomes[resolution.contact_id]
+                if resolution.created:
+                    report.created_contacts.append(resolution.ref.key)
+            elif resolution.not_found:
+                outcome = _Outcome("not_found")
+            else:
+                outcome = _Outcome("failed", reason=resolution.reason)
+            _record(report, resolution.ref.key, outcome)
+        report.failed.extend(dict(item) for item in parsed.invalid)
+        return report
+
+    # One contact ------------------------------------------------------------------------------
+
+    def _enrol(self, contact_id: str) -> _Outcome:
+        if self.allow_reentry and self.since is None:
+            # First try, re-entry allowed: nothing of this task can exist yet and running enrolments
+            # do not matter, so the read would only serve to recognise our enrolment after an
+            # ambiguous failure, which its start time does as well. One request saved per contact.
+            return self._post(contact_id, None)
+        try:
+            rows = read_contact_enrolments(self.hook, contact_id, self.automation_id)
+        except ActiveCampaignNotFoundError:
+            return _Outcome("not_found")
+        except FATAL_ERRORS:
+            raise
+        except ActiveCampaignError as error:
+            return _Outcome(
+                "failed", reason=f"could not read the contact's enrolments: {failure_reason(error)}"
+            )
+        if self.since is not None:
+            earlier = [row for row in rows if started_since(row, self.since)]
+            if earlier:
+                return _Outcome("enrolled", enrolment_id=str(earlier[-1]["id"]), earlier=True)
+        running = [row for row in rows if is_running(row)]
+        if running and not self.allow_reentry:
+            return _Outcome("skipped", enrolment_id=str(running[-1]["id"]))
+        return self._post(contact_id, frozenset(str(row.get("id")) for row in rows))
+
+    def _post(self, contact_id: str, known_ids: frozenset[str] | None) -> _Outcome:
+        body = {"contactAutomation": {"contact": contact_id, "automation": self.automation_id}}
+        try:
+            created = self.hook.post("contactAutomations", body)
+        except ActiveCampaignAmbiguousWriteError as error:
+            self.log.warning(
+                "Enrolling contact %s may or may not have worked (%s); reading back before anything else.",
+                contact_id,
+                error.summary,
+            )
+            found = self._read_back(contact_id, known_ids)
+            if found is not None:
+                self.log.info("Contact %s was enrolled after all (enrolment %s).", contact_id, found)
+                return _Outcome("enrolled", enrolment_id=found)
+            return _Outcome(
+                "unconfirmed", reason=failure_reason(error), known_ids=known_ids, failed_at=time.monotonic()
+            )
+        except FATAL_ERRORS:
+            raise
+        except ActiveCampaignValidationError as error:
+            return _Outcome("failed", reason=f"ActiveCampaign refused the enrolment: {failure_reason(error)}")
+        except ActiveCampaignError as error:
+            return _Outcome("failed", reason=failure_reason(error))
+        enrolment = created.get("contactAutomation") or {}
+        return _Outcome("enrolled", enrolment_id=str(enrolment.get("id")))
+
+    def _read_back(self, contact_id: str, known_ids: frozenset[str] | None) -> str | None:
+        """The id of an enrolment in the automation that was not there before the POST, if any.
+
+        Without a read before the POST (``known_ids`` is ``None``), any enrolment that started
+        since this run of the enroller began (less the clock margin) counts as the POST's.
+        """
+        try:
+            rows = read_contact_enrolments(self.hook, contact_id, self.automation_id)
+        except FATAL_ERRORS:
+            raise
+        except ActiveCampaignError as error:
+            self.log.warning("Reading back contact %s failed: %s", contact_id, error.summary)
+            return None
+        if known_ids is None:
+            new = [row for row in rows if started_since(row, self.fresh_since)]
+        else:
+            new = [row for row in rows if str(row.get("id")) not in known_ids]
+        return str(new[-1]["id"]) if new else None
+
+    def _confirm(self, contact_id: str, outcome: _Outcome) -> _Outcome:
+        """Second chance for an unconfirmed POST: wait, read back again, and only then resend once."""
+        wait_for = outcome.failed_at + self.read_back_delay - time.monotonic()
+        if wait_for > 0:
+            self.log.info(
+                "Waiting %.1f s before reading back contact %s a second time.", wait_for, contact_id
+            )
+            time.sleep(wait_for)
+        found = self._read_back(contact_id, outcome.known_ids)
+        if found is not None:
+            self.log.info("Contact %s was enrolled after all (enrolment %s).", contact_id, found)
+            return _Outcome("enrolled", enrolment_id=found)
+        self.log.info(
+            "Contact %s is not enrolled after %.0f s; sending the enrolment once more.",
+            contact_id,
+            self.read_back_delay,
+        )
+        retried = self._post(contact_id, outcome.known_ids)
+        if retried.kind != "unconfirmed":
+            return retried
+        return _Outcome(
+            "failed",
+            reason=(
+                f"the enrolment failed twice without an answer ({retried.reason}) and was not found when "
+                "read back; it was not sent a third time. A retry of the task reads back again and "
+                "enrols the contact only if it is still missing."
+            ),
+        )
+
+
+def resolve_all(
+    resolver: ContactResolver,
+    parsed: ParsedContacts,
+    max_workers: int,
+    progress_every: int,
+    logger: Logger,
+) -> list[Resolution]:
+    """Resolve every reference, in input order; only emails cost a request (a lookup, plus an
+    upsert when creating), ids are taken as given."""
+    email_refs = [ref for ref in parsed.refs if ref.contact_id is None]
+    progress = Progress(logger, "Looking up contacts by email", len(email_refs), progress_every)
+    looked_up = map_in_threads(resolver.resolve, email_refs, max_workers, progress)
+    by_key = {resolution.ref.key: resolution for resolution in looked_up}
+    return [
+        by_key[ref.key] if ref.contact_id is None else Resolution(ref, contact_id=ref.contact_id)
+        for ref in parsed.refs
+    ]
+
+
+def _distinct_contacts(resolutions: Iterable[Resolution]) -> list[str]:
+    """The contact ids to act on, once each (an email and an id can name the same contact)."""
+    ids: dict[str, None] = {}
+    for resolution in resolutions:
+        if resolution.contact_id is not None:
+            ids.setdefault(resolution.contact_id)
+    return list(ids)
+
+
+def _record(report: EnrolmentReport, key: str, outcome: _Outcome) -> None:
+    if outcome.kind == "enrolled" and outcome.enrolment_id is not None:
+        report.enrolled[key] = outcome.enrolment_id
+        if outcome.earlier:
+            report.from_earlier_tries.append(key)
+    elif outcome.kind == "skipped":
+        report.skipped_already_active.append(key)
+        if outcome.enrolment_id is not None:
+            report.active_ids[key] = outcome.enrolment_id
+    elif outcome.kind == "not_found":
+        report.not_found.append(key)
+    else:
+        report.failed.append({"contact": key, "reason": outcome.reason or "unknown error"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Removing
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RemovalReport:
+    """The remove operator's result."""
+
+    removed: dict[str, list[str]] = field(default_factory=dict)
+    not_enrolled: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    total: int = 0
+
+    def as_result(self) -> dict[str, Any]:
+        return {
+            "removed": {key: list(ids) for key, ids in self.removed.items()},
+            "not_enrolled": list(self.not_enrolled),
+            "not_found": list(self.not_found),
+            "failed": [dict(item) for item in self.failed],
+        }
+
+
+@dataclass
+class _Removal:
+    removed: list[str] = field(default_factory=list)
+    not_found: bool = False
+    reason: str | None = None
+
+
+class Remover:
+    """Remove contacts from one automation: ``DELETE /contactAutomations/{id}`` per enrolment.
+
+    Only running enrolments are removed unless ``include_completed`` (finished ones are history).
+    A contact with nothing to remove is reported in ``not_enrolled``; an enrolment that vanished
+    between the read and the DELETE (the API's 403 "No Result found") counts as removed.
+    """
+
+    def __init__(
+        self,
+        hook: ActiveCampaignHook,
+        automation_id: str,
+        *,
+        include_completed: bool = False,
+        max_workers: int = 2,
+        progress_every: int = 100,
+        logger: Logger | None = None,
+    ) -> None:
+        self.hook = hook
+        self.automation_id = str(automation_id)
+        self.resolver = ContactResolver(hook, create_missing=False)
+        self.include_completed = include_completed
+        self.max_workers = max(1, int(max_workers))
+        self.progress_every = progress_every
+        self.log = logger or log
+
+    def run(self, parsed: ParsedContacts) -> RemovalReport:
+        report = RemovalReport(total=parsed.total)
+        self.hook.get_conn()
+        resolutions = resolve_all(self.resolver, parsed, self.max_workers, self.progress_every, self.log)
+        contact_ids = _distinct_contacts(resolutions)
+        progress = Progress(
+            self.log, f"Removing from automation {self.automation_id}", len(contact_ids), self.progress_every
+        )
+        removals = dict(
+            zip(
+                contact_ids,
+                map_in_threads(self._remove, contact_ids, self.max_workers, progress),
+                strict=True,
+            )
+        )
+        for resolution in resolutions:  # in the caller's order
+            key = resolution.ref.key
+            if resolution.contact_id is None:
+                removal = _Removal(not_found=resolution.not_found, reason=resolution.reason)
+            else:
+                removal = removals[resolution.contact_id]
+            if removal.removed:
+                report.removed[key] = list(removal.removed)
+            if removal.not_found:
+                report.not_found.append(key)
+            elif removal.reason is not None:
+                report.failed.append({"contact": key, "reason": removal.reason})
+            elif not removal.removed:
+                report.not_enrolled.append(key)
+        report.failed.extend(dict(item) for item in parsed.invalid)
+        return report
+
+    def _remove(self, contact_id: str) -> _Removal:
+        try:
+            rows = read_contact_enrolments(self.hook, contact_id, self.automation_id)
+        except ActiveCampaignNotFoundError:
+            return _Removal(not_found=True)
+        except FATAL_ERRORS:
+            raise
+        except ActiveCampaignError as error:
+            return _Removal(reason=f"could not read the contact's enrolments: {failure_reason(error)}")
+        targets = rows if self.include_completed else [row for row in rows if is_running(row)]
+        removal = _Removal()
+        for row in targets:
+            ident = str(row.get("id"))
+            try:
+                self.hook.delete(f"contactAutomations/{ident}")
+            except ActiveCampaignNotFoundError:
+                self.log.info("Enrolment %s of contact %s was already gone.", ident, contact_id)
+            except FATAL_ERRORS:
+                raise
+            except ActiveCampaignError as error:
+                removal.reason = f"could not remove enrolment {ident}: {failure_reason(error)}"
+                continue
+            removal.removed.append(ident)
+        return removal
+
+
+# --------------------------------------------------------------------------------------------------
+# Failure ratio
+# --------------------------------------------------------------------------------------------------
+
+
+def failure_summary(
+    problems: Sequence[Mapping[str, str]], total: int, max_failure_ratio: float, what: str
+) -> str | None:
+    """The task's failure message when ``problems`` exceed ``max_failure_ratio`` of ``total``, else None."""
+    if not problems or total <= 0:
+        return None
+    ratio = len(problems) / total
+    if ratio <= max_failure_ratio:
+        return None
+    first = "; ".join(f"{item['contact']!r}: {item['reason']}" for item in problems[:5])
+    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return (
+        f"{what}: {len(problems)} of {total} contacts failed or were not found ({ratio:.1%}), more than "
+        f"max_failure_ratio={max_failure_ratio} allows. First: {first}{more}."
+    )
