@@ -93,6 +93,24 @@ def get_provider_info() -> dict[str, Any]:
                         "shared by every API key of the account. Lower it if other tools use the account.",
                         "schema": {"type": ["number", "null"], "minimum": 0.1, "default": 5},
                     },
+                    "imports_per_minute": {
+                        "label": "Bulk imports per minute",
+                        "description": "This process's share of the bulk importer's limit of 100 "
+                        "multi-contact imports per minute.",
+                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 100},
+                    },
+                    "account_timezone": {
+                        "label": "Account time zone",
+                        "description": "IANA zone of the API user (Settings → My Settings), e.g. "
+                        "America/Chicago. Campaign send times are given to ActiveCampaign in it.",
+                        "schema": {"type": ["string", "null"], "default": "UTC"},
+                    },
+                    "app_url": {
+                        "label": "App URL",
+                        "description": "The ActiveCampaign web app address for links from task pages, "
+                        "e.g. https://youraccount.activehosted.com (derived from the API URL if empty).",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "max_retries": {
                         "label": "Max retries",
                         "description": "How often a failed call is retried when that is safe: rate "

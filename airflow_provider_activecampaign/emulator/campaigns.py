@@ -520,6 +520,7 @@ def _campaign_v3(req: ApiRequest, book: CampaignBook, c: Campaign) -> dict[str, 
                     "campaignMessage",
                     "campaignMessages",
                     "links",
+                    "aggregateRevenues",
                     "campaignLists",
                 )
             },

@@ -82,13 +82,22 @@ def test_form_hides_login_schema_and_port(form: Any) -> None:
 
 def test_form_has_the_extra_fields(form: Any) -> None:
     extra = form.extra_fields
-    assert set(extra) == {"timeout", "requests_per_second", "max_retries"}
+    assert set(extra) == {
+        "timeout",
+        "requests_per_second",
+        "imports_per_minute",
+        "max_retries",
+        "account_timezone",
+        "app_url",
+    }
     assert extra["timeout"]["schema"]["title"] == "Request timeout (seconds)"
     assert extra["timeout"]["value"] == 30
     assert extra["requests_per_second"]["schema"]["title"] == "Requests per second"
     assert extra["requests_per_second"]["value"] == 5
     assert extra["max_retries"]["schema"]["type"] == ["integer", "null"]
     assert extra["max_retries"]["value"] == 5
+    assert extra["imports_per_minute"]["value"] == 100
+    assert extra["account_timezone"]["value"] == "UTC"
     assert all(field["description"] for field in extra.values())
 
 
