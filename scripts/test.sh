@@ -17,5 +17,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# In CI a missing browser is a failure, not a skip.
+if [ "${CI:-}" = "true" ]; then export AC_REQUIRE_BROWSER=1; fi
+
 echo "==> running the test suite"
 exec "$VENV/bin/python" -m pytest "$@"

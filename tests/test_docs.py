@@ -1,0 +1,355 @@
+"""The docs cannot rot: links, anchors, generated blocks, code and connection examples are checked.
+
+* every relative link and image in README.md and docs/**/*.md points at a file that exists, and
+  every ``#anchor`` at a heading (GitHub's slugs) of the page it names;
+* every docs page is reachable from docs/index.md;
+* every generated block (``<!-- include: ... -->``, ``<!-- error-example: ... -->``, see
+  scripts/sync_docs.py) matches its source: example DAG code is quoted, never pasted, and the error
+  messages shown are the ones the provider raises today;
+* every ``python`` code block parses, and what it imports from the provider exists;
+* every ``AIRFLOW_CONN_...='...'`` example is a connection the hook accepts.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+def _load_sync_docs() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sync_docs", ROOT / "scripts" / "sync_docs.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("sync_docs", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+sync_docs = _load_sync_docs()
+MARKDOWN = sync_docs.markdown_files(ROOT)
+SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+INLINE_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
+REFERENCE_LINK = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+\"[^\"]*\")?\s*$")
+HTML_LINK = re.compile(r"""<(?:a|img)\b[^>]*?\s(?:href|src)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+HTML_ANCHOR = re.compile(r"""<a\b[^>]*?\s(?:id|name)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+CONN_EXAMPLE = re.compile(r"AIRFLOW_CONN_([A-Z0-9_]+)='([^']*)'")
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading Markdown
+# --------------------------------------------------------------------------------------------------
+
+
+def prose_lines(text: str, keep_code_spans: bool = False) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` outside fenced code blocks, with inline code spans removed unless kept."""
+    lines = text.split("\n")
+    fenced = {i for start, end in sync_docs.fenced_ranges(lines) for i in range(start, end + 1)}
+    for index, line in enumerate(lines):
+        if index not in fenced:
+            yield index + 1, line if keep_code_spans else re.sub(r"(`+)(?:(?!\1).)+\1", "", line)
+
+
+def code_blocks(text: str, language: str | None = None) -> Iterator[tuple[int, str, str]]:
+    """``(line number, language, content)`` of every fenced code block (of ``language``)."""
+    lines = text.split("\n")
+    for start, end in sync_docs.fenced_ranges(lines):
+        opened = sync_docs.FENCE.match(lines[start])
+        block_language = opened.group(2).strip().split(" ")[0] if opened else ""
+        if language is None or block_language == language:
+            yield start + 1, block_language, "\n".join(lines[start + 1 : end])
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: links become their text, punctuation goes, spaces become -."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = re.sub(r"<[^>]+>", "", text).strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    """Every anchor a page defines: heading slugs (with GitHub's -1, -2 for repeats) and <a id>."""
+    found: set[str] = set()
+    seen: dict[str, int] = {}
+    for _, line in prose_lines(path.read_text(encoding="utf-8")):
+        heading = HEADING.match(line)
+        if heading:
+            slug = github_slug(heading.group(2))
+            count = seen.get(slug, 0)
+            seen[slug] = count + 1
+            found.add(slug if count == 0 else f"{slug}-{count}")
+        found.update(HTML_ANCHOR.findall(line))
+    return found
+
+
+def links(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, target)`` of every link and image in a page's prose."""
+    for number, line in prose_lines(path.read_text(encoding="utf-8")):
+        for pattern in (INLINE_LINK, REFERENCE_LINK, HTML_LINK):
+            for target in pattern.findall(line):
+                yield number, target
+
+
+def broken_links(path: Path) -> list[str]:
+    problems = []
+    for number, target in links(path):
+        if not target or SCHEME.match(target):
+            continue  # external links are not fetched (no network in tests)
+        file_part, _, anchor = target.partition("#")
+        resolved = (path.parent / file_part).resolve() if file_part else path
+        where = f"{_rel(path)}:{number}: {target}"
+        if not resolved.is_relative_to(ROOT):
+            problems.append(f"{where} points outside the repository")
+        elif not resolved.exists():
+            problems.append(f"{where} points at a file that does not exist")
+        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
+            problems.append(f"{where}: no heading with the anchor #{anchor} in {_rel(resolved)}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
+# The repository's docs
+# --------------------------------------------------------------------------------------------------
+
+
+def test_there_are_docs_to_check() -> None:
+    names = {_rel(path) for path in MARKDOWN}
+    assert {"README.md", "docs/index.md", "docs/connection.md", "docs/troubleshooting.md"} <= names
+
+
+@pytest.mark.parametrize("page", MARKDOWN, ids=_rel)
+def test_links_and_images_resolve(page: Path) -> None:
+    assert broken_links(page) == []
+
+
+def test_every_docs_page_is_linked_from_the_index() -> None:
+    index = DOCS / "index.md"
+    linked = {(index.parent / target.partition("#")[0]).resolve() for _, target in links(index)}
+    orphans = [
+        _rel(page) for page in MARKDOWN if page.parent != ROOT and page != index and page not in linked
+    ]
+    assert orphans == [], "add these pages to the contents of docs/index.md"
+
+
+def test_generated_blocks_are_fresh() -> None:
+    """Example DAG code and error messages in the docs match their sources (fix: scripts/sync_docs.py)."""
+    assert sync_docs.stale_blocks(MARKDOWN, ROOT) == []
+
+
+@pytest.mark.parametrize("page", MARKDOWN, ids=_rel)
+def test_python_blocks_parse_and_import_what_exists(page: Path) -> None:
+    problems = []
+    for number, _, code in code_blocks(page.read_text(encoding="utf-8"), "python"):
+        where = f"{_rel(page)}:{number}"
+        try:
+            tree = ast.parse(code)
+        except SyntaxError as error:
+            problems.append(f"{where}: {error.msg} (line {error.lineno} of the block)")
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "airflow_provider_activecampaign"
+            ):
+                module = importlib.import_module(node.module or "")
+                missing = [alias.name for alias in node.names if not hasattr(module, alias.name)]
+                if missing:
+                    problems.append(f"{where}: {node.module} has no {', '.join(missing)}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("airflow_provider_activecampaign"):
+                        importlib.import_module(alias.name)
+    assert problems == []
+
+
+def _connection_examples() -> list[tuple[str, str, str]]:
+    found = []
+    for page in MARKDOWN:
+        for number, _, code in code_blocks(page.read_text(encoding="utf-8")):
+            for conn_id, value in CONN_EXAMPLE.findall(code):
+                found.append((f"{_rel(page)}:{number}:{conn_id.lower()}", conn_id.lower(), value))
+    return found
+
+
+CONNECTION_EXAMPLES = _connection_examples()
+
+
+def test_the_connection_docs_show_both_forms() -> None:
+    values = [value for where, _, value in CONNECTION_EXAMPLES if where.startswith("docs/connection.md")]
+    assert any(value.startswith("{") for value in values), "a JSON example"
+    assert any(value.startswith("activecampaign://") for value in values), "a URI example"
+
+
+@pytest.mark.parametrize(
+    ("conn_id", "value"), [e[1:] for e in CONNECTION_EXAMPLES], ids=[e[0] for e in CONNECTION_EXAMPLES]
+)
+def test_connection_examples_are_accepted_by_the_hook(conn_id: str, value: str) -> None:
+    from airflow.sdk.definitions.connection import Connection
+
+    from airflow_provider_activecampaign.transport import TransportSettings
+
+    conn = (
+        Connection.from_json(value, conn_id=conn_id)
+        if value.startswith("{")
+        else Connection.from_uri(value, conn_id=conn_id)
+    )
+    assert conn.conn_type == "activecampaign"
+    settings = TransportSettings.from_connection_fields(
+        host=conn.host, port=conn.port, password=conn.password, extra=conn.extra_dejson
+    )
+    assert settings.base_url.startswith(("https://", "http://127.0.0.1", "http://localhost"))
+
+
+def provider_names() -> set[str]:
+    """Every ``ActiveCampaign…`` name defined or imported at the top of a provider module."""
+    import pkgutil
+
+    import airflow_provider_activecampaign as package
+
+    names: set[str] = set()
+    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        if info.name.rsplit(".", 1)[-1] == "__main__":
+            continue
+        module = importlib.import_module(info.name)
+        names.update(name for name in vars(module) if name.startswith("ActiveCampaign"))
+    return names
+
+
+def test_provider_names_in_the_docs_exist() -> None:
+    """A class renamed or removed in the code cannot live on in the docs."""
+    known = provider_names()
+    problems = []
+    for page in MARKDOWN:
+        for number, line in prose_lines(page.read_text(encoding="utf-8"), keep_code_spans=True):
+            for span in re.findall(r"`([^`]+)`", line):
+                for name in re.findall(r"\bActiveCampaign[A-Z]\w*", span):
+                    if name not in known:
+                        problems.append(f"{_rel(page)}:{number}: {name}")
+    assert problems == []
+
+
+# --------------------------------------------------------------------------------------------------
+# scripts/sync_docs.py itself, on a scratch repository
+# --------------------------------------------------------------------------------------------------
+
+EXAMPLE_DAG = '''"""An example."""
+from airflow.sdk import dag
+
+# [START hook_call]
+    hook = ActiveCampaignHook()
+    hook.get("users/me")
+# [END hook_call]
+'''
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    (tmp_path / "dags_examples").mkdir()
+    (tmp_path / "dags_examples" / "example.py").write_text(EXAMPLE_DAG, encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    return tmp_path
+
+
+def _doc(root: Path, text: str) -> Path:
+    path = root / "docs" / "page.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sync_fills_an_empty_include_with_the_whole_file(scratch: Path) -> None:
+    page = _doc(scratch, "Intro\n\n<!-- include: dags_examples/example.py -->\n\nAfter\n")
+    assert sync_docs.stale_blocks([page], scratch) == [
+        f"{page}:3: no code block after the include marker for dags_examples/example.py"
+    ]
+    assert sync_docs.sync([page], scratch) == [page]
+    text = page.read_text(encoding="utf-8")
+    assert text == (
+        "Intro\n\n<!-- include: dags_examples/example.py -->\n```python\n"
+        + EXAMPLE_DAG.rstrip("\n")
+        + "\n```\n\nAfter\n"
+    )
+    assert sync_docs.stale_blocks([page], scratch) == []
+
+
+def test_a_section_is_the_dedented_lines_between_its_markers(scratch: Path) -> None:
+    page = _doc(scratch, "<!-- include: dags_examples/example.py#hook_call -->\n```python\nold\n```\n")
+    assert sync_docs.stale_blocks([page], scratch) == [
+        f"{page}:1: the include block for dags_examples/example.py#hook_call is stale"
+    ]
+    sync_docs.sync([page], scratch)
+    assert page.read_text(encoding="utf-8") == (
+        "<!-- include: dags_examples/example.py#hook_call -->\n```python\n"
+        'hook = ActiveCampaignHook()\nhook.get("users/me")\n```\n'
+    )
+
+
+def test_an_edited_source_makes_its_block_stale(scratch: Path) -> None:
+    page = _doc(scratch, "<!-- include: dags_examples/example.py#hook_call -->\n")
+    sync_docs.sync([page], scratch)
+    assert sync_docs.stale_blocks([page], scratch) == []
+    source = scratch / "dags_examples" / "example.py"
+    source.write_text(source.read_text().replace("users/me", "contacts"), encoding="utf-8")
+    assert len(sync_docs.stale_blocks([page], scratch)) == 1
+
+
+def test_a_marker_inside_a_code_block_is_an_example_not_a_marker(scratch: Path) -> None:
+    text = "````markdown\n<!-- include: dags_examples/missing.py -->\n```python\n```\n````\n"
+    page = _doc(scratch, text)
+    assert sync_docs.find_blocks(page) == []
+    assert sync_docs.sync([page], scratch) == []
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("dags_examples/missing.py", "does not exist"),
+        ("dags_examples/example.py#nope", "exactly one '# [START nope]'"),
+        ("../outside.py", "outside the repository"),
+    ],
+)
+def test_a_marker_that_cannot_be_expanded_is_an_error(scratch: Path, target: str, message: str) -> None:
+    (scratch.parent / "outside.py").write_text("x = 1\n", encoding="utf-8")
+    page = _doc(scratch, f"<!-- include: {target} -->\n")
+    with pytest.raises(sync_docs.DocsError, match=re.escape(message)):
+        sync_docs.stale_blocks([page], scratch)
+
+
+def test_an_unknown_error_example_is_an_error(scratch: Path) -> None:
+    page = _doc(scratch, "<!-- error-example: no-such-scenario -->\n")
+    with pytest.raises(sync_docs.DocsError, match="unknown error-example"):
+        sync_docs.stale_blocks([page], scratch)
+
+
+def test_a_block_containing_backticks_gets_a_longer_fence() -> None:
+    assert sync_docs.render_fence('x = """```"""', "python") == ["````python", 'x = """```"""', "````"]
+
+
+def test_link_checker_finds_broken_links_and_anchors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    (tmp_path / "other.md").write_text("# Other page\n\n## Set-up & use\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "[ok](other.md#set-up--use) [ok](#local) ![img](missing.png) [bad](other.md#nope)\n"
+        "[ext](https://example.com/x) `[code](missing.md)`\n\n## Local\n\n```\n[fenced](missing.md)\n```\n",
+        encoding="utf-8",
+    )
+    assert broken_links(page) == [
+        "page.md:1: missing.png points at a file that does not exist",
+        "page.md:1: other.md#nope: no heading with the anchor #nope in other.md",
+    ]
