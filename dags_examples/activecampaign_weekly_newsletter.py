@@ -1,0 +1,138 @@
+"""Send the weekly newsletter: refresh the audience, send once, wait for the send, keep the report.
+
+What it does, every Tuesday at 09:00 UTC:
+
+1. **Refresh the audience**: subscribe everyone in ``data/newsletter_subscribers.csv`` (shipped
+   beside this file) to the *Newsletter* list and update their names and interests. Contacts who
+   unsubscribed are never re-subscribed (the bulk importer refuses it and the row is reported).
+   ``exclude_automations=True``: the *Welcome series* starts when someone subscribes to
+   *Newsletter*, and a weekly refresh must not send it to every subscriber who is new to the list.
+2. **Send the campaign** to the list, with the HTML body rendered from
+   ``templates/newsletter.html`` (a Jinja template: ``template_ext`` of the operator includes
+   ``.html``). ``max_recipients`` guards the send: if the list has more active members than that
+   (a bad audience refresh, the wrong list), nothing is created or sent and the task fails. The
+   campaign's name, ``Weekly newsletter <ds>``, is what makes the send happen **once**: a retry,
+   a cleared task or a second run for the same date finds the campaign by name and waits for it
+   instead of sending another.
+3. **Wait for the send** to finish, in the triggerer (deferrable), not in a worker slot.
+4. **Store the report** (sends, opens, clicks, bounces, unsubscribes ...) as JSON at
+   ``{reports_base}/activecampaign_weekly_newsletter/<ds>/campaign_report.json``; ``reports_base``
+   is any ``ObjectStoragePath`` URI (``s3://...``, ``gs://...``; a local ``file://`` path by default).
+
+ActiveCampaign reads a campaign's send time in the timezone of the API user's account. Set the
+connection extra ``account_timezone`` to it (Settings → Account in ActiveCampaign, e.g.
+``"America/Chicago"``); the operator refuses to send when it can see that the timezone is wrong.
+
+Configuration: the connection id is ``ACTIVECAMPAIGN_CONN_ID`` below; the rest are DAG params. The
+wait polls every ``[activecampaign_examples] poll_seconds`` (default 60 s).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import CronTriggerTimetable, ObjectStoragePath, Param, conf, dag, task
+
+from airflow_provider_activecampaign.operators.campaigns import ActiveCampaignSendCampaignOperator
+from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyncContactsOperator
+from airflow_provider_activecampaign.sensors.campaigns import ActiveCampaignCampaignSentSensor
+
+#: The one place the ActiveCampaign connection is named.
+ACTIVECAMPAIGN_CONN_ID = "activecampaign_default"
+#: The newsletter audience shipped with this example (a file:// URI; any ObjectStoragePath URI works).
+SUBSCRIBERS_CSV = (Path(__file__).parent / "data" / "newsletter_subscribers.csv").as_uri()
+#: Where reports go unless the ``reports_base`` param says otherwise (any ObjectStoragePath URI).
+REPORTS_BASE = "file:///tmp/activecampaign-examples"
+#: Seconds between checks while waiting for the send (airflow.cfg, or
+#: AIRFLOW__ACTIVECAMPAIGN_EXAMPLES__POLL_SECONDS).
+POLL_SECONDS = conf.getfloat("activecampaign_examples", "poll_seconds", fallback=60.0)
+#: Pause before a failed task is retried (``retry_delay_seconds`` in the same section).
+RETRY_DELAY = timedelta(
+    seconds=conf.getfloat("activecampaign_examples", "retry_delay_seconds", fallback=300.0)
+)
+
+
+@dag(
+    dag_id="activecampaign_weekly_newsletter",
+    schedule=CronTriggerTimetable("0 9 * * 2", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),
+    catchup=False,  # after a pause, send this week's issue, not every missed one
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY},
+    params={
+        "subscribers_csv": Param(SUBSCRIBERS_CSV, type="string", description="The audience (a URI)."),
+        "headline": Param("This week at Example Inc", type="string"),
+        "max_recipients": Param(
+            1000,
+            type="integer",
+            minimum=1,
+            description="Refuse to send if the Newsletter list has more active members than this.",
+        ),
+        "reports_base": Param(REPORTS_BASE, type="string", description="Where reports go (a URI)."),
+    },
+    tags=["activecampaign", "example"],
+    doc_md=__doc__,
+)
+def activecampaign_weekly_newsletter() -> None:
+    # [START refresh_audience]
+    refresh_audience = ActiveCampaignSyncContactsOperator(
+        task_id="refresh_audience",
+        activecampaign_conn_id=ACTIVECAMPAIGN_CONN_ID,
+        source_path="{{ params.subscribers_csv }}",
+        subscribe_lists=["Newsletter"],
+        exclude_automations=True,
+        max_failure_ratio=0.05,
+        failures_path="{{ params.reports_base }}/{{ dag.dag_id }}/{{ ds }}/audience_failures.jsonl",
+    )
+    # [END refresh_audience]
+
+    # [START send_campaign]
+    send_newsletter = ActiveCampaignSendCampaignOperator(
+        task_id="send_newsletter",
+        activecampaign_conn_id=ACTIVECAMPAIGN_CONN_ID,
+        name="Weekly newsletter {{ ds }}",  # one campaign per week, whatever retries or re-runs do
+        subject="{{ params.headline }}",
+        from_name="Example Inc",
+        from_email="news@example.com",
+        reply_to="reply@example.com",
+        html="templates/newsletter.html",  # rendered with Jinja, path relative to this file
+        lists=["Newsletter"],
+        max_recipients="{{ params.max_recipients }}",
+    )
+    # [END send_campaign]
+
+    # [START wait_for_send]
+    wait_for_send = ActiveCampaignCampaignSentSensor(
+        task_id="wait_for_send",
+        activecampaign_conn_id=ACTIVECAMPAIGN_CONN_ID,
+        campaign_id="{{ ti.xcom_pull(task_ids='send_newsletter')['campaign_id'] }}",
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        timeout=timedelta(hours=12),
+    )
+    # [END wait_for_send]
+
+    # [START store_report]
+    @task
+    def store_report(report: Any, destination: str) -> str:
+        """Write the sensor's report (a dict) as JSON to any object storage, or a local file."""
+        path = ObjectStoragePath(destination)
+        if path.protocol in ("", "file", "local"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, sort_keys=True), encoding="utf-8")
+        return str(path)
+
+    stored = store_report(
+        wait_for_send.output,
+        destination="{{ params.reports_base }}/{{ dag.dag_id }}/{{ ds }}/campaign_report.json",
+    )
+    # [END store_report]
+
+    refresh_audience >> send_newsletter >> wait_for_send >> stored
+
+
+activecampaign_weekly_newsletter()
