@@ -89,13 +89,31 @@ def list_contacts(req: ApiRequest) -> Response:
         "forceQuery": 0,
         "cacheid": "",
     }
-    return req.json_response(
-        {
-            "scoreValues": [],
-            "contacts": [render.contact(req.ctx, c, with_score_values=True) for c in page],
-            "meta": {"total": str(len(candidates)), "page_input": page_input},
-        }
-    )
+    body: dict[str, Any] = {
+        "scoreValues": [],
+        "contacts": [render.contact(req.ctx, c, with_score_values=True) for c in page],
+        "meta": {"total": str(len(candidates)), "page_input": page_input},
+    }
+    body.update(_sideloads(req, page))
+    return req.json_response(body)
+
+
+def _sideloads(req: ApiRequest, page: list[Contact]) -> dict[str, Any]:
+    """``include=fieldValues,contactLists,contactTags``: the page's related rows, sideloaded.
+
+    Not in the official reference, but widely used against the live API (one request per page
+    instead of one per contact); other ``include`` values are ignored.
+    """
+    wanted = {part.strip() for raw in req.query.getlist("include") for part in raw.split(",")}
+    ctx = req.ctx
+    extra: dict[str, Any] = {}
+    if "fieldValues" in wanted:
+        extra["fieldValues"] = [render.field_value(ctx, v) for c in page for v in c.field_values.values()]
+    if "contactLists" in wanted:
+        extra["contactLists"] = [render.contact_list(ctx, m) for c in page for m in c.lists.values()]
+    if "contactTags" in wanted:
+        extra["contactTags"] = [render.contact_tag(ctx, t) for c in page for t in c.tags.values()]
+    return extra
 
 
 def _int_query(req: ApiRequest, name: str, default: int = 0) -> int:

@@ -1,0 +1,750 @@
+"""From a source record to what ActiveCampaign accepts: names resolved, values formatted, sizes known.
+
+Everything here is pure (no HTTP) except :meth:`FieldCatalogue.load`, which reads ``/fields`` once.
+The contact operators build on it:
+
+* :class:`FieldCatalogue` resolves a column to a custom field by its title, its personalisation
+  tag (``PLAN`` or ``%PLAN%``) or its id, case-insensitively.
+* :func:`format_field_value` writes a Python value the way ActiveCampaign stores it for the
+  field's type (dates ``YYYY-MM-DD``, datetimes ISO-8601 with offset, multi-value ``||a||b||``).
+* :class:`ColumnPlan` decides once, from the source's columns, where each column goes; an
+  unknown column fails the run before anything is written.
+* :class:`ContactBuilder` turns one record into a :class:`PreparedContact` (the bulk-import
+  shape and its serialised size) or raises :class:`RecordRejected` naming row, field and reason.
+* :class:`BatchBuilder` packs contacts into batches of at most 250 contacts and 399,999 bytes
+  (measured on the body exactly as it is sent).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+
+from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignNotFoundError,
+    ActiveCampaignValidationError,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+
+#: The bulk importer takes up to 250 contacts per request (DOC:bulk-import-contacts).
+MAX_IMPORT_CONTACTS = 250
+#: "Payload under 400K bytes (399,999 bytes or less)" (DOC:bulk-import-contacts).
+MAX_IMPORT_BYTES = 399_999
+
+#: Standard contact attributes, by every spelling we accept, to their bulk-import key.
+STANDARD_ATTRIBUTES: dict[str, str] = {
+    "email": "email",
+    "first_name": "first_name",
+    "firstname": "first_name",
+    "last_name": "last_name",
+    "lastname": "last_name",
+    "phone": "phone",
+}
+#: Bulk-import attribute → ``contact/sync`` attribute.
+SYNC_ATTRIBUTE_NAMES = {
+    "email": "email",
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "phone": "phone",
+}
+
+MULTI_VALUE_TYPES = frozenset({"listbox", "checkbox"})
+SINGLE_OPTION_TYPES = frozenset({"dropdown", "radio"})
+
+# A pragmatic address check: one "@", no spaces or quotes, a dotted domain ending in a 2+ letter
+# TLD. ActiveCampaign's own import example fails "invalid'character@example.com" and
+# "invalid.email@invalidDomain", so both are rejected here too.
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_PREFIX_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]|$)")
+
+# json.dumps with its defaults is what ``requests`` sends for ``json=``; sizes are measured with it.
+_ENCODER = json.JSONEncoder(allow_nan=False)
+_BODY_PREFIX = len('{"contacts": [')
+_BODY_SUFFIX = len("]}")
+_ITEM_SEPARATOR = len(", ")
+
+
+def is_valid_email(value: str) -> bool:
+    return len(value) <= 254 and bool(_EMAIL_RE.match(value))
+
+
+def serialized_size(value: Any) -> int:
+    """Bytes of ``value`` as ``requests`` serialises a ``json=`` body (ASCII-escaped JSON)."""
+    return len(_ENCODER.encode(value))
+
+
+def import_body_size(contact_sizes: Iterable[int]) -> int:
+    """Bytes of ``{"contacts": [...]}`` holding contacts of these serialised sizes."""
+    sizes = list(contact_sizes)
+    return _BODY_PREFIX + sum(sizes) + _ITEM_SEPARATOR * max(0, len(sizes) - 1) + _BODY_SUFFIX
+
+
+# --------------------------------------------------------------------------------------------------
+# Custom fields
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomField:
+    """One contact custom field as ``GET /fields`` describes it."""
+
+    id: str
+    title: str
+    type: str
+    perstag: str
+    #: Allowed values for option types (dropdown, radio, listbox, checkbox); empty when unknown.
+    options: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"{self.title!r} (%{self.perstag}%, id {self.id}, {self.type or 'text'})"
+
+
+class FieldCatalogue:
+    """Every contact custom field of the account, addressable by title, perstag or id."""
+
+    def __init__(self, fields: Iterable[CustomField]) -> None:
+        self.fields = sorted(fields, key=lambda f: int(f.id) if f.id.isdigit() else 0)
+        self._by_id = {f.id: f for f in self.fields}
+        self._by_name: dict[str, list[CustomField]] = {}
+        for custom in self.fields:
+            for name in {custom.title.strip().lower(), custom.perstag.strip().lower()}:
+                if name:
+                    bucket = self._by_name.setdefault(name, [])
+                    if custom not in bucket:
+                        bucket.append(custom)
+
+    @classmethod
+    def load(cls, hook: ActiveCampaignHook) -> FieldCatalogue:
+        """Read ``GET /fields`` (every page) with the options each page sideloads."""
+        fields: list[dict[str, Any]] = []
+        options: dict[str, list[tuple[int, str]]] = {}
+        for page in hook.iter_pages("fields", key="fields"):
+            fields.extend(page.get("fields") or [])
+            for option in page.get("fieldOptions") or []:
+                value = option.get("value")
+                if value is None:
+                    continue
+                order = _as_int(option.get("orderid"))
+                options.setdefault(str(option.get("field")), []).append((order, str(value)))
+        return cls(
+            CustomField(
+                id=str(item["id"]),
+                title=str(item.get("title") or ""),
+                type=str(item.get("type") or "").lower(),
+                perstag=str(item.get("perstag") or "").upper(),
+                options=tuple(value for _, value in sorted(options.get(str(item["id"]), []))),
+            )
+            for item in fields
+        )
+
+    def by_id(self, field_id: str) -> CustomField | None:
+        return self._by_id.get(str(field_id))
+
+    def resolve(self, name: str) -> CustomField | None:
+        """The field a column name means: an id, a title, or a perstag with or without ``%``.
+
+        Raises :class:`ActiveCampaignValidationError` when the name fits two different fields.
+        """
+        text = str(name).strip()
+        if text.isdigit() and text in self._by_id:
+            return self._by_id[text]
+        key = text.strip("%").strip().lower() if text.startswith("%") else text.lower()
+        matches = self._by_name.get(key, [])
+        if len(matches) > 1:
+            described = ", ".join(m.describe() for m in matches)
+            raise ActiveCampaignValidationError(
+                f"The column {name!r} matches more than one custom field: {described}.",
+                hint="Map the column to one field by id with field_map, e.g. "
+                f"field_map={{{name!r}: {matches[0].id!r}}}.",
+            )
+        return matches[0] if matches else None
+
+    def existing(self, limit: int = 50) -> str:
+        shown = ", ".join(f.describe() for f in self.fields[:limit])
+        more = f" and {len(self.fields) - limit} more" if len(self.fields) > limit else ""
+        return (shown or "none") + more
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Value formatting
+# --------------------------------------------------------------------------------------------------
+
+
+class ValueFormatError(ValueError):
+    """A value that cannot be written to a field of this type; the message says why."""
+
+
+def format_field_value(custom: CustomField, value: Any) -> str | None:
+    """The text ActiveCampaign stores for ``value`` in ``custom``; ``None`` leaves the field untouched.
+
+    * date: ``YYYY-MM-DD`` from a date, a datetime or a date/datetime string.
+    * datetime: ISO-8601 with offset (``2020-05-19T02:45:00-05:00``); naive values are UTC.
+    * listbox / checkbox (several options): ``||a||b||`` from a list, or a string already in
+      that form, or one option; an empty list clears the field.
+    * dropdown / radio: one option.
+    * number: a finite number or a numeric string.
+    * text and the rest: the value as text; booleans become ``1``/``0``.
+
+    Options are checked when the account lists them; a differently-cased option is written the
+    way the account spells it.
+    """
+    if value is None:
+        return None
+    kind = custom.type
+    if kind == "date":
+        return _format_date(value)
+    if kind == "datetime":
+        return _format_datetime(value)
+    if kind == "number":
+        return _format_number(value)
+    if kind in MULTI_VALUE_TYPES:
+        choices = _as_choices(value)
+        if not choices:
+            return ""
+        canonical = [_canonical_option(custom, choice) for choice in choices]
+        return "||" + "||".join(canonical) + "||"
+    if kind in SINGLE_OPTION_TYPES:
+        choices = _as_choices(value)
+        if len(choices) > 1:
+            raise ValueFormatError(
+                f"field {custom.title!r} takes one option, got {len(choices)}: {choices!r}"
+            )
+        return _canonical_option(custom, choices[0]) if choices else ""
+    return _format_text(value)
+
+
+def _format_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, datetime):
+        return _format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueFormatError(f"{value!r} is not a finite number")
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str | int | Decimal):
+        return str(value)
+    raise ValueFormatError(f"a {type(value).__name__} cannot be written to a text field")
+
+
+def _format_date(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        if _DATE_RE.match(text):
+            try:
+                return date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise ValueFormatError(f"{value!r} is not a valid date") from None
+        parsed = _parse_datetime_text(text)
+        if parsed is None:
+            raise ValueFormatError(f"{value!r} is not a date (expected YYYY-MM-DD)")
+        return parsed.date().isoformat()
+    raise ValueFormatError(f"a {type(value).__name__} is not a date (expected YYYY-MM-DD)")
+
+
+def _format_datetime(value: Any) -> str:
+    moment: datetime | None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=pendulum.UTC)
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day, tzinfo=pendulum.UTC)
+    elif isinstance(value, str):
+        moment = _parse_datetime_text(value.strip())
+        if moment is None:
+            raise ValueFormatError(f"{value!r} is not an ISO-8601 datetime")
+    else:
+        raise ValueFormatError(f"a {type(value).__name__} is not a datetime")
+    return moment.replace(microsecond=0).isoformat()
+
+
+def _parse_datetime_text(text: str) -> datetime | None:
+    if not _DATE_PREFIX_RE.match(text):
+        return None
+    try:
+        parsed = pendulum.parse(text, tz=pendulum.UTC)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(parsed, datetime):
+        return parsed
+    if isinstance(parsed, date):
+        return datetime(parsed.year, parsed.month, parsed.day, tzinfo=pendulum.UTC)
+    return None
+
+
+def _format_number(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | Decimal):
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise ValueFormatError(f"{value!r} is not a finite number")
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueFormatError(f"{value!r} is not a finite number")
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueFormatError(f"{value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ValueFormatError(f"{value!r} is not a finite number")
+        return text
+    raise ValueFormatError(f"a {type(value).__name__} is not a number")
+
+
+def _as_choices(value: Any) -> list[str]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("||") and text.endswith("||") and len(text) >= 4:
+            return [part for part in text[2:-2].split("||") if part.strip()]
+        return [text] if text else []
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+        choices = []
+        for item in items:
+            if item is None:
+                continue
+            if isinstance(item, list | tuple | set | frozenset | Mapping):
+                raise ValueFormatError("an option cannot itself be a list")
+            text = _format_text(item).strip()
+            if "||" in text:
+                raise ValueFormatError(f"the option {text!r} contains '||', which separates options")
+            if text:
+                choices.append(text)
+        return choices
+    if isinstance(value, Mapping):
+        raise ValueFormatError("a mapping cannot be written to an option field")
+    return [_format_text(value)]
+
+
+def _canonical_option(custom: CustomField, choice: str) -> str:
+    if not custom.options or choice in custom.options:
+        return choice
+    folded = [option for option in custom.options if option.lower() == choice.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    allowed = ", ".join(repr(option) for option in custom.options)
+    raise ValueFormatError(f"{choice!r} is not an option of field {custom.title!r} (options: {allowed})")
+
+
+# --------------------------------------------------------------------------------------------------
+# Columns
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnTarget:
+    """Where one source column goes: a standard attribute, a custom field, the tags, or nowhere."""
+
+    kind: str  # "attribute" | "field" | "tags" | "ignore"
+    attribute: str | None = None
+    custom: CustomField | None = None
+
+
+@dataclass
+class ColumnPlan:
+    """The destination of every known source column, decided once per run."""
+
+    targets: dict[str, ColumnTarget]
+    catalogue: FieldCatalogue
+    field_map: Mapping[str, str | None] = field(default_factory=dict)
+    tags_column: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        columns: Iterable[str],
+        catalogue: FieldCatalogue,
+        *,
+        field_map: Mapping[str, str | None] | None = None,
+        tags_column: str | None = None,
+    ) -> ColumnPlan:
+        """Resolve every column; raise listing *all* unknown ones and the fields that exist."""
+        plan = cls({}, catalogue, dict(field_map or {}), tags_column)
+        columns = list(columns)
+        if tags_column is not None and tags_column not in columns:
+            raise ActiveCampaignValidationError(
+                f"tags_column {tags_column!r} is not one of the columns {columns}.",
+                hint="Name the column holding each record's tags exactly as the source spells it.",
+            )
+        unknown: list[str] = []
+        for column in columns:
+            try:
+                plan.targets[column] = plan._resolve(column)
+            except KeyError:
+                unknown.append(column)
+        if unknown:
+            raise unknown_columns_error(unknown, catalogue)
+        if not any(t.kind == "attribute" and t.attribute == "email" for t in plan.targets.values()):
+            raise ActiveCampaignValidationError(
+                f"No column holds the contact's email address; the columns are {sorted(plan.targets)}.",
+                hint="Name the column 'email', or map it with field_map={'<your column>': 'email'}.",
+            )
+        return plan
+
+    def target(self, column: str) -> ColumnTarget:
+        """The target of ``column``; a column not seen when the plan was built raises ``KeyError``."""
+        found = self.targets.get(column)
+        if found is None:
+            found = self.targets[column] = self._resolve(column)
+        return found
+
+    def _resolve(self, column: str) -> ColumnTarget:
+        name: str | None = column
+        if column in self.field_map:
+            name = self.field_map[column]
+            if name is None:
+                return ColumnTarget("ignore")
+        assert name is not None
+        if self.tags_column is not None and column == self.tags_column:
+            return ColumnTarget("tags")
+        attribute = STANDARD_ATTRIBUTES.get(name.strip().lower())
+        if attribute is not None:
+            return ColumnTarget("attribute", attribute=attribute)
+        custom = self.catalogue.resolve(name)
+        if custom is not None:
+            return ColumnTarget("field", custom=custom)
+        raise KeyError(column)
+
+
+def unknown_columns_error(unknown: Sequence[str], catalogue: FieldCatalogue) -> ActiveCampaignNotFoundError:
+    names = ", ".join(repr(u) for u in unknown)
+    return ActiveCampaignNotFoundError(
+        f"Unknown contact field {names}: not email, first_name, last_name, phone, nor the title, "
+        f"personalisation tag or id of a custom field. Existing custom fields: {catalogue.existing()}.",
+        hint="Rename the column with field_map={'<column>': '<field title, %PERSTAG% or id>'}, map it "
+        "to None to leave it out, or create the field in ActiveCampaign first. Nothing was written.",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------------
+
+
+class RecordRejected(Exception):
+    """A record that is not sent: which row, which field, and why."""
+
+    def __init__(self, row: int, email: str | None, reason: str, field_name: str | None = None) -> None:
+        self.row = row
+        self.email = email
+        self.reason = reason
+        self.field = field_name
+        super().__init__(f"row {row}: {reason}")
+
+    def as_failure(self) -> dict[str, Any]:
+        return {"row": self.row, "email": self.email, "field": self.field, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class PreparedContact:
+    """One contact ready for the bulk importer, with where it came from and its size."""
+
+    row: int
+    email: str
+    #: The bulk-import contact object (``email``, ``first_name``, ``fields``, ``tags`` ...).
+    body: dict[str, Any]
+    #: Bytes of ``body`` as sent.
+    size: int
+
+    def sync_payload(self) -> dict[str, Any]:
+        """The same data as a ``POST /contact/sync`` body (lists and tags go separately)."""
+        contact: dict[str, Any] = {
+            SYNC_ATTRIBUTE_NAMES[key]: value
+            for key, value in self.body.items()
+            if key in SYNC_ATTRIBUTE_NAMES
+        }
+        fields = self.body.get("fields") or []
+        if fields:
+            contact["fieldValues"] = [{"field": str(f["id"]), "value": f["value"]} for f in fields]
+        return {"contact": contact}
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.body.get("tags") or [])
+
+    @property
+    def subscribe(self) -> list[str]:
+        return [str(entry["listid"]) for entry in self.body.get("subscribe") or []]
+
+    @property
+    def unsubscribe(self) -> list[str]:
+        return [str(entry["listid"]) for entry in self.body.get("unsubscribe") or []]
+
+
+class ContactBuilder:
+    """Turns source records into :class:`PreparedContact` objects, or rejects them with a reason."""
+
+    def __init__(
+        self,
+        plan: ColumnPlan,
+        *,
+        subscribe_list_ids: Sequence[str] = (),
+        unsubscribe_list_ids: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        tag_separator: str = ",",
+        exclude_automations: bool = False,
+        max_bytes: int = MAX_IMPORT_BYTES,
+    ) -> None:
+        self.plan = plan
+        self.subscribe = [{"listid": int(i)} for i in subscribe_list_ids]
+        self.unsubscribe = [{"listid": int(i)} for i in unsubscribe_list_ids]
+        self.tags = _clean_tags(tags)
+        self.tag_separator = tag_separator
+        self.exclude_automations = exclude_automations
+        self.max_contact_bytes = max_bytes - import_body_size([])
+
+    def build(self, row: int, record: Mapping[str, Any]) -> PreparedContact:
+        plan = self.plan
+        body: dict[str, Any] = {}
+        fields: list[dict[str, Any]] = []
+        tags = list(self.tags)
+        email_hint = _email_hint(record, plan)
+        raw_email = None
+        for column, value in record.items():
+            try:
+                target = plan.target(column)
+            except KeyError:
+                raise RecordRejected(
+                    row,
+                    email_hint,
+                    f"unknown field {column!r} (not in the columns the run started with)",
+                    column,
+                ) from None
+            if target.kind == "ignore" or value is None:
+                continue
+            if target.kind == "attribute":
+                if target.attribute == "email":
+                    raw_email = value
+                    continue
+                text = _attribute_text(value)
+                if text is None:
+                    raise RecordRejected(
+                        row, email_hint, f"a {type(value).__name__} is not a text value", column
+                    )
+                body[target.attribute or column] = text
+            elif target.kind == "field":
+                custom = target.custom
+                assert custom is not None
+                try:
+                    formatted = format_field_value(custom, value)
+                except ValueFormatError as error:
+                    raise RecordRejected(row, email_hint, str(error), column) from None
+                if formatted is not None:
+                    fields.append(
+                        {"id": int(custom.id) if custom.id.isdigit() else custom.id, "value": formatted}
+                    )
+            elif target.kind == "tags":
+                tags.extend(_split_tags(value, self.tag_separator))
+        email = _email_text(raw_email)
+        if not email:
+            raise RecordRejected(row, None, "no email address", "email")
+        if not is_valid_email(email):
+            raise RecordRejected(row, email, f"{email!r} is not a valid email address", "email")
+        contact: dict[str, Any] = {"email": email, **body}
+        if fields:
+            contact["fields"] = fields
+        if tags:
+            contact["tags"] = _clean_tags(tags)
+        if self.subscribe:
+            contact["subscribe"] = self.subscribe
+        if self.unsubscribe:
+            contact["unsubscribe"] = self.unsubscribe
+        if self.exclude_automations:
+            contact["exclude_automations"] = True
+        try:
+            size = serialized_size(contact)
+        except ValueError as error:
+            raise RecordRejected(row, email, f"cannot be serialised as JSON: {error}") from None
+        if size > self.max_contact_bytes:
+            raise RecordRejected(
+                row,
+                email,
+                f"the contact's data is {size:,} bytes; one bulk-import request must stay under "
+                f"{MAX_IMPORT_BYTES + 1:,} bytes. Shorten its longest values.",
+            )
+        return PreparedContact(row=row, email=email, body=contact, size=size)
+
+
+def _attribute_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str | int | float | Decimal):
+        return str(value).strip()
+    return None
+
+
+def _email_text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw.strip() if isinstance(raw, str) else str(raw).strip()
+
+
+def _email_hint(record: Mapping[str, Any], plan: ColumnPlan) -> str | None:
+    for column, value in record.items():
+        target = plan.targets.get(column)
+        if target is not None and target.attribute == "email" and value is not None:
+            return _email_text(value)
+    return None
+
+
+def _split_tags(value: Any, separator: str) -> list[str]:
+    if isinstance(value, str):
+        return value.split(separator) if separator else [value]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [str(item) for item in value if item is not None]
+    return [str(value)]
+
+
+def _clean_tags(tags: Iterable[str]) -> list[str]:
+    """Strip, drop empties, and keep one of each name (tag names compare case-insensitively)."""
+    seen: set[str] = set()
+    cleaned: list[str] = []
+    for tag in tags:
+        name = str(tag).strip()
+        if name and name.lower() not in seen:
+            seen.add(name.lower())
+            cleaned.append(name)
+    return cleaned
+
+
+# --------------------------------------------------------------------------------------------------
+# Batches
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ContactBatch:
+    """Contacts that go in one request (bulk import) or one run of ``contact/sync`` calls."""
+
+    contacts: list[PreparedContact] = field(default_factory=list)
+    size: int = _BODY_PREFIX + _BODY_SUFFIX
+
+    def __len__(self) -> int:
+        return len(self.contacts)
+
+    def body(self) -> dict[str, Any]:
+        return {"contacts": [contact.body for contact in self.contacts]}
+
+    def rows(self) -> list[tuple[int, str]]:
+        return [(contact.row, contact.email) for contact in self.contacts]
+
+
+class BatchBuilder:
+    """Packs contacts in order into batches under both bulk-import limits."""
+
+    def __init__(self, max_contacts: int = MAX_IMPORT_CONTACTS, max_bytes: int = MAX_IMPORT_BYTES) -> None:
+        if not 1 <= max_contacts <= MAX_IMPORT_CONTACTS:
+            raise ValueError(f"batch_size must be between 1 and {MAX_IMPORT_CONTACTS}, got {max_contacts}")
+        self.max_contacts = max_contacts
+        self.max_bytes = max_bytes
+        self._current = ContactBatch()
+
+    def add(self, contact: PreparedContact) -> Iterator[ContactBatch]:
+        """Add one contact; yield the batch it closed, if any."""
+        current = self._current
+        grown = current.size + contact.size + (_ITEM_SEPARATOR if current.contacts else 0)
+        if current.contacts and (len(current) >= self.max_contacts or grown > self.max_bytes):
+            yield current
+            current = self._current = ContactBatch()
+            grown = current.size + contact.size
+        current.contacts.append(contact)
+        current.size = grown
+
+    def flush(self) -> ContactBatch | None:
+        """The last, partly filled batch (``None`` when empty)."""
+        current = self._current
+        self._current = ContactBatch()
+        return current if current.contacts else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Bulk-import status
+# --------------------------------------------------------------------------------------------------
+
+#: ``GET /import/info`` statuses after which nothing more happens to the batch (DOC).
+TERMINAL_IMPORT_STATUSES = frozenset({"completed", "failed", "interrupted"})
+
+
+@dataclass(frozen=True)
+class ImportInfo:
+    """One ``GET /import/info?batchId=`` answer, normalised."""
+
+    batch_id: str
+    #: ``"pending"`` while the documented ``false`` status is returned, else the API's status text.
+    status: str
+    succeeded: int
+    failed_emails: tuple[str, ...]
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_IMPORT_STATUSES
+
+    @classmethod
+    def parse(cls, batch_id: str, body: Mapping[str, Any]) -> ImportInfo:
+        raw = body.get("status")
+        status = "pending" if raw in (False, None, "", 0, "0", "false") else str(raw).lower()
+        success = body.get("success") or []
+        failure = body.get("failure") or []
+        return cls(
+            batch_id=batch_id,
+            status=status,
+            succeeded=len(success) if isinstance(success, list) else _as_int(success),
+            failed_emails=tuple(str(email) for email in failure) if isinstance(failure, list) else (),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "succeeded": self.succeeded,
+            "failed": len(self.failed_emails),
+            "failed_emails": list(self.failed_emails),
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# Tags
+# --------------------------------------------------------------------------------------------------
+
+
+def find_tag_id(hook: ActiveCampaignHook, name: str) -> str | None:
+    """The id of the tag named ``name`` (tag names compare case-insensitively), or ``None``.
+
+    Uses ``GET /tags?search=`` so accounts with thousands of tags are not read whole.
+    """
+    wanted = name.strip().lower()
+    for tag in hook.paginate("tags", key="tags", params={"search": name.strip()}):
+        if str(tag.get("tag", "")).strip().lower() == wanted:
+            return str(tag["id"])
+    return None

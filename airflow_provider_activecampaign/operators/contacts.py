@@ -1,0 +1,644 @@
+"""Operators that push contacts into ActiveCampaign and read changed contacts back out.
+
+The mapping rules live in :mod:`airflow_provider_activecampaign.contacts_mapping`, the sources in
+:mod:`~airflow_provider_activecampaign.contacts_sources`, the sending and waiting in
+:mod:`~airflow_provider_activecampaign.contacts_sync` and the export in
+:mod:`~airflow_provider_activecampaign.contacts_export`; see ``docs/operators/contacts.md``.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Context, ObjectStoragePath, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_activecampaign.contacts_export import ContactExporter, filter_time
+from airflow_provider_activecampaign.contacts_mapping import (
+    MAX_IMPORT_CONTACTS,
+    BatchBuilder,
+    ColumnPlan,
+    ContactBatch,
+    ContactBuilder,
+    FieldCatalogue,
+    ImportInfo,
+    RecordRejected,
+    find_tag_id,
+)
+from airflow_provider_activecampaign.contacts_sources import BadRecord, open_source
+from airflow_provider_activecampaign.contacts_sync import (
+    INLINE_FAILURES,
+    FailureLog,
+    ImportPipeline,
+    ProgressReporter,
+    SmallBatchWriter,
+    SyncTally,
+    list_names,
+    record_import_result,
+)
+from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignNotFoundError,
+    ActiveCampaignValidationError,
+)
+from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
+from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
+
+#: Batches with fewer contacts than this go through ``contact/sync`` instead of the importer.
+DEFAULT_SYNC_BELOW = 10
+#: XCom key of what a deferred sync needs to resume: counts so far and the rows of unfinished batches.
+#: (XCom, not the deferral's method kwargs: ``dag.test()`` replaces those with the trigger event.)
+DEFERRAL_STATE_XCOM_KEY = "contacts_sync_state"
+
+
+def _names(value: Any) -> list[str]:
+    """A list of names or ids from a list, a single value, or a comma-separated string."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, int):
+        return [str(value)]
+    return [str(item).strip() for item in value if str(item).strip()]
+
+
+def _seconds(value: timedelta | float | int) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _check_ratio(ratio: float) -> float:
+    ratio = float(ratio)
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"max_failure_ratio must be between 0.0 and 1.0, got {ratio}.")
+    return ratio
+
+
+def _safe(text: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_") or "none"
+
+
+def default_failures_path(context: Context) -> str:
+    """``<tmp>/airflow-activecampaign/<dag>/<task>/<run>[-<map index>]/failures.jsonl`` on the worker."""
+    ti = context["ti"]
+    run = _safe(ti.run_id)
+    map_index = getattr(ti, "map_index", -1)
+    if map_index is not None and map_index >= 0:
+        run = f"{run}-{map_index}"
+    folder = f"{tempfile.gettempdir()}/airflow-activecampaign/{_safe(ti.dag_id)}/{_safe(ti.task_id)}"
+    return f"{folder}/{run}/failures.jsonl"
+
+
+class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
+    """Create or update any number of contacts, with custom fields, lists and tags; wait for the result.
+
+    Records come from exactly one source: ``contacts`` (a list of dicts, e.g. an upstream task's
+    ``.output``), ``source_path`` (CSV or JSON Lines at any ``ObjectStoragePath`` URI, optionally
+    ``.gz``) or ``sql`` + ``sql_conn_id`` (any common-sql database). Everything is streamed: memory
+    stays flat whatever the size.
+
+    Columns ``email``, ``first_name``, ``last_name`` and ``phone`` are the contact itself; every other
+    column is a custom field named by its title, its personalisation tag (``PLAN`` or ``%PLAN%``) or
+    its id, case-insensitively. Unknown columns and lists fail the task before anything is written.
+    A record without a valid email, or with a value its field cannot hold, is rejected (row, field,
+    reason) and the others still go.
+
+    Contacts go to the bulk importer in batches of up to 250 contacts and under 400,000 bytes, at
+    its 100 requests a minute; a final batch of fewer than ``sync_below`` contacts goes through
+    ``contact/sync``. Both paths upsert by email, so re-running the task changes nothing more, and
+    neither re-subscribes a contact who unsubscribed from a list.
+
+    :param contacts: Records as a list of dicts (or a JSON string of one). (templated)
+    :param source_path: A CSV (with a header) or JSON Lines file; any ``ObjectStoragePath`` URI or
+        local path. Empty CSV cells leave the field untouched. (templated)
+    :param source_format: ``csv`` or ``jsonl``; by default from the file name.
+    :param csv_delimiter: CSV delimiter (default ``,``; ``\\t`` for ``.tsv``).
+    :param sql: A query whose rows are the records; or a ``.sql`` file. (templated)
+    :param sql_conn_id: The Airflow connection of the database ``sql`` runs on. (templated)
+    :param sql_parameters: Query parameters passed to the driver. (templated)
+    :param field_map: ``{"source column": "email" | "first_name" | field title | "%PERSTAG%" | field id}``;
+        map a column to ``None`` to leave it out. (templated)
+    :param subscribe_lists: List names or ids every contact is subscribed to. (templated)
+    :param unsubscribe_lists: List names or ids every contact is unsubscribed from. (templated)
+    :param tags: Tag names added to every contact (missing tags are created). (templated)
+    :param tags_column: A column holding per-record tags (a list, or a string split on ``tag_separator``).
+    :param tag_separator: Separator of tag names in ``tags_column`` strings.
+    :param exclude_automations: Ask the importer not to start automations for these contacts. Small
+        batches then go through the importer too, since ``contact/sync`` has no such switch.
+    :param wait_for_completion: Wait until ActiveCampaign has imported every batch and report each
+        contact's outcome. Without it the task ends once everything is submitted.
+    :param deferrable: Do the final wait in the triggerer instead of a worker slot.
+    :param poll_interval: Longest pause, in seconds, between two status checks of a running import.
+    :param wait_timeout: How long to wait for ActiveCampaign to finish importing (seconds or timedelta).
+    :param max_pending_batches: Batches submitted but not yet confirmed before submitting pauses;
+        bounds memory when ActiveCampaign imports more slowly than it accepts batches.
+    :param failures_path: Where every rejected or failed record goes (JSON Lines; any
+        ``ObjectStoragePath`` URI or local path). Default: a file under the worker's temp directory
+        named after the DAG, task and run. Use shared storage with ``deferrable`` if workers do not
+        share a disk. (templated)
+    :param max_failure_ratio: Fail the task when (failed + rejected) / records exceeds this (default 0.0:
+        any failure fails the task, after every other record has been sent).
+    :param batch_size: Contacts per bulk import (1-250).
+    :param sync_below: Batches with fewer contacts than this use ``contact/sync`` (0 disables it).
+    :param progress_every: Log progress every this many batches (and at least every 30 s).
+
+    Returns ``{"submitted", "succeeded", "failed", "rejected", "batch_ids", "failures_path"}`` plus
+    ``"failures"`` (every failure inline) when there are at most 20; ``succeeded`` is ``None`` when not
+    waiting.
+    """
+
+    template_fields: Sequence[str] = (
+        *ActiveCampaignBaseOperator.template_fields,
+        "contacts",
+        "source_path",
+        "sql",
+        "sql_conn_id",
+        "sql_parameters",
+        "field_map",
+        "subscribe_lists",
+        "unsubscribe_lists",
+        "tags",
+        "failures_path",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"contacts": "json", "sql": "sql", "field_map": "json"}
+
+    def __init__(
+        self,
+        *,
+        contacts: Any = None,
+        source_path: str | ObjectStoragePath | None = None,
+        source_format: str | None = None,
+        csv_delimiter: str | None = None,
+        sql: str | None = None,
+        sql_conn_id: str | None = None,
+        sql_parameters: Any = None,
+        field_map: Mapping[str, str | None] | None = None,
+        subscribe_lists: Sequence[str | int] | str | None = None,
+        unsubscribe_lists: Sequence[str | int] | str | None = None,
+        tags: Sequence[str] | str | None = None,
+        tags_column: str | None = None,
+        tag_separator: str = ",",
+        exclude_automations: bool = False,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5.0,
+        wait_timeout: timedelta | float = timedelta(hours=6),
+        max_pending_batches: int = 100,
+        failures_path: str | ObjectStoragePath | None = None,
+        max_failure_ratio: float = 0.0,
+        batch_size: int = MAX_IMPORT_CONTACTS,
+        sync_below: int = DEFAULT_SYNC_BELOW,
+        progress_every: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        sources = [
+            name
+            for name, value in (("contacts", contacts), ("source_path", source_path), ("sql", sql))
+            if value is not None
+        ]
+        if len(sources) != 1:
+            raise ValueError(
+                "Give exactly one source: contacts, source_path or sql"
+                + (f" (got {', '.join(sources)})." if sources else ".")
+            )
+        if sql is not None and not sql_conn_id:
+            raise ValueError("sql needs sql_conn_id: the Airflow connection of the database to query.")
+        if not 1 <= batch_size <= MAX_IMPORT_CONTACTS:
+            raise ValueError(f"batch_size must be between 1 and {MAX_IMPORT_CONTACTS}, got {batch_size}.")
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive.")
+        self.contacts = contacts
+        self.source_path = source_path
+        self.source_format = source_format
+        self.csv_delimiter = csv_delimiter
+        self.sql = sql
+        self.sql_conn_id = sql_conn_id
+        self.sql_parameters = sql_parameters
+        self.field_map = field_map
+        self.subscribe_lists = subscribe_lists
+        self.unsubscribe_lists = unsubscribe_lists
+        self.tags = tags
+        self.tags_column = tags_column
+        self.tag_separator = tag_separator
+        self.exclude_automations = exclude_automations
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = float(poll_interval)
+        self.wait_timeout = _seconds(wait_timeout)
+        self.max_pending_batches = max_pending_batches
+        self.failures_path = failures_path
+        self.max_failure_ratio = _check_ratio(max_failure_ratio)
+        self.batch_size = batch_size
+        self.sync_below = sync_below
+        self.progress_every = max(1, progress_every)
+
+    # ----------------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = self.hook
+        path = ObjectStoragePath(str(self.failures_path or default_failures_path(context)))
+        with open_source(
+            contacts=self.contacts,
+            source_path=self.source_path,
+            source_format=self.source_format,
+            csv_delimiter=self.csv_delimiter,
+            sql=self.sql,
+            sql_conn_id=self.sql_conn_id,
+            sql_parameters=self.sql_parameters,
+        ) as source:
+            self.log.info("Syncing contacts from %s.", source.description)
+            builder = self._builder(hook, source.columns)
+            tally = SyncTally(total=source.total)
+            with FailureLog(path) as failures:
+                progress = ProgressReporter(
+                    tally, self.log, failures=failures, every_batches=self.progress_every
+                )
+                pipeline = ImportPipeline(
+                    hook,
+                    failures,
+                    tally,
+                    progress,
+                    track=self.wait_for_completion,
+                    poll_interval=self.poll_interval,
+                    max_pending=self.max_pending_batches,
+                    wait_timeout=self.wait_timeout,
+                    logger=self.log,
+                )
+                small = SmallBatchWriter(
+                    hook,
+                    failures,
+                    tally,
+                    progress,
+                    list_names=builder.list_names if builder else {},
+                    logger=self.log,
+                )
+                with pipeline:
+                    if builder is not None:
+                        self._send_all(source, builder.contacts, failures, pipeline, small)
+                    progress.finished_sending(len(pipeline.pending))
+                    if pipeline.pending and self.deferrable:
+                        self._defer(context, pipeline, tally, failures, path)
+                    pipeline.drain()
+        return self._finish(tally, failures, str(path))
+
+    def _defer(
+        self,
+        context: Context,
+        pipeline: ImportPipeline,
+        tally: SyncTally,
+        failures: FailureLog,
+        path: ObjectStoragePath,
+    ) -> None:
+        """Save what resuming needs in XCom, then wait for the unfinished imports in the triggerer."""
+        pending = pipeline.pending_state()
+        if not pending:
+            return  # everything turned out finished already
+        state: dict[str, Any] = {
+            "tally": tally.to_json(),
+            "pending": pending,
+            "failures_path": str(path),
+            "rejected": failures.rejected,
+            "failed": failures.failed,
+            "first_failures": failures.first,
+            "host": socket.gethostname(),
+        }
+        failures.close()
+        context["ti"].xcom_push(key=DEFERRAL_STATE_XCOM_KEY, value=state)
+        self.log.info(
+            "All records sent; waiting in the triggerer for %d bulk imports to finish.", len(pending)
+        )
+        self.defer(
+            trigger=ActiveCampaignBulkImportTrigger(
+                batch_ids=list(pending),
+                activecampaign_conn_id=self.activecampaign_conn_id,
+                poll_interval=self.poll_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.wait_timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Merge the imports the trigger waited for into the counts from before the deferral."""
+        if event.get("status") != "success":
+            raise AirflowException(f"Waiting for the bulk imports failed: {event.get('message')}")
+        ti = context["ti"]
+        state = ti.xcom_pull(task_ids=ti.task_id, key=DEFERRAL_STATE_XCOM_KEY, map_indexes=ti.map_index)
+        if not state:
+            raise AirflowException(
+                f"The task resumed without the state it saved in XCom {DEFERRAL_STATE_XCOM_KEY!r} "
+                "before deferring; re-run it (safe: the importer upserts by email)."
+            )
+        tally = SyncTally.from_json(state["tally"])
+        path = ObjectStoragePath(state["failures_path"])
+        if getattr(path, "protocol", "") in ("", "file") and not path.exists() and state.get("host"):
+            self.log.warning(
+                "%s was written on %s and is not on this worker; it will hold only the failures found "
+                "after the wait. Set failures_path to shared storage for deferrable syncs.",
+                path,
+                state["host"],
+            )
+        failures = FailureLog(path, append=True, rejected=int(state["rejected"]), failed=int(state["failed"]))
+        failures.first = list(state.get("first_failures") or [])
+        batches: Mapping[str, Any] = event.get("batches") or {}
+        with failures:
+            for batch_id, rows in (state.get("pending") or {}).items():
+                result = batches.get(batch_id)
+                if result is None:
+                    raise AirflowException(f"The trigger returned no result for bulk import {batch_id}.")
+                info = ImportInfo(
+                    batch_id=batch_id,
+                    status=str(result.get("status")),
+                    succeeded=int(result.get("succeeded", 0)),
+                    failed_emails=tuple(result.get("failed_emails") or ()),
+                )
+                succeeded, _ = record_import_result(info, rows, failures)
+                tally.confirmed += succeeded
+        # The saved rows hold email addresses: keep them in XCom no longer than needed.
+        ti.xcom_push(key=DEFERRAL_STATE_XCOM_KEY, value=None)
+        return self._finish(tally, failures, str(path))
+
+    # ----------------------------------------------------------------------------------------------
+
+    def _builder(self, hook: ActiveCampaignHook, columns: list[str]) -> _Prepared | None:
+        """Resolve columns and lists against the account: any unknown name fails here, before writing."""
+        subscribe = _names(self.subscribe_lists)
+        unsubscribe = _names(self.unsubscribe_lists)
+        both = set(subscribe) & set(unsubscribe)
+        if both:
+            raise AirflowFailException(
+                f"Lists {sorted(both)} are both in subscribe_lists and unsubscribe_lists."
+            )
+        try:
+            lists = hook.resolve_ids("lists", key="lists", wanted=subscribe + unsubscribe, kind="list")
+            if not columns:
+                return None
+            catalogue = FieldCatalogue.load(hook)
+            field_map = dict(self.field_map or {})
+            plan = ColumnPlan.build(columns, catalogue, field_map=field_map, tags_column=self.tags_column)
+        except (ActiveCampaignNotFoundError, ActiveCampaignValidationError) as error:
+            # A name that does not exist will not exist on a retry either: fail without retrying.
+            raise AirflowFailException(str(error)) from None
+        subscribe_ids = [lists[name] for name in subscribe]
+        unsubscribe_ids = [lists[name] for name in unsubscribe]
+        builder = ContactBuilder(
+            plan,
+            subscribe_list_ids=subscribe_ids,
+            unsubscribe_list_ids=unsubscribe_ids,
+            tags=_names(self.tags),
+            tag_separator=self.tag_separator,
+            exclude_automations=self.exclude_automations,
+        )
+        return _Prepared(builder, list_names(hook, subscribe_ids + unsubscribe_ids))
+
+    def _send_all(
+        self,
+        source: Any,
+        builder: ContactBuilder,
+        failures: FailureLog,
+        pipeline: ImportPipeline,
+        small: SmallBatchWriter,
+    ) -> None:
+        batches = BatchBuilder(self.batch_size)
+
+        def send(batch: ContactBatch) -> None:
+            if len(batch) < self.sync_below and not self.exclude_automations:
+                small.write(batch)
+            else:
+                pipeline.submit(batch)
+
+        for row, record in source:
+            if isinstance(record, BadRecord):
+                failures.add({"row": row, "email": None, "stage": "rejected", "reason": record.reason})
+                continue
+            try:
+                contact = builder.build(row, record)
+            except RecordRejected as rejected:
+                failures.add({**rejected.as_failure(), "stage": "rejected"})
+                continue
+            for batch in batches.add(contact):
+                send(batch)
+        last = batches.flush()
+        if last is not None:
+            send(last)
+
+    def _finish(self, tally: SyncTally, failures: FailureLog, path: str) -> dict[str, Any]:
+        records = tally.submitted + failures.rejected
+        waited = self.wait_for_completion
+        result: dict[str, Any] = {
+            "submitted": tally.submitted,
+            "succeeded": tally.submitted - failures.failed if waited else None,
+            "failed": failures.failed,
+            "rejected": failures.rejected,
+            "batch_ids": list(tally.batch_ids),
+            "failures_path": path,
+        }
+        if failures.count <= INLINE_FAILURES:
+            result["failures"] = list(failures.first)
+        self.log.info(
+            "Contacts: %d records, %d submitted, %s succeeded, %d failed, %d rejected, %d bulk imports.",
+            records,
+            tally.submitted,
+            result["succeeded"] if waited else "(not waited for)",
+            failures.failed,
+            failures.rejected,
+            len(tally.batch_ids),
+        )
+        ratio = failures.count / records if records else 0.0
+        if failures.count and ratio > self.max_failure_ratio:
+            first = "; ".join(_describe(f) for f in failures.first[:5])
+            more = f" and {failures.count - 5} more" if failures.count > 5 else ""
+            raise AirflowFailException(
+                f"{failures.failed} contacts failed and {failures.rejected} records were rejected out of "
+                f"{records} ({ratio:.1%}, above max_failure_ratio {self.max_failure_ratio:.1%}). First: "
+                f"{first}{more}. Every one is listed in {path}. The other contacts were synced."
+            )
+        return result
+
+
+class _Prepared:
+    """A contact builder plus the names of the lists it uses (for messages)."""
+
+    def __init__(self, contacts: ContactBuilder, names: dict[str, str]) -> None:
+        self.contacts = contacts
+        self.list_names = names
+
+
+def _describe(failure: Mapping[str, Any]) -> str:
+    where = f"row {failure.get('row')}" if failure.get("row") is not None else "a record"
+    email = f" ({failure['email']})" if failure.get("email") else ""
+    column = f" [{failure['field']}]" if failure.get("field") else ""
+    return f"{where}{email}{column}: {failure.get('reason')}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------------------
+
+
+class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
+    """Write the contacts created or updated in a time window to a JSON Lines file.
+
+    By default the window is the run's data interval, its start moved earlier by ``overlap`` so a
+    contact updated on a boundary is never missed (consecutive runs then share a few contacts;
+    within one file every contact appears once). Contacts are read 100 per request in id order
+    (``id_greater``), with their custom fields keyed by field title, and, on request, their list
+    memberships and tags.
+
+    :param output_path: Where to write (any ``ObjectStoragePath`` URI or local path). (templated)
+    :param updated_after: Start of the window (datetime or ISO string). Default: the data interval's
+        start. (templated)
+    :param updated_before: End of the window. Default: the data interval's end. (templated)
+    :param use_data_interval: Take missing window bounds from the run's data interval. With
+        ``False`` and no bounds, every contact (matching the other filters) is exported.
+    :param overlap: How much earlier than ``updated_after`` to start (seconds or timedelta).
+    :param list_id: Only contacts on this list (name or id). (templated)
+    :param tag: Only contacts with this tag (name or id). (templated)
+    :param email: Only the contact with this email. (templated)
+    :param include_lists: Add ``lists``: ``[{"id", "name", "status"}]``.
+    :param include_tags: Add ``tags``: tag names.
+    :param parallel_reads: Pages read at once, over disjoint id ranges (the account's rate limit
+        still applies to the total); more than one keeps slow round trips from limiting the export.
+
+    Returns ``{"path", "count", "updated_after", "updated_before"}``.
+    """
+
+    template_fields: Sequence[str] = (
+        *ActiveCampaignBaseOperator.template_fields,
+        "output_path",
+        "updated_after",
+        "updated_before",
+        "list_id",
+        "tag",
+        "email",
+    )
+
+    def __init__(
+        self,
+        *,
+        output_path: str | ObjectStoragePath,
+        updated_after: datetime | str | None = None,
+        updated_before: datetime | str | None = None,
+        use_data_interval: bool = True,
+        overlap: timedelta | float = timedelta(minutes=5),
+        list_id: str | int | None = None,
+        tag: str | int | None = None,
+        email: str | None = None,
+        include_lists: bool = False,
+        include_tags: bool = False,
+        parallel_reads: int = 4,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if parallel_reads < 1:
+            raise ValueError("parallel_reads must be at least 1.")
+        self.parallel_reads = parallel_reads
+        self.output_path = output_path
+        self.updated_after = updated_after
+        self.updated_before = updated_before
+        self.use_data_interval = use_data_interval
+        self.overlap = _seconds(overlap)
+        if self.overlap < 0:
+            raise ValueError("overlap must not be negative.")
+        self.list_id = list_id
+        self.tag = tag
+        self.email = email
+        self.include_lists = include_lists
+        self.include_tags = include_tags
+
+    def _window(self, context: Context) -> tuple[str | None, str | None]:
+        after: Any = self.updated_after or None
+        before: Any = self.updated_before or None
+        if self.use_data_interval and (after is None or before is None):
+            start = context.get("data_interval_start")
+            end = context.get("data_interval_end")
+            if start is None and end is None and after is None and before is None:
+                raise AirflowFailException(
+                    "This run has no data interval (e.g. a manual run of an unscheduled DAG). Pass "
+                    "updated_after/updated_before, or use_data_interval=False to export every contact."
+                )
+            if start is not None and end is not None and start == end:
+                # Airflow 3 cron schedules ("@daily") give runs a zero-length interval at the tick:
+                # continue from where the last successful run's window ended instead.
+                previous = context.get("prev_data_interval_end_success")
+                start = previous if previous and previous < end else None
+                self.log.info(
+                    "The run's data interval is empty; exporting from %s.",
+                    f"the previous successful run's end ({start})"
+                    if start is not None
+                    else "the beginning (no earlier successful run: a full first export)",
+                )
+            after = after if after is not None else start
+            before = before if before is not None else end
+        start_text = filter_time(after) if after is not None else None
+        if start_text is not None and self.overlap:
+            start_text = filter_time(datetime.fromisoformat(start_text) - timedelta(seconds=self.overlap))
+        end_text = filter_time(before) if before is not None else None
+        return start_text, end_text
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = self.hook
+        after, before = self._window(context)
+        params: dict[str, Any] = {}
+        if after:
+            params["filters[updated_after]"] = after
+        if before:
+            params["filters[updated_before]"] = before
+        if self.list_id not in (None, ""):
+            wanted = str(self.list_id).strip()
+            try:
+                params["listid"] = hook.resolve_ids("lists", key="lists", wanted=[wanted], kind="list")[
+                    wanted
+                ]
+            except ActiveCampaignNotFoundError as error:
+                raise AirflowFailException(str(error)) from None
+        if self.tag not in (None, ""):
+            params["tagid"] = self._tag_id(hook, str(self.tag).strip())
+        if self.email:
+            params["email"] = str(self.email).strip()
+        path = ObjectStoragePath(str(self.output_path))
+        if getattr(path, "protocol", "") in ("", "file"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.log.info(
+            "Exporting contacts updated after %s and before %s%s to %s.",
+            after or "the beginning",
+            before or "now",
+            "".join(f", {k}={v}" for k, v in params.items() if not k.startswith("filters[")),
+            path,
+        )
+        exporter = ContactExporter(
+            hook,
+            include_lists=self.include_lists,
+            include_tags=self.include_tags,
+            parallel=self.parallel_reads,
+            logger=self.log,
+        )
+        started = time.monotonic()
+        with path.open("w", encoding="utf-8") as handle:
+            count = exporter.export(handle, params)
+        elapsed = time.monotonic() - started
+        self.log.info(
+            "Exported %d contacts to %s in %.1f s (%.0f contacts/s).",
+            count,
+            path,
+            elapsed,
+            count / max(elapsed, 1e-9),
+        )
+        return {"path": str(path), "count": count, "updated_after": after, "updated_before": before}
+
+    @staticmethod
+    def _tag_id(hook: ActiveCampaignHook, tag: str) -> str:
+        found = find_tag_id(hook, tag)
+        if found is not None:
+            return found
+        if tag.isdigit():
+            return tag
+        raise AirflowFailException(
+            f"Unknown tag {tag!r}: no tag has this name. Pass an existing tag's name or id."
+        )

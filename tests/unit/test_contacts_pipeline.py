@@ -1,0 +1,228 @@
+"""Unit tests of ImportPipeline with a fake hook and a fake clock: resends, trimming, poll scheduling."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_activecampaign import transport
+from airflow_provider_activecampaign.contacts_mapping import ContactBatch, PreparedContact, serialized_size
+from airflow_provider_activecampaign.contacts_sync import (
+    MAX_AMBIGUOUS_RESUBMITS,
+    FailureLog,
+    ImportPipeline,
+    ProgressReporter,
+    SyncTally,
+)
+from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignAmbiguousWriteError,
+    ActiveCampaignValidationError,
+)
+from airflow_provider_activecampaign.transport import TransportSettings, handle_response, prepare_call
+
+#: ActiveCampaign's documented limits: 5 requests a second, 100 imports a minute.
+SETTINGS = TransportSettings(base_url="https://acct.api-us1.com", api_key="k" * 20)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += max(0.0, seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """A fake clock that the pipeline *and* the transport's rate limiters read."""
+    fake = FakeClock()
+    monkeypatch.setattr(transport, "_LIMITERS", {})
+    monkeypatch.setattr(transport.time, "monotonic", fake)
+    return fake
+
+
+class FakeImporter:
+    """A hook whose importer finishes each batch ``takes`` seconds after the previous one (FIFO)."""
+
+    settings = SETTINGS
+
+    def __init__(self, clock: FakeClock, takes: float = 2.0, answers: list[Any] | None = None) -> None:
+        self.clock = clock
+        self.takes = takes
+        self.answers = list(answers or [])
+        self.threads: set[str] = set()
+        self.posted: list[list[str]] = []
+        self.post_times: list[float] = []
+        self.done_at: dict[str, float] = {}
+        self.polls: list[tuple[float, str]] = []
+
+    def request(self, method: str, endpoint: str, *, json: Any = None, **_: Any) -> Any:
+        assert (method, endpoint) == ("POST", "import/bulk_import")
+        self.clock.sleep(prepare_call(SETTINGS, method, endpoint).reserve())  # as the real hook does
+        self.posted.append([c["email"] for c in json["contacts"]])
+        self.post_times.append(self.clock.now)
+        if self.answers:
+            answer = self.answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+        batch_id = f"b{len(self.posted)}"
+        previous = max(self.done_at.values(), default=0.0)
+        self.done_at[batch_id] = max(self.clock.now, previous) + self.takes
+        return {"success": 1, "batchId": batch_id, "queued_contacts": len(json["contacts"])}
+
+    def get(self, endpoint: str, params: dict[str, Any]) -> Any:
+        self.clock.sleep(prepare_call(SETTINGS, "GET", endpoint).reserve())
+        self.threads.add(threading.current_thread().name)
+        batch_id = params["batchId"]
+        self.polls.append((self.clock.now, batch_id))
+        if self.clock.now < self.done_at[batch_id]:
+            return {"status": "active", "success": [], "failure": []}
+        return {"status": "completed", "success": ["1"], "failure": []}
+
+
+def batch(rows: range) -> ContactBatch:
+    contacts = []
+    for row in rows:
+        body = {"email": f"user{row}@example.com"}
+        contacts.append(PreparedContact(row, body["email"], body, serialized_size(body)))
+    return ContactBatch(contacts)
+
+
+def pipeline(
+    hook: Any, clock: FakeClock, tmp_path: Path, **options: Any
+) -> tuple[ImportPipeline, FailureLog]:
+    failures = FailureLog(tmp_path / "failures.jsonl").open()
+    tally = SyncTally()
+    progress = ProgressReporter(tally, _NullLog(), failures=failures)
+    options.setdefault("hook_factory", lambda: hook)
+    pipe = ImportPipeline(hook, failures, tally, progress, clock=clock, sleep=clock.sleep, **options)
+    return pipe, failures
+
+
+class _NullLog:
+    def info(self, *args: Any) -> None: ...
+
+    def warning(self, *args: Any) -> None: ...
+
+
+def test_an_ambiguous_import_is_resent_as_the_same_batch(tmp_path: Path, clock: FakeClock) -> None:
+    ambiguous = ActiveCampaignAmbiguousWriteError("dropped after sending")
+    hook = FakeImporter(clock, answers=[ambiguous, ambiguous])
+    pipe, failures = pipeline(hook, clock, tmp_path)
+    pipe.submit(batch(range(1, 4)))
+    assert hook.posted == [hook.posted[0]] * 3
+    assert pipe.tally.batch_ids == ["b3"]
+    assert pipe.tally.submitted == 3
+    assert failures.count == 0
+
+
+def test_resending_gives_up_after_a_few_ambiguous_failures(tmp_path: Path, clock: FakeClock) -> None:
+    answers: list[Any] = [ActiveCampaignAmbiguousWriteError("x")] * (MAX_AMBIGUOUS_RESUBMITS + 1)
+    pipe, _ = pipeline(FakeImporter(clock, answers=answers), clock, tmp_path)
+    with pytest.raises(ActiveCampaignAmbiguousWriteError):
+        pipe.submit(batch(range(1, 4)))
+    assert pipe.tally.submitted == 0
+
+
+def test_contacts_the_importers_validation_names_are_rejected_and_the_rest_sent(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    refused = ActiveCampaignValidationError(
+        "JSON payload did not pass validation",
+        field_errors=[
+            {"field": None, "title": "Field\u2018 email\u2019 incorrect format", "contact_index": 1}
+        ],
+    )
+    hook = FakeImporter(clock, answers=[refused])
+    pipe, failures = pipeline(hook, clock, tmp_path)
+    pipe.submit(batch(range(10, 13)))
+    assert hook.posted[1] == ["user10@example.com", "user12@example.com"]
+    assert failures.first == [
+        {
+            "row": 11,
+            "email": "user11@example.com",
+            "stage": "rejected",
+            "reason": "ActiveCampaign's importer refused the contact: "
+            "Field\u2018 email\u2019 incorrect format",
+        }
+    ]
+    assert pipe.tally.submitted == 2
+
+
+@pytest.mark.parametrize(
+    "takes",
+    [
+        pytest.param(0.3, id="importer-faster-than-submissions"),
+        pytest.param(1.0, id="importer-slower-queue-grows"),
+    ],
+)
+def test_imports_go_at_the_importers_pace_and_polls_fill_the_gaps(
+    tmp_path: Path, clock: FakeClock, takes: float
+) -> None:
+    hook = FakeImporter(clock, takes=takes)
+    pipe, _ = pipeline(hook, clock, tmp_path, poll_interval=5.0, max_pending=1_000)
+    for number in range(150):
+        pipe.submit(batch(range(number * 10, number * 10 + 10)))
+    waiting, drain_start, polls_before = len(pipe.pending), clock.now, len(hook.polls)
+    pipe.drain()
+
+    assert pipe.tally.confirmed == 1_500
+    assert not pipe.pending
+    # 100 imports a minute (the client keeps a 3% margin): each import after the 100th goes as soon
+    # as the one 100 earlier leaves the window, so polling never delays a submission.
+    sent = hook.post_times
+    gaps = [sent[k] - sent[k - 100] for k in range(100, 150)]
+    assert all(60.0 <= gap <= 61.8 + 0.25 for gap in gaps), [round(g, 2) for g in gaps]
+    polled = [batch_id for _, batch_id in hook.polls]
+    # Oldest first (batches polled together, at most 3, may answer in any order).
+    numbers = [int(b[1:]) for b in polled]
+    assert all(number >= max(numbers[: i + 1]) - 2 for i, number in enumerate(numbers))
+    assert len(polled) <= 2 * 150  # about one poll per batch
+    # The final wait polls at the account's full rate, at most twice per unfinished batch, and ends
+    # as soon as the account's rate or the importer itself allows.
+    drain_polls = len(hook.polls) - polls_before
+    assert drain_polls <= 2 * waiting + 5
+    assert clock.now <= max(max(hook.done_at.values()) + 1.0, drain_start + drain_polls * 0.21 + 1.0)
+
+
+def test_a_429_on_an_import_does_not_stall_the_importers_minute(clock: FakeClock) -> None:
+    call = prepare_call(SETTINGS, "POST", "import/bulk_import", json={"contacts": []})
+    account, importer = call.limiters
+    with pytest.raises(Exception, match="rate limit"):
+        handle_response(call, 429, {"Retry-After": "1"}, '{"message": "Too Many Requests"}')
+    assert account.delay() > 0  # the account's second is treated as full
+    assert importer.delay() == 0  # the importer's per-minute window is not
+
+
+def test_a_full_pipeline_resumes_as_soon_as_a_poll_frees_a_place(tmp_path: Path, clock: FakeClock) -> None:
+    hook = FakeImporter(clock, takes=0.1)
+    pipe, _ = pipeline(hook, clock, tmp_path, poll_interval=5.0, max_pending=1)
+    for number in range(5):
+        pipe.submit(batch(range(number * 10, number * 10 + 10)))
+        assert len(pipe.pending) == 1
+    pipe.drain()
+    assert pipe.tally.confirmed == 50
+    assert clock.now - 1_000.0 < 10.0  # five short waits, never an endless one
+
+
+def test_batches_found_finished_late_are_polled_several_at_once(tmp_path: Path, clock: FakeClock) -> None:
+    hook = FakeImporter(clock, takes=0.05)
+    pipe, failures = pipeline(hook, clock, tmp_path, poll_interval=5.0, max_pending=1_000, poll_parallel=3)
+    for number in range(60):  # a burst: the importer's window has room, so nothing is polled yet
+        pipe.submit(batch(range(number * 10, number * 10 + 10)))
+    waiting = len(pipe.pending)
+    with pipe:
+        pipe.drain()
+    assert waiting > 30
+    assert pipe.tally.confirmed == 600
+    assert failures.count == 0
+    assert sorted({b for _, b in hook.polls}, key=lambda b: int(b[1:])) == [f"b{i}" for i in range(1, 61)]
+    assert any(name.startswith("ac-import-poll") for name in hook.threads)  # caught up in parallel
