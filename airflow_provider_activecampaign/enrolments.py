@@ -6,7 +6,9 @@ The operators in ``operators/automations.py`` are thin wrappers of :class:`Enrol
 ``docs/operators/automations.md`` ("Never twice"); in short:
 
 1. Before enrolling a contact, read its enrolments (``GET /contacts/{id}/contactAutomations``).
-   A contact already running through the automation is skipped (unless ``allow_reentry``).
+   A contact already running through the automation is skipped (unless ``allow_reentry``); with
+   ``skip_completed``, so is a contact with any earlier enrolment in it (running or finished), at
+   no extra request: it is the same read.
 2. On a retry or re-run of the task (try number > 1), any enrolment in the automation that started
    since the DAG run was created counts as made by an earlier try and is reported, not repeated,
    whatever its status and whatever ``allow_reentry`` says. ActiveCampaign's own data is the
@@ -462,7 +464,7 @@ def map_in_threads(
 # Enrolling
 # --------------------------------------------------------------------------------------------------
 
-OutcomeKind = Literal["enrolled", "skipped", "not_found", "failed", "unconfirmed"]
+OutcomeKind = Literal["enrolled", "skipped", "skipped_previous", "not_found", "failed", "unconfirmed"]
 
 
 @dataclass
@@ -484,6 +486,8 @@ class EnrolmentReport:
 
     enrolled: dict[str, str] = field(default_factory=dict)
     skipped_already_active: list[str] = field(default_factory=list)
+    #: Contacts with only finished enrolments in the automation, skipped under ``skip_completed``.
+    skipped_previously_enrolled: list[str] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     #: Running enrolment of each skipped contact, by contact key (waited for with the enrolled ones).
@@ -497,6 +501,7 @@ class EnrolmentReport:
         return {
             "enrolled": dict(self.enrolled),
             "skipped_already_active": list(self.skipped_already_active),
+            "skipped_previously_enrolled": list(self.skipped_previously_enrolled),
             "not_found": list(self.not_found),
             "failed": [dict(item) for item in self.failed],
         }
@@ -515,6 +520,8 @@ class Enroller:
     :param hook: The sync hook; its limiter paces every call, whatever ``max_workers`` is.
     :param automation_id: The automation's id (resolve names first).
     :param allow_reentry: Enrol contacts even when they are running through the automation now.
+    :param skip_completed: Never enrol a contact that has ever been in the automation (running,
+        completed or exited); contradicts ``allow_reentry``.
     :param earlier_tries_since: From :func:`earlier_tries_since`; enrolments started since then were
         made by an earlier try and are never repeated.
     :param read_back_delay: Seconds between an ambiguous POST failure and the second read-back that
@@ -530,6 +537,7 @@ class Enroller:
         *,
         create_missing: bool = False,
         allow_reentry: bool = False,
+        skip_completed: bool = False,
         earlier_tries_since: datetime | None = None,
         read_back_delay: float = 60.0,
         max_workers: int = 2,
@@ -539,7 +547,9 @@ class Enroller:
         self.hook = hook
         self.automation_id = str(automation_id)
         self.resolver = ContactResolver(hook, create_missing=create_missing)
+        check_reentry_options(allow_reentry=allow_reentry, skip_completed=skip_completed)
         self.allow_reentry = allow_reentry
+        self.skip_completed = skip_completed
         self.since = earlier_tries_since
         #: Enrolments started since then may be this run's (set by ``run``; see ``_read_back``).
         self.fresh_since = datetime.now(UTC) - CLOCK_SKEW_MARGIN
@@ -600,6 +610,9 @@ class Enroller:
         running = [row for row in rows if is_running(row)]
         if running and not self.allow_reentry:
             return _Outcome("skipped", enrolment_id=str(running[-1]["id"]))
+        if rows and self.skip_completed:
+            # Only finished enrolments are left: nothing to wait for, so no id is kept.
+            return _Outcome("skipped_previous")
         return self._post(contact_id, frozenset(str(row.get("id")) for row in rows))
 
     def _post(self, contact_id: str, known_ids: frozenset[str] | None) -> _Outcome:
@@ -677,6 +690,17 @@ class Enroller:
         )
 
 
+def check_reentry_options(*, allow_reentry: bool, skip_completed: bool) -> None:
+    """Refuse ``allow_reentry`` together with ``skip_completed``: one enrols contacts again, the
+    other never does."""
+    if allow_reentry and skip_completed:
+        raise ValueError(
+            "allow_reentry=True and skip_completed=True contradict each other: allow_reentry enrols "
+            "contacts again while they are running through the automation, skip_completed never enrols "
+            "a contact who has ever been in it. Set at most one of them."
+        )
+
+
 def resolve_all(
     resolver: ContactResolver,
     parsed: ParsedContacts,
@@ -714,6 +738,8 @@ def _record(report: EnrolmentReport, key: str, outcome: _Outcome) -> None:
         report.skipped_already_active.append(key)
         if outcome.enrolment_id is not None:
             report.active_ids[key] = outcome.enrolment_id
+    elif outcome.kind == "skipped_previous":
+        report.skipped_previously_enrolled.append(key)
     elif outcome.kind == "not_found":
         report.not_found.append(key)
     else:

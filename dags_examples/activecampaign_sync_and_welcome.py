@@ -15,8 +15,9 @@ What it does, once a day:
    every customer who had already finished them. Contacts the sync rejected or that failed are left
    out, so the welcome step only sees contacts that exist.
 3. **Enrol them in the "Welcome series" automation.** The operator reads each contact's enrolments
-   first and skips a contact already in it; a retry or a cleared re-run of the task never enrols
-   anyone twice.
+   first and, with ``skip_completed=True``, skips a contact who has ever been in it, even one who
+   finished it long ago: nobody gets the welcome emails twice, whichever runs name them. A retry or
+   a cleared re-run of the task never enrols anyone twice either.
 4. **Wait until they have finished it**, in the triggerer (deferrable), not in a worker slot.
 
 Rejected rows: a customer export always has a few bad rows. ``customers.csv`` has three on purpose:
@@ -209,6 +210,9 @@ def activecampaign_sync_and_welcome() -> None:
         activecampaign_conn_id=ACTIVECAMPAIGN_CONN_ID,
         automation="{{ params.welcome_automation }}",
         contacts=new_customers,
+        # A welcome series is sent once per person: skip anyone ever enrolled in it, even by
+        # another DAG run (reported in "skipped_previously_enrolled"). No extra request.
+        skip_completed=True,
     )
     wait_for_welcome = ActiveCampaignAutomationCompletedSensor(
         task_id="wait_for_welcome_series",

@@ -19,6 +19,7 @@ from airflow_provider_activecampaign.enrolments import (
     Enroller,
     EnrolmentReport,
     Remover,
+    check_reentry_options,
     earlier_tries_since,
     failure_summary,
     wait_until_finished,
@@ -40,6 +41,15 @@ def resolve_automation(hook: ActiveCampaignHook, automation: str | int) -> str:
     if not wanted:
         raise AirflowFailException("automation is empty: pass the automation's id or exact name.")
     return hook.resolve_ids("automations", key="automations", wanted=[wanted], kind="automation")[wanted]
+
+
+def _resolve_with_label(hook: ActiveCampaignHook, automation: str | int) -> tuple[str, str]:
+    """The automation's id, and how logs and errors name it: ``automation 'Welcome' (id 3)``."""
+    automation_id = resolve_automation(hook, automation)
+    label = f"automation {automation!r}" + (
+        f" (id {automation_id})" if str(automation) != automation_id else ""
+    )
+    return automation_id, label
 
 
 def _parse(contacts: Any) -> ParsedContacts:
@@ -72,6 +82,9 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
         upsert). Otherwise they are reported in ``not_found``.
     :param allow_reentry: Enrol contacts even when they are running through the automation right now.
         A task and its retries still never enrol a contact twice.
+    :param skip_completed: Skip contacts who have ever been in the automation (running, completed or
+        exited), so a later DAG run does not start it again for them (a welcome series sent once).
+        Costs no extra request. Cannot be combined with ``allow_reentry``.
     :param max_failure_ratio: Fail the task when ``(failed + not_found) / total`` exceeds this
         (default 0.0: any problem fails it, after every other contact has been handled).
     :param wait_for_completion: After enrolling, wait until the enrolled (and skipped, still running)
@@ -86,7 +99,9 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
     :param progress_every: Log progress (done/total, rate, time left) every this many contacts.
 
     Returns ``{"enrolled": {contact: contact_automation_id}, "skipped_already_active": [...],
-    "not_found": [...], "failed": [{"contact", "reason"}]}``, keyed by the contacts as given.
+    "skipped_previously_enrolled": [...], "not_found": [...], "failed": [{"contact", "reason"}]}``,
+    keyed by the contacts as given (``skipped_previously_enrolled`` is empty without
+    ``skip_completed``).
     """
 
     template_fields: Sequence[str] = (*ActiveCampaignBaseOperator.template_fields, "automation", "contacts")
@@ -99,6 +114,7 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
         contacts: Any,
         create_missing: bool = False,
         allow_reentry: bool = False,
+        skip_completed: bool = False,
         max_failure_ratio: float = 0.0,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -113,7 +129,9 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
         self.automation = automation
         self.contacts = contacts
         self.create_missing = create_missing
+        check_reentry_options(allow_reentry=allow_reentry, skip_completed=skip_completed)
         self.allow_reentry = allow_reentry
+        self.skip_completed = skip_completed
         self.max_failure_ratio = _check_ratio(max_failure_ratio)
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -126,10 +144,7 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
         self.progress_every = int(progress_every)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        automation_id = resolve_automation(self.hook, self.automation)
-        label = f"automation {self.automation!r}" + (
-            f" (id {automation_id})" if str(self.automation) != automation_id else ""
-        )
+        automation_id, label = _resolve_with_label(self.hook, self.automation)
         parsed = _parse(self.contacts)
         since = earlier_tries_since(context)
         if since is not None:
@@ -145,6 +160,7 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
             automation_id,
             create_missing=self.create_missing,
             allow_reentry=self.allow_reentry,
+            skip_completed=self.skip_completed,
             earlier_tries_since=since,
             read_back_delay=self.read_back_delay,
             max_workers=self.max_workers,
@@ -203,12 +219,13 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
 
     def _log_report(self, report: EnrolmentReport, label: str) -> None:
         self.log.info(
-            "%s: %d enrolled (%d of them by an earlier try), %d skipped (already running), %d not found, "
-            "%d failed, %d contact(s) created.",
+            "%s: %d enrolled (%d of them by an earlier try), %d skipped (already running), %d skipped "
+            "(enrolled before), %d not found, %d failed, %d contact(s) created.",
             label,
             len(report.enrolled),
             len(report.from_earlier_tries),
             len(report.skipped_already_active),
+            len(report.skipped_previously_enrolled),
             len(report.not_found),
             len(report.failed),
             len(report.created_contacts),
@@ -263,10 +280,7 @@ class ActiveCampaignRemoveContactsFromAutomationOperator(ActiveCampaignBaseOpera
         self.progress_every = int(progress_every)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        automation_id = resolve_automation(self.hook, self.automation)
-        label = f"automation {self.automation!r}" + (
-            f" (id {automation_id})" if str(self.automation) != automation_id else ""
-        )
+        automation_id, label = _resolve_with_label(self.hook, self.automation)
         parsed = _parse(self.contacts)
         self.log.info("Removing %d contact(s) from %s.", parsed.total, label)
         report = Remover(

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
-from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+from airflow.sdk import Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -31,10 +29,11 @@ from airflow_provider_activecampaign.enrolments import (
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.operators.automations import DEFERRAL_GRACE, resolve_automation
+from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.automations import ActiveCampaignAutomationCompletedTrigger
 
 
-class ActiveCampaignAutomationCompletedSensor(BaseSensorOperator):
+class ActiveCampaignAutomationCompletedSensor(ActiveCampaignDeferrableSensor):
     """Wait until automation enrolments have finished (completed, or exited early).
 
     Name the enrolments either by id (``contact_automation_ids``, e.g. the add operator's
@@ -61,8 +60,7 @@ class ActiveCampaignAutomationCompletedSensor(BaseSensorOperator):
         "contacts",
         "activecampaign_conn_id",
     )
-    ui_color = "#356ae6"
-    ui_fgcolor = "#ffffff"
+    deferral_grace = DEFERRAL_GRACE
 
     def __init__(
         self,
@@ -75,7 +73,7 @@ class ActiveCampaignAutomationCompletedSensor(BaseSensorOperator):
         max_workers: int = 2,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(activecampaign_conn_id=activecampaign_conn_id, deferrable=deferrable, **kwargs)
         by_ids = contact_automation_ids is not None
         by_contacts = automation is not None or contacts is not None
         if by_ids == by_contacts or (by_contacts and (automation is None or contacts is None)):
@@ -86,16 +84,10 @@ class ActiveCampaignAutomationCompletedSensor(BaseSensorOperator):
         self.contact_automation_ids = contact_automation_ids
         self.automation = automation
         self.contacts = contacts
-        self.activecampaign_conn_id = activecampaign_conn_id
-        self.deferrable = deferrable
         self.max_workers = int(max_workers)
         self._ids: list[str] | None = None
         self._rows: dict[str, dict[str, Any] | None] = {}
         self._state: CompletionState | None = None
-
-    @cached_property
-    def hook(self) -> ActiveCampaignHook:
-        return ActiveCampaignHook(activecampaign_conn_id=self.activecampaign_conn_id)
 
     # -- poking --------------------------------------------------------------------------------
 
@@ -184,10 +176,13 @@ class ActiveCampaignAutomationCompletedSensor(BaseSensorOperator):
     # -- running -------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        if self.deferrable:
-            return self._execute_deferrable(context)
         try:
             return super().execute(context)
+        except AirflowFailException as error:
+            # Deferrable mode: the first poke found enrolments that can never complete.
+            if self.deferrable and (self.soft_fail or self.never_fail):
+                raise AirflowSkipException(f"Skipping (soft_fail): {error}") from error
+            raise
         except AirflowSensorTimeout as error:
             raise AirflowSensorTimeout(self._with_running(error)) from error
         except AirflowSkipException as error:
@@ -199,46 +194,33 @@ class ActiveCampaignAutomationCompletedSensor(BaseSensorOperator):
         running = self._state.describe_running() if self._state is not None else "status unknown"
         return f"{error} {running}."
 
-    def _execute_deferrable(self, context: Context) -> Any:
-        try:
-            first = self.poke(context)
-        except AirflowFailException as error:
-            if self.soft_fail or self.never_fail:
-                raise AirflowSkipException(f"Skipping (soft_fail): {error}") from error
-            raise
-        if first:
-            return first.xcom_value
+    def build_trigger(self) -> ActiveCampaignAutomationCompletedTrigger:
         assert self._ids is not None
-        self.defer(
-            trigger=ActiveCampaignAutomationCompletedTrigger(
-                list(self._ids),
-                activecampaign_conn_id=self.activecampaign_conn_id,
-                poll_interval=max(self.poke_interval, 0.01),
-                deadline=time.time() + self.timeout,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
+        return ActiveCampaignAutomationCompletedTrigger(
+            list(self._ids),
+            activecampaign_conn_id=self.activecampaign_conn_id,
+            poll_interval=max(self.poke_interval, 0.01),
+            deadline=time.time() + self.timeout,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, list[str]]:
-        """Resume after the trigger. ``soft_fail`` turns the failures below into a skip (base class)."""
-        status = event.get("status")
-        if status == "success":
-            self.log.info(
-                "All enrolments finished: %d completed, %d exited early.",
-                len(event.get("completed") or []),
-                len(event.get("exited") or []),
-            )
-            return {
-                "completed": list(event.get("completed") or []),
-                "exited": list(event.get("exited") or []),
-            }
+    def result_from_event(self, event: dict[str, Any]) -> dict[str, list[str]]:
+        self.log.info(
+            "All enrolments finished: %d completed, %d exited early.",
+            len(event.get("completed") or []),
+            len(event.get("exited") or []),
+        )
+        return {
+            "completed": list(event.get("completed") or []),
+            "exited": list(event.get("exited") or []),
+        }
+
+    def raise_for_failed_event(self, event: dict[str, Any]) -> NoReturn:
         message = str(event.get("message") or event)
-        if status == "timeout":
+        if event.get("status") == "timeout":
             message = f"Sensor has timed out after {self.timeout:.0f} s. {message}."
             self.log.error(message)
             raise AirflowSensorTimeout(message)
         self.log.error(message)
-        if status == "missing":
+        if event.get("status") == "missing":
             raise AirflowFailException(message)  # can never complete: retrying would not help
         raise AirflowException(f"Waiting for the automation failed: {message}")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+from airflow.sdk import Context, PokeReturnValue, conf
 
 from airflow_provider_activecampaign.campaigns_api import (
     ActiveCampaignCampaignError,
@@ -17,17 +15,17 @@ from airflow_provider_activecampaign.campaigns_api import (
     get_campaign,
     raise_for_outcome,
 )
-from airflow_provider_activecampaign.exceptions import ActiveCampaignError
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.links import (
     CAMPAIGN_URL_XCOM_KEY,
     ActiveCampaignCampaignLink,
     campaign_app_url,
 )
+from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.campaigns import ActiveCampaignCampaignSentTrigger
 
 
-class ActiveCampaignCampaignSentSensor(BaseSensorOperator):
+class ActiveCampaignCampaignSentSensor(ActiveCampaignDeferrableSensor):
     """Wait until a campaign is completed; return its report (sends, opens, clicks, bounces …).
 
     Fails at once, without retries, when the campaign is stopped or disabled: it will never finish.
@@ -45,8 +43,6 @@ class ActiveCampaignCampaignSentSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("campaign_id", "activecampaign_conn_id")
     operator_extra_links = (ActiveCampaignCampaignLink(),)
-    ui_color = "#356ae6"
-    ui_fgcolor = "#ffffff"
 
     def __init__(
         self,
@@ -56,15 +52,9 @@ class ActiveCampaignCampaignSentSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(activecampaign_conn_id=activecampaign_conn_id, deferrable=deferrable, **kwargs)
         self.campaign_id = campaign_id
-        self.activecampaign_conn_id = activecampaign_conn_id
-        self.deferrable = deferrable
         self._link_pushed = False
-
-    @cached_property
-    def hook(self) -> ActiveCampaignHook:
-        return ActiveCampaignHook(activecampaign_conn_id=self.activecampaign_conn_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
         self._check_campaign_id()
@@ -79,27 +69,17 @@ class ActiveCampaignCampaignSentSensor(BaseSensorOperator):
         self.log.info("Done: %s", describe_progress(campaign))
         return PokeReturnValue(is_done=True, xcom_value=report)
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        first = self.poke(context)
-        if first.is_done:
-            return first.xcom_value
-        self.defer(
-            trigger=ActiveCampaignCampaignSentTrigger(
-                campaign_id=str(self.campaign_id),
-                activecampaign_conn_id=self.activecampaign_conn_id,
-                poll_interval=self.poke_interval,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+    def build_trigger(self) -> ActiveCampaignCampaignSentTrigger:
+        return ActiveCampaignCampaignSentTrigger(
+            campaign_id=str(self.campaign_id),
+            activecampaign_conn_id=self.activecampaign_conn_id,
+            poll_interval=self.poke_interval,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        if event.get("status") != "success":
-            raise ActiveCampaignError(
-                f"Waiting for campaign {self.campaign_id} failed: {event.get('message')}"
-            )
+    def failed_wait_description(self) -> str:
+        return f"Waiting for campaign {self.campaign_id} failed"
+
+    def result_from_event(self, event: dict[str, Any]) -> dict[str, Any]:
         report: dict[str, Any] = event["report"]
         raise_for_outcome(event["outcome"], report)
         return report

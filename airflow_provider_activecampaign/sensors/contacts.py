@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+from airflow.sdk import Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.contacts_mapping import ImportInfo
-from airflow_provider_activecampaign.exceptions import ActiveCampaignError
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 
 
@@ -29,7 +27,7 @@ def parse_batch_ids(value: Any) -> list[str]:
     return [str(item).strip() for item in value or [] if str(item).strip()]
 
 
-class ActiveCampaignBulkImportSensor(BaseSensorOperator):
+class ActiveCampaignBulkImportSensor(ActiveCampaignDeferrableSensor):
     """Wait until bulk imports have finished, and report what each did.
 
     Each poke reads ``GET /import/info?batchId=`` for the batches not known to be finished, oldest
@@ -49,8 +47,6 @@ class ActiveCampaignBulkImportSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("batch_ids", "activecampaign_conn_id")
-    ui_color = "#356ae6"
-    ui_fgcolor = "#ffffff"
 
     def __init__(
         self,
@@ -61,18 +57,12 @@ class ActiveCampaignBulkImportSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(activecampaign_conn_id=activecampaign_conn_id, deferrable=deferrable, **kwargs)
         if max_failure_ratio is not None and not 0.0 <= max_failure_ratio <= 1.0:
             raise ValueError(f"max_failure_ratio must be between 0.0 and 1.0, got {max_failure_ratio}.")
         self.batch_ids = batch_ids
-        self.activecampaign_conn_id = activecampaign_conn_id
         self.max_failure_ratio = max_failure_ratio
-        self.deferrable = deferrable
         self._finished: dict[str, dict[str, Any]] = {}
-
-    @cached_property
-    def hook(self) -> ActiveCampaignHook:
-        return ActiveCampaignHook(activecampaign_conn_id=self.activecampaign_conn_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
         ids = parse_batch_ids(self.batch_ids)
@@ -100,27 +90,19 @@ class ActiveCampaignBulkImportSensor(BaseSensorOperator):
             )
         return PokeReturnValue(is_done=True, xcom_value=self._report(ids, self._finished))
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        first = self.poke(context)
-        if first.is_done:
-            return first.xcom_value
+    def build_trigger(self) -> ActiveCampaignBulkImportTrigger:
         # The trigger gets every batch id (finished ones cost one more read each): the event then
         # holds the whole report, whatever becomes of the deferral's method kwargs.
-        self.defer(
-            trigger=ActiveCampaignBulkImportTrigger(
-                batch_ids=parse_batch_ids(self.batch_ids),
-                activecampaign_conn_id=self.activecampaign_conn_id,
-                poll_interval=self.poke_interval,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return ActiveCampaignBulkImportTrigger(
+            batch_ids=parse_batch_ids(self.batch_ids),
+            activecampaign_conn_id=self.activecampaign_conn_id,
+            poll_interval=self.poke_interval,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        if event.get("status") != "success":
-            raise ActiveCampaignError(f"Waiting for bulk imports failed: {event.get('message')}")
+    def failed_wait_description(self) -> str:
+        return "Waiting for bulk imports failed"
+
+    def result_from_event(self, event: dict[str, Any]) -> dict[str, Any]:
         results = event.get("batches") or {}
         for batch_id, result in results.items():
             self.log.info(

@@ -77,6 +77,7 @@ automations_add_create_missing = add_dag(
     "automations_add_create_missing", create_missing=True, max_failure_ratio=1.0
 )
 automations_add_reentry = add_dag("automations_add_reentry", allow_reentry=True)
+automations_add_skip_completed = add_dag("automations_add_skip_completed", skip_completed=True)
 automations_add_sequential = add_dag("automations_add_sequential", max_workers=1)
 automations_add_retry = add_dag("automations_add_retry", retries=1)
 automations_add_retry_reentry = add_dag("automations_add_retry_reentry", retries=1, allow_reentry=True)

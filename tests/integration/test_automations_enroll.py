@@ -18,6 +18,7 @@ from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignH
 from airflow_provider_activecampaign.operators.automations import RESULT_XCOM_KEY, resolve_automation
 from tests.helpers.automations import (
     RE_ENGAGEMENT,
+    WELCOME_SERIES,
     count,
     enrol,
     enrolment_counts,
@@ -166,6 +167,7 @@ def test_a_second_run_of_the_same_task_enrols_nobody(fast: Any, run_dag: Any) ->
     assert run_dag.xcom(second, "add") == {
         "enrolled": {},
         "skipped_already_active": contacts,
+        "skipped_previously_enrolled": [],
         "not_found": [],
         "failed": [],
     }
@@ -191,6 +193,43 @@ def test_allow_reentry_enrols_running_contacts_again_in_a_new_run(fast: Any, run
 
     assert list(run_dag.xcom(dagrun, "add")["enrolled"]) == ["ann@example.com"]
     assert enrolment_counts(fast, RE_ENGAGEMENT) == {ids["ann@example.com"]: 2}
+
+
+def test_skip_completed_does_not_start_a_finished_welcome_series_again(fast: Any, run_dag: Any) -> None:
+    """A later DAG run with skip_completed=True enrols only contacts never in the automation; the
+    default enrols the finished ones again (a second welcome series): why the option exists."""
+    ids = seed_contacts(fast, ["ann@example.com", "bob@example.com", "cid@example.com"])
+    ann, bob, cid = ids.values()
+    _run(run_dag, "automations_add", "Welcome series", ["ann@example.com", "bob@example.com"])
+    fast.advance(301)  # the 300 s welcome series runs to its end
+    assert {row["contact"]: row["status"] for row in enrolments(fast, WELCOME_SERIES)} == {
+        ann: "completed",
+        bob: "completed",
+    }
+    reads_before = count(fast, "GET", "/api/3/contacts/{id}/contactAutomations")
+
+    later, states = _run(
+        run_dag,
+        "automations_add_skip_completed",
+        "Welcome series",
+        ["ann@example.com", bob, "cid@example.com"],
+    )
+
+    assert states["add"] == "success"
+    result = run_dag.xcom(later, "add")
+    assert result["skipped_previously_enrolled"] == ["ann@example.com", bob]
+    assert list(result["enrolled"]) == ["cid@example.com"]
+    assert result["skipped_already_active"] == []
+    assert enrolment_counts(fast, WELCOME_SERIES) == {ann: 1, bob: 1, cid: 1}
+    assert count(fast, *POSTS) == 3
+    # The option reuses the read the operator makes anyway: one per contact.
+    assert count(fast, "GET", "/api/3/contacts/{id}/contactAutomations") - reads_before == 3
+
+    default, _ = _run(run_dag, "automations_add", "Welcome series", ["ann@example.com"])
+
+    assert list(run_dag.xcom(default, "add")["enrolled"]) == ["ann@example.com"]
+    assert run_dag.xcom(default, "add")["skipped_previously_enrolled"] == []
+    assert enrolment_counts(fast, WELCOME_SERIES) == {ann: 2, bob: 1, cid: 1}
 
 
 @pytest.mark.parametrize("dag_id", ["automations_add_retry", "automations_add_retry_reentry"])

@@ -101,6 +101,7 @@ def test_a_new_contact_is_enrolled(account: Account) -> None:
     assert report.as_result() == {
         "enrolled": {"1": "100"},
         "skipped_already_active": [],
+        "skipped_previously_enrolled": [],
         "not_found": [],
         "failed": [],
     }
@@ -120,6 +121,56 @@ def test_a_running_contact_is_skipped_unless_reentry_is_allowed(account: Account
     account.posts = [created("101")]
     report = enroller(account, allow_reentry=True).run(parse_contacts(["1"]))
     assert report.enrolled == {"1": "101"}
+
+
+def test_skip_completed_skips_anyone_ever_enrolled_with_the_same_single_read(account: Account) -> None:
+    account.reads["1"] = [[row("10", "2", 1)]]  # completed
+    account.reads["2"] = [[row("20", "2", 0)]]  # exited early
+    account.reads["3"] = [[row("30", "2", 1), row("31")]]  # completed once, running again now
+    account.reads["4"] = [[{**row("40", "2", 1), "automation": "99"}]]  # another automation only
+    account.reads["5"] = [[]]  # never enrolled
+    account.posts = [created("104"), created("105")]
+
+    report = enroller(account, skip_completed=True).run(parse_contacts(["1", "2", "3", "4", "5"]))
+
+    assert report.as_result() == {
+        "enrolled": {"4": "104", "5": "105"},
+        "skipped_already_active": ["3"],
+        "skipped_previously_enrolled": ["1", "2"],
+        "not_found": [],
+        "failed": [],
+    }
+    assert report.ids_to_wait_for() == ["104", "105", "31"]  # finished enrolments: nothing to wait for
+    assert account.post_count == 2
+    assert account.hook.get.call_count == 5  # one read per contact, as without the option
+
+
+def test_without_skip_completed_a_finished_contact_is_enrolled_again(account: Account) -> None:
+    account.reads["1"] = [[row("10", "2", 1)]]
+    account.posts = [created("11")]
+
+    report = enroller(account).run(parse_contacts(["1"]))
+
+    assert report.enrolled == {"1": "11"}
+    assert report.skipped_previously_enrolled == []
+
+
+def test_skip_completed_still_reports_an_earlier_tries_enrolment_as_enrolled(account: Account) -> None:
+    since = datetime(2024, 5, 1, 9, 55, tzinfo=UTC)
+    account.reads["1"] = [[row("40", "2", 1, "2024-04-01T10:00:00+00:00"), row("41", "2", 1)]]
+    account.reads["2"] = [[row("42", "2", 1, "2024-04-01T10:00:00+00:00")]]  # before this run
+
+    report = enroller(account, skip_completed=True, earlier_tries_since=since).run(parse_contacts(["1", "2"]))
+
+    assert report.enrolled == {"1": "41"}
+    assert report.from_earlier_tries == ["1"]
+    assert report.skipped_previously_enrolled == ["2"]
+    assert account.post_count == 0
+
+
+def test_skip_completed_and_allow_reentry_are_refused_together(account: Account) -> None:
+    with pytest.raises(ValueError, match=r"allow_reentry=True and skip_completed=True contradict"):
+        enroller(account, skip_completed=True, allow_reentry=True)
 
 
 def test_enrolments_in_other_automations_do_not_count(account: Account) -> None:

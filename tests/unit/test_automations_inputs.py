@@ -40,6 +40,7 @@ def refs(value: Any) -> list[tuple[str, str | None, str | None]]:
             {
                 "enrolled": {"ann@example.com": "5"},
                 "skipped_already_active": ["9"],
+                "skipped_previously_enrolled": ["10"],
                 "not_found": ["x@y.com"],
                 "failed": [],
             },

@@ -65,6 +65,29 @@ def _enrolled(mocker: MockerFixture, report: EnrolmentReport) -> Any:
     return mocker.patch(f"{OPERATORS}.Enroller.run", return_value=report)
 
 
+def test_skip_completed_with_allow_reentry_fails_when_the_dag_is_parsed() -> None:
+    with pytest.raises(ValueError, match=r"allow_reentry=True and skip_completed=True") as error:
+        ActiveCampaignAddContactsToAutomationOperator(
+            task_id="add", automation="W", contacts=[], allow_reentry=True, skip_completed=True
+        )
+    assert "Set at most one of them" in str(error.value)
+
+
+@pytest.mark.parametrize("skip_completed", [False, True])
+def test_skip_completed_reaches_the_enroller(mocker: MockerFixture, skip_completed: bool) -> None:
+    mocker.patch(f"{OPERATORS}.resolve_automation", return_value="7")
+    enroller = mocker.patch(f"{OPERATORS}.Enroller")
+    enroller.return_value.run.return_value = EnrolmentReport(total=0)
+    op = ActiveCampaignAddContactsToAutomationOperator(
+        task_id="add", automation="W", contacts=[], skip_completed=skip_completed
+    )
+
+    result = op.execute(context())  # type: ignore[arg-type]
+
+    assert enroller.call_args.kwargs["skip_completed"] is skip_completed
+    assert result["skipped_previously_enrolled"] == []  # the key is there either way
+
+
 def test_the_result_and_a_failure_ratio_that_is_exceeded(mocker: MockerFixture) -> None:
     report = EnrolmentReport(enrolled={"a@b.co": "1"}, not_found=["x@y.co"], total=2)
     _enrolled(mocker, report)
