@@ -50,9 +50,10 @@ class ActiveCampaignError(AirflowException):
             lines.append(f"  body:     {self.request_body}")
         if self.expected:
             lines.append(f"  expected: {self.expected}")
-        if self.status is not None or self.response_body:
-            status = self.status if self.status is not None else "no response"
-            lines.append(f"  got:      HTTP {status} {self.response_body or ''}".rstrip())
+        if self.status is not None:
+            lines.append(f"  got:      HTTP {self.status} {self.response_body or ''}".rstrip())
+        elif self.response_body:
+            lines.append(f"  got:      no HTTP answer: {self.response_body}")
         if self.hint:
             lines.append(f"  what to do: {self.hint}")
         return "\n".join(lines)

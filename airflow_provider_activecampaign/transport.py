@@ -627,8 +627,9 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
         error: ActiveCampaignError = ActiveCampaignRateLimitError(
             f"ActiveCampaign rate limit hit on {where}{detail}",
             retry_after=_retry_after(headers),
-            hint="Lower requests_per_second in the connection, or run fewer tasks against this "
-            "account at once (an Airflow pool with one slot per 5 requests/s).",
+            hint="Another process or tool is using this account's 5 requests/s too. Run every task "
+            "of this account in one Airflow pool of N slots and set the connection's "
+            "requests_per_second to 5/N (see the rate-limits guide).",
             **common,
         )
         # Every caller in this process backs off for a full window, not only this one; without a
