@@ -8,7 +8,6 @@ to wait, and what the answer means.
 
 from __future__ import annotations
 
-import bisect
 import enum
 import ipaddress
 import json as jsonlib
@@ -16,7 +15,7 @@ import logging
 import platform
 import random
 import threading
-import time
+import time  # noqa: F401  (tests patch transport.time.monotonic, the limiters' clock)
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +35,12 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignServerError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.ratelimit import (
+    WINDOW_MARGIN,
+    Booking,
+    SlidingWindowLimiter,
+    new_limiter,
+)
 
 API_PATH = "/api/3"
 LEGACY_PATH = "/admin/api.php"
@@ -50,8 +55,6 @@ MAX_RETRY_AFTER = 120.0
 ACCOUNT_BURST = 5
 #: The bulk importer counts requests per minute.
 IMPORT_BURST = 100
-#: Head-room kept in every limiter window, so clock jitter between us and the server never shows as a 429.
-WINDOW_MARGIN = 0.03
 #: How much of a request or response body an error message quotes.
 BODY_LIMIT = 2000
 #: How much of the API's error message the one-line summary repeats (the full body follows it).
@@ -235,95 +238,6 @@ def build_headers(api_key: str) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
-class Booking:
-    """One send booked in a :class:`SlidingWindowLimiter` (compared by identity)."""
-
-    #: When the request counts as sent (``time.monotonic()``); only ever moves later.
-    at: float
-
-
-class SlidingWindowLimiter:
-    """At most ``max_events`` sends in any ``period`` seconds; thread-safe, never blocks.
-
-    ``reserve()`` books the next free slot and returns how long the caller must wait before
-    sending, so the same limiter serves ``time.sleep`` (hook) and ``asyncio.sleep`` (triggers).
-    Sliding windows are the strictest reading of "N per second": a server counting any other way
-    (token bucket, fixed windows) accepts whatever this lets through.
-
-    The server counts a request when it *arrives*, which can be well after we sent it (the first
-    request on a new connection waits for the TCP and TLS handshakes). ``settle()`` moves a
-    booking to when its answer came back, the latest moment the server can have counted it, so
-    the next window is measured from there and a slow first request never lets a sixth one in.
-    """
-
-    def __init__(self, max_events: int, period: float, margin: float = WINDOW_MARGIN) -> None:
-        self._lock = threading.Lock()
-        #: The latest ``max_events`` bookings, in time order.
-        self._slots: list[Booking] = []
-        self.configure(max_events, period, margin)
-
-    def configure(self, max_events: int, period: float, margin: float = WINDOW_MARGIN) -> None:
-        with self._lock:
-            self.max_events = max(1, int(max_events))
-            self.period = float(period) * (1.0 + margin)
-            self._prune()
-
-    def _next_slot(self, now: float) -> float:
-        slot = now
-        if len(self._slots) >= self.max_events:
-            slot = max(slot, self._slots[-self.max_events].at + self.period)
-        if self._slots:
-            slot = max(slot, self._slots[-1].at)  # first come, first served
-        return slot
-
-    def _prune(self) -> None:
-        excess = len(self._slots) - self.max_events
-        if excess > 0:
-            del self._slots[:excess]
-
-    def book(self, now: float | None = None) -> tuple[Booking, float]:
-        """Book the next free slot: ``(booking, seconds to wait before sending)``."""
-        with self._lock:
-            now = time.monotonic() if now is None else now
-            booking = Booking(self._next_slot(now))
-            self._slots.append(booking)
-            self._prune()
-            return booking, max(0.0, booking.at - now)
-
-    def reserve(self, now: float | None = None) -> float:
-        """Book the next free slot; return how long to wait before sending."""
-        return self.book(now)[1]
-
-    def settle(self, booking: Booking, at: float | None = None) -> None:
-        """The request booked as ``booking`` reached the server no later than ``at`` (default: now)."""
-        with self._lock:
-            at = time.monotonic() if at is None else at
-            if at <= booking.at:
-                return
-            if booking in self._slots:
-                self._slots.remove(booking)
-            booking.at = at
-            bisect.insort(self._slots, booking, key=lambda slot: slot.at)
-            self._prune()
-
-    def delay(self, now: float | None = None) -> float:
-        """How long a ``reserve()`` made now would wait, without booking anything.
-
-        Lets a caller with other work (polling earlier bulk imports) do it instead of sleeping.
-        """
-        with self._lock:
-            now = time.monotonic() if now is None else now
-            return max(0.0, self._next_slot(now) - now)
-
-    def saturate(self, now: float | None = None) -> None:
-        """Treat the window as full from now on: the server told us we are over its limit."""
-        with self._lock:
-            now = time.monotonic() if now is None else now
-            latest = max([now, *(slot.at for slot in self._slots)])
-            self._slots = [Booking(latest) for _ in range(self.max_events)]
-
-
 _LIMITERS: dict[tuple[str, str], SlidingWindowLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
@@ -331,7 +245,10 @@ _LIMITERS_LOCK = threading.Lock()
 def get_limiter(
     account: str, scope: str, events_per_period: float, period: float, burst: int
 ) -> SlidingWindowLimiter:
-    """The process-wide limiter of one account and scope, shared by every hook and trigger.
+    """The limiter of one account and scope, shared by every hook and trigger of the host.
+
+    One object per process; its window lives in a file that every process on the host shares
+    (see :mod:`airflow_provider_activecampaign.ratelimit`), or in memory where that is impossible.
 
     ``burst`` caps how many sends may go back to back; the window shrinks with it, so a limiter
     configured for 50/s (an emulator on a 10x clock) still never sends more than 5 per 0.1 s.
@@ -342,7 +259,7 @@ def get_limiter(
     with _LIMITERS_LOCK:
         limiter = _LIMITERS.get(key)
         if limiter is None:
-            limiter = _LIMITERS[key] = SlidingWindowLimiter(max_events, window)
+            limiter = _LIMITERS[key] = new_limiter(account, scope, max_events, window)
         elif limiter.max_events != max_events or abs(limiter.period - window * (1 + WINDOW_MARGIN)) > 1e-9:
             limiter.configure(max_events, window)
         return limiter
@@ -632,7 +549,7 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
             "requests_per_second to 5/N (see the rate-limits guide).",
             **common,
         )
-        # Every caller in this process backs off for a full window, not only this one; without a
+        # Every caller on this host backs off for a full window, not only this one; without a
         # Retry-After header that window is also the wait before this call's next attempt. A 429 is
         # the account's per-second limit (limiters_for puts its limiter first), not the importer's
         # per-minute one: saturating that would stall every bulk import for a minute.

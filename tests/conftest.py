@@ -41,8 +41,19 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     ]
 )
 os.environ.pop("AIRFLOW_CONN_ACTIVECAMPAIGN_DEFAULT", None)
+# Rate-limit windows are shared through files by every process on the host: keep the test run's
+# own, never shared with another run or with the user's real DAG runs.
+_RATELIMIT_DIR = Path(tempfile.mkdtemp(prefix="ac-ratelimit-"))
+os.environ["AIRFLOW_PROVIDER_ACTIVECAMPAIGN_RATELIMIT_DIR"] = str(_RATELIMIT_DIR)
 
 pytest_plugins = ["airflow_provider_activecampaign.emulator.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True)
+def _own_ratelimit_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets empty rate-limit windows (many swap the clock or reset the limiters)."""
+    directory = _RATELIMIT_DIR / f"{abs(hash(request.node.nodeid)):x}"
+    monkeypatch.setenv("AIRFLOW_PROVIDER_ACTIVECAMPAIGN_RATELIMIT_DIR", str(directory))
 
 
 @pytest.fixture(scope="session")
