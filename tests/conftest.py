@@ -91,6 +91,7 @@ def run_dag(airflow_db: Path) -> Callable[..., Any]:
 
     _run.xcom = xcom_value  # type: ignore[attr-defined]
     _run.task_states = task_states  # type: ignore[attr-defined]
+    _run.reschedules = reschedule_count  # type: ignore[attr-defined]
     return _run
 
 
@@ -128,3 +129,19 @@ def task_states(dagrun: Any) -> dict[str, str]:
             .all()
         )
         return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in rows}
+
+
+def reschedule_count(dagrun: Any, task_id: str) -> int:
+    """How often a task of a finished ``dag.test()`` run was rescheduled (sensors in reschedule mode)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dagrun.dag_id, TaskInstance.run_id == dagrun.run_id)
+            .filter(TaskInstance.task_id == task_id)
+            .one()
+        )
+        return int(session.query(TaskReschedule).filter(TaskReschedule.ti_id == ti.id).count())

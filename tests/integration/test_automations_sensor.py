@@ -39,21 +39,6 @@ def _finish_after_first_look(emulator: Any, polls: int, template: str = READS[1]
     return advance_when_polled(emulator, 7200, method="GET", template=template, polls=polls)
 
 
-def _reschedules(dagrun: Any, task_id: str) -> int:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.taskreschedule import TaskReschedule
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        ti = (
-            session.query(TaskInstance)
-            .filter(TaskInstance.dag_id == dagrun.dag_id, TaskInstance.run_id == dagrun.run_id)
-            .filter(TaskInstance.task_id == task_id)
-            .one()
-        )
-        return int(session.query(TaskReschedule).filter(TaskReschedule.ti_id == ti.id).count())
-
-
 @pytest.mark.parametrize(
     "dag_id", ["automations_sensor_poke", "automations_sensor_reschedule", "automations_sensor_deferrable"]
 )
@@ -69,7 +54,7 @@ def test_the_sensor_waits_until_every_enrolment_has_completed(
     # it looked more than once: the enrolments were still running at the first poke
     assert count(emulator, *READS) > len(running["enrolments"])
     if dag_id == "automations_sensor_reschedule":
-        assert _reschedules(dagrun, "wait") >= 1
+        assert run_dag.reschedules(dagrun, "wait") >= 1
 
 
 def test_the_sensor_finds_the_enrolments_from_automation_and_contacts(

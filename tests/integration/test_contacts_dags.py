@@ -95,22 +95,7 @@ def test_bulk_import_sensor_in_poke_reschedule_and_deferrable_modes(
     reschedule_report = run_dag.xcom(dagrun, "wait_reschedule")
     (reschedule_batch,) = reschedule_report["batch_ids"]
     assert reschedule_report["batches"][reschedule_batch]["failed_emails"] == ["excluded@example.com"]
-    assert _reschedules(dagrun, "wait_reschedule") >= 1
-
-
-def _reschedules(dagrun: Any, task_id: str) -> int:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.taskreschedule import TaskReschedule
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        ti = (
-            session.query(TaskInstance)
-            .filter(TaskInstance.dag_id == dagrun.dag_id, TaskInstance.run_id == dagrun.run_id)
-            .filter(TaskInstance.task_id == task_id)
-            .one()
-        )
-        return int(session.query(TaskReschedule).filter(TaskReschedule.ti_id == ti.id).count())
+    assert run_dag.reschedules(dagrun, "wait_reschedule") >= 1
 
 
 def test_sync_from_sqlite_through_a_dag(
