@@ -25,7 +25,7 @@ from airflow_provider_activecampaign.enrolments import (
     wait_until_finished,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
-from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
+from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator, check_failure_ratio
 from airflow_provider_activecampaign.triggers.automations import ActiveCampaignAutomationCompletedTrigger
 
 #: XCom key of the enrolment result while the task waits (deferred) and when it fails.
@@ -61,13 +61,6 @@ def _parse(contacts: Any) -> ParsedContacts:
 
 def _default_timeout() -> float:
     return conf.getfloat("sensors", "default_timeout", fallback=7 * 24 * 3600.0)
-
-
-def _check_ratio(ratio: float) -> float:
-    ratio = float(ratio)
-    if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"max_failure_ratio must be between 0.0 and 1.0, got {ratio}.")
-    return ratio
 
 
 class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
@@ -132,7 +125,7 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
         check_reentry_options(allow_reentry=allow_reentry, skip_completed=skip_completed)
         self.allow_reentry = allow_reentry
         self.skip_completed = skip_completed
-        self.max_failure_ratio = _check_ratio(max_failure_ratio)
+        self.max_failure_ratio = check_failure_ratio(max_failure_ratio)
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         if poll_interval <= 0:
@@ -275,7 +268,7 @@ class ActiveCampaignRemoveContactsFromAutomationOperator(ActiveCampaignBaseOpera
         self.automation = automation
         self.contacts = contacts
         self.include_completed = include_completed
-        self.max_failure_ratio = _check_ratio(max_failure_ratio)
+        self.max_failure_ratio = check_failure_ratio(max_failure_ratio)
         self.max_workers = int(max_workers)
         self.progress_every = int(progress_every)
 

@@ -11,6 +11,14 @@ from airflow.sdk import BaseOperator
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
 
+def check_failure_ratio(ratio: float) -> float:
+    """Validate a ``max_failure_ratio`` at DAG parse time, so a typo fails before any run."""
+    ratio = float(ratio)
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"max_failure_ratio must be between 0.0 and 1.0, got {ratio}.")
+    return ratio
+
+
 class ActiveCampaignBaseOperator(BaseOperator):
     """Base of the provider's operators: holds ``activecampaign_conn_id``, builds the hook on first use.
 

@@ -47,7 +47,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
-from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
+from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator, check_failure_ratio
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 
 #: Batches with fewer contacts than this go through ``contact/sync`` instead of the importer.
@@ -70,13 +70,6 @@ def _names(value: Any) -> list[str]:
 
 def _seconds(value: timedelta | float | int) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def _check_ratio(ratio: float) -> float:
-    ratio = float(ratio)
-    if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"max_failure_ratio must be between 0.0 and 1.0, got {ratio}.")
-    return ratio
 
 
 def _safe(text: Any) -> str:
@@ -234,7 +227,7 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         self.wait_timeout = _seconds(wait_timeout)
         self.max_pending_batches = max_pending_batches
         self.failures_path = failures_path
-        self.max_failure_ratio = _check_ratio(max_failure_ratio)
+        self.max_failure_ratio = check_failure_ratio(max_failure_ratio)
         self.batch_size = batch_size
         self.sync_below = sync_below
         self.progress_every = max(1, progress_every)

@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.contacts_mapping import ImportInfo
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.operators.base import check_failure_ratio
 from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 
@@ -58,10 +59,8 @@ class ActiveCampaignBulkImportSensor(ActiveCampaignDeferrableSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(activecampaign_conn_id=activecampaign_conn_id, deferrable=deferrable, **kwargs)
-        if max_failure_ratio is not None and not 0.0 <= max_failure_ratio <= 1.0:
-            raise ValueError(f"max_failure_ratio must be between 0.0 and 1.0, got {max_failure_ratio}.")
         self.batch_ids = batch_ids
-        self.max_failure_ratio = max_failure_ratio
+        self.max_failure_ratio = None if max_failure_ratio is None else check_failure_ratio(max_failure_ratio)
         self._finished: dict[str, dict[str, Any]] = {}
 
     def poke(self, context: Context) -> PokeReturnValue:
