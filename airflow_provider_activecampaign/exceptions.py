@@ -58,6 +58,11 @@ class ActiveCampaignError(AirflowException):
             lines.append(f"  what to do: {self.hint}")
         return "\n".join(lines)
 
+    def amend(self, note: str) -> None:
+        """Add ``note`` to the summary (and to ``str(self)``), e.g. how long the call was retried."""
+        self.summary = f"{self.summary.rstrip()} {note}"
+        self.args = (self._render(),)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep the keyword attributes when Airflow pickles/copies the exception.
         return (_rebuild, (type(self), self.__dict__.copy()))

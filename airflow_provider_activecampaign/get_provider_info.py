@@ -67,6 +67,45 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": [f"{PACKAGE}.links.ActiveCampaignCampaignLink"],
+        "config": {
+            "activecampaign": {
+                "description": "Deployment-wide defaults of every ActiveCampaign connection (a "
+                "connection's extras override them). See the deployment guide.",
+                "options": {
+                    "rate_limit_backend": {
+                        "description": "Where the account's rate-limit window is kept: 'local' (every "
+                        "process of one host shares it through a file; enough when all ActiveCampaign "
+                        "tasks and the triggerer run on one machine), 'memory' (one process), a "
+                        "redis:// or rediss:// URL, or the id of an Airflow Redis connection: every "
+                        "worker, pod and triggerer that reaches that Redis shares one window. Use "
+                        "Redis with CeleryExecutor, KubernetesExecutor or several machines.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "redis://redis:6379/1",
+                        "default": "local",
+                        "sensitive": True,
+                    },
+                    "budget_share": {
+                        "description": "The fraction of the account's 5 requests/s and 100 bulk "
+                        "imports/min this Airflow may use, when the API key is shared with other "
+                        "integrations. Rounded down to whole requests per second: 0.5 gives 2 per second.",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "0.6",
+                        "default": "1.0",
+                    },
+                    "max_wait": {
+                        "description": "How long, in seconds, one API call may wait out throttling "
+                        "(429s, the importer's per-minute limit) and transient server or network "
+                        "failures before its task fails.",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "1800",
+                        "default": "900",
+                    },
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "activecampaign",
@@ -78,7 +117,7 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "host": "https://<account>.api-us1.com",
                         "password": "API key from Settings → Developer",
-                        "extra": '{"timeout": 30, "requests_per_second": 5, "max_retries": 5}',
+                        "extra": '{"timeout": 30, "budget_share": 1.0, "max_wait": 900}',
                     },
                 },
                 "conn-fields": {
@@ -89,15 +128,36 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "requests_per_second": {
                         "label": "Requests per second",
-                        "description": "This process's share of the account's limit of 5 requests/s, "
-                        "shared by every API key of the account. Lower it if other tools use the account.",
+                        "description": "The account's limit, shared by every API key of the account and "
+                        "by every host that shares the rate-limit backend (5 for ActiveCampaign). To "
+                        "leave room for other integrations, lower Budget share instead.",
                         "schema": {"type": ["number", "null"], "minimum": 0.1, "default": 5},
                     },
                     "imports_per_minute": {
                         "label": "Bulk imports per minute",
-                        "description": "This process's share of the bulk importer's limit of 100 "
-                        "multi-contact imports per minute.",
+                        "description": "The bulk importer's limit of multi-contact imports per minute "
+                        "(100 for ActiveCampaign), shared like Requests per second.",
                         "schema": {"type": ["number", "null"], "minimum": 1, "default": 100},
+                    },
+                    "budget_share": {
+                        "label": "Budget share",
+                        "description": "The fraction (0-1] of the account's budget this Airflow uses, "
+                        "when the key is shared with other integrations. Default: [activecampaign] "
+                        "budget_share of the Airflow configuration (1.0).",
+                        "schema": {"type": ["number", "null"], "minimum": 0.001, "maximum": 1},
+                    },
+                    "max_wait": {
+                        "label": "Max wait (seconds)",
+                        "description": "How long one call waits out throttling and transient failures "
+                        "before the task fails. Default: [activecampaign] max_wait (900).",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                    "rate_limit_backend": {
+                        "label": "Rate-limit backend",
+                        "description": "Overrides [activecampaign] rate_limit_backend for this "
+                        "connection: local, memory, or the id of an Airflow Redis connection (keeps "
+                        "the Redis password out of this form).",
+                        "schema": {"type": ["string", "null"]},
                     },
                     "account_timezone": {
                         "label": "Account time zone",
@@ -113,9 +173,10 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "max_retries": {
                         "label": "Max retries",
-                        "description": "How often a failed call is retried when that is safe: rate "
-                        "limits, and server or network errors on calls that cannot duplicate anything.",
-                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 5},
+                        "description": "At most this many retries of a server or network error on calls "
+                        "that cannot duplicate anything (empty: as many as Max wait allows). 429s are "
+                        "always waited out within Max wait.",
+                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
                     },
                 },
             }

@@ -12,16 +12,18 @@ import enum
 import ipaddress
 import json as jsonlib
 import logging
+import math
 import platform
 import random
 import threading
-import time  # noqa: F401  (tests patch transport.time.monotonic, the limiters' clock)
+import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, retry_if_exception
 
 from airflow_provider_activecampaign import __version__
 from airflow_provider_activecampaign.exceptions import (
@@ -38,7 +40,8 @@ from airflow_provider_activecampaign.exceptions import (
 from airflow_provider_activecampaign.ratelimit import (
     WINDOW_MARGIN,
     Booking,
-    SlidingWindowLimiter,
+    RateLimiter,
+    backend_kind,
     new_limiter,
 )
 
@@ -48,7 +51,14 @@ LEGACY_PATH = "/admin/api.php"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_REQUESTS_PER_SECOND = 5.0
 DEFAULT_IMPORTS_PER_MINUTE = 100.0
-DEFAULT_MAX_RETRIES = 5
+#: How many failed attempts (5xx, network) a call may make; ``None``: as many as ``max_wait`` allows.
+DEFAULT_MAX_RETRIES: int | None = None
+#: How long one call may spend waiting out throttling (429s) and transient failures, in seconds.
+DEFAULT_MAX_WAIT = 900.0
+#: The fraction of the account's budget this Airflow uses (the rest is left to other integrations).
+DEFAULT_BUDGET_SHARE = 1.0
+#: The Airflow configuration section of the deployment-wide settings.
+CONFIG_SECTION = "activecampaign"
 #: Longest wait we accept from a ``Retry-After`` header before trying again anyway.
 MAX_RETRY_AFTER = 120.0
 #: ActiveCampaign counts requests per second; we never burst more than this many at once.
@@ -177,6 +187,22 @@ def _number(extra: Mapping[str, Any], key: str, default: float, minimum: float) 
     return number
 
 
+def deployment_settings() -> dict[str, Any]:
+    """The ``[activecampaign]`` options of the Airflow configuration (``AIRFLOW__ACTIVECAMPAIGN__*``).
+
+    They are the defaults of every ActiveCampaign connection of the deployment; a connection's
+    extras override them.
+    """
+    from airflow.sdk import conf
+
+    options: dict[str, Any] = {}
+    for key in ("rate_limit_backend", "budget_share", "max_wait"):
+        value = conf.get(CONFIG_SECTION, key, fallback=None)
+        if value not in (None, ""):
+            options[key] = value
+    return options
+
+
 @dataclass(frozen=True)
 class TransportSettings:
     """Everything the transport needs from an Airflow connection, validated once."""
@@ -186,12 +212,23 @@ class TransportSettings:
     timeout: float = DEFAULT_TIMEOUT
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     imports_per_minute: float = DEFAULT_IMPORTS_PER_MINUTE
-    max_retries: int = DEFAULT_MAX_RETRIES
+    max_retries: int | None = DEFAULT_MAX_RETRIES
+    max_wait: float = DEFAULT_MAX_WAIT
+    budget_share: float = DEFAULT_BUDGET_SHARE
+    #: ``local``, ``memory``, a Redis URL, or an Airflow Redis connection id (see ratelimit.backends).
+    rate_limit_backend: str = field(default="local", repr=False)
 
     @classmethod
     def from_connection_fields(
-        cls, *, host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
+        cls,
+        *,
+        host: str | None,
+        port: int | None,
+        password: str | None,
+        extra: Mapping[str, Any],
+        defaults: Mapping[str, Any] | None = None,
     ) -> TransportSettings:
+        """Validate a connection; ``defaults`` are the deployment's (default: the Airflow config)."""
         base_url = normalize_base_url(host, port)
         api_key = (password or "").strip()
         if not api_key:
@@ -199,14 +236,30 @@ class TransportSettings:
                 "The ActiveCampaign connection has no API key.",
                 hint="Set the connection's API Key to the key from ActiveCampaign Settings → Developer.",
             )
+        merged = {**(deployment_settings() if defaults is None else defaults)}
+        merged.update({key: value for key, value in extra.items() if value not in (None, "")})
+        share = _number(merged, "budget_share", DEFAULT_BUDGET_SHARE, 0.001)
+        if share > 1:
+            raise ActiveCampaignConfigError(
+                f"budget_share must be a fraction of the account's budget between 0 and 1, got {share}."
+            )
+        retries = merged.get("max_retries")
         return cls(
             base_url=base_url,
             api_key=api_key,
-            timeout=_number(extra, "timeout", DEFAULT_TIMEOUT, 0.1),
-            requests_per_second=_number(extra, "requests_per_second", DEFAULT_REQUESTS_PER_SECOND, 0.01),
-            imports_per_minute=_number(extra, "imports_per_minute", DEFAULT_IMPORTS_PER_MINUTE, 0.01),
-            max_retries=int(_number(extra, "max_retries", DEFAULT_MAX_RETRIES, 0)),
+            timeout=_number(merged, "timeout", DEFAULT_TIMEOUT, 0.1),
+            requests_per_second=_number(merged, "requests_per_second", DEFAULT_REQUESTS_PER_SECOND, 0.01),
+            imports_per_minute=_number(merged, "imports_per_minute", DEFAULT_IMPORTS_PER_MINUTE, 0.01),
+            max_retries=None if retries in (None, "") else int(_number(merged, "max_retries", 0, 0)),
+            max_wait=_number(merged, "max_wait", DEFAULT_MAX_WAIT, 0),
+            budget_share=share,
+            rate_limit_backend=str(merged.get("rate_limit_backend") or "local").strip(),
         )
+
+    @property
+    def rate_limit_backend_connection(self) -> str | None:
+        """The Airflow connection id the Redis backend is named by, if it is one."""
+        return self.rate_limit_backend if backend_kind(self.rate_limit_backend) == "connection" else None
 
     @property
     def api_url(self) -> str:
@@ -238,41 +291,120 @@ def build_headers(api_key: str) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------------
 
 
-_LIMITERS: dict[tuple[str, str], SlidingWindowLimiter] = {}
+_LIMITERS: dict[tuple[str, str, str], RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
-def get_limiter(
-    account: str, scope: str, events_per_period: float, period: float, burst: int
-) -> SlidingWindowLimiter:
-    """The limiter of one account and scope, shared by every hook and trigger of the host.
+def window_size(events_per_period: float, period: float, burst: int, share: float = 1.0) -> tuple[int, float]:
+    """``(max_events, window seconds)`` for ``events_per_period`` per ``period``, of which we use ``share``.
 
-    One object per process; its window lives in a file that every process on the host shares
-    (see :mod:`airflow_provider_activecampaign.ratelimit`), or in memory where that is impossible.
-
-    ``burst`` caps how many sends may go back to back; the window shrinks with it, so a limiter
-    configured for 50/s (an emulator on a 10x clock) still never sends more than 5 per 0.1 s.
+    The server counts at most ``burst`` events in a sliding ``period`` (5 a second, 100 a minute).
+    A higher rate shrinks the window (an emulator running faster than real time); a rate or a
+    share below it lowers the count in the server's window, rounded *down* to whole events, so that
+    shares add up within any one window: with a share of 1/3, three hosts send at most 3 in any
+    second, never 6. Below one event per window, the window grows instead.
     """
-    max_events = max(1, min(burst, int(events_per_period)))
-    window = period * max_events / events_per_period
-    key = (account, scope)
+    if events_per_period >= burst:
+        server_events, server_window = float(burst), period * burst / events_per_period
+    else:
+        server_events, server_window = events_per_period, period
+    target = server_events * share
+    events = max(1, math.floor(target + 1e-9))
+    return events, server_window * max(1.0, events / target)
+
+
+def get_limiter(
+    account: str,
+    scope: str,
+    events_per_period: float,
+    period: float,
+    burst: int,
+    *,
+    share: float = 1.0,
+    backend: str = "local",
+) -> RateLimiter:
+    """The limiter of one account and scope on ``backend``, shared by every hook and trigger.
+
+    One object per process; its window lives where the backend keeps it (a file every process of
+    the host shares, or Redis for every host; see :mod:`airflow_provider_activecampaign.ratelimit`).
+    """
+    max_events, window = window_size(events_per_period, period, burst, share)
+    key = (backend, account, scope)
     with _LIMITERS_LOCK:
         limiter = _LIMITERS.get(key)
         if limiter is None:
-            limiter = _LIMITERS[key] = new_limiter(account, scope, max_events, window)
+            limiter = _LIMITERS[key] = new_limiter(backend, account, scope, max_events, window)
         elif limiter.max_events != max_events or abs(limiter.period - window * (1 + WINDOW_MARGIN)) > 1e-9:
             limiter.configure(max_events, window)
         return limiter
 
 
-def limiters_for(settings: TransportSettings, method: str, endpoint: str) -> list[SlidingWindowLimiter]:
+def limiters_for(settings: TransportSettings, method: str, endpoint: str) -> list[RateLimiter]:
     """Every limiter a call must pass: the account's, plus the importer's for bulk imports."""
-    limiters = [get_limiter(settings.base_url, "requests", settings.requests_per_second, 1.0, ACCOUNT_BURST)]
+    share, backend = settings.budget_share, settings.rate_limit_backend
+    limiters = [
+        get_limiter(
+            settings.base_url,
+            "requests",
+            settings.requests_per_second,
+            1.0,
+            ACCOUNT_BURST,
+            share=share,
+            backend=backend,
+        )
+    ]
     if method == "POST" and endpoint == "import/bulk_import":
         limiters.append(
-            get_limiter(settings.base_url, "bulk_import", settings.imports_per_minute, 60.0, IMPORT_BURST)
+            get_limiter(
+                settings.base_url,
+                "bulk_import",
+                settings.imports_per_minute,
+                60.0,
+                IMPORT_BURST,
+                share=share,
+                backend=backend,
+            )
         )
     return limiters
+
+
+class RoundTrips:
+    """The fastest recent round trips to one account, as seen from this process.
+
+    The limiter counts an answered request from ``answer - floor`` (see
+    :mod:`airflow_provider_activecampaign.ratelimit.window`). The floor is a fraction of the
+    fastest of the last few answers: a latency that drops shows at once, one that rises only once
+    the fast answers have aged out, so the floor errs low (safe) rather than high.
+    """
+
+    #: How many recent answers the floor is taken from.
+    SAMPLES = 50
+    #: The share of the fastest recent round trip that counts as the floor (the rest is head-room).
+    FRACTION = 0.9
+
+    def __init__(self) -> None:
+        self._samples: deque[float] = deque(maxlen=self.SAMPLES)
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        if seconds >= 0:
+            with self._lock:
+                self._samples.append(seconds)
+
+    def floor(self) -> float:
+        with self._lock:
+            return self.FRACTION * min(self._samples) if self._samples else 0.0
+
+
+_ROUND_TRIPS: dict[str, RoundTrips] = {}
+
+
+def round_trips(account: str) -> RoundTrips:
+    with _LIMITERS_LOCK:
+        tracker = _ROUND_TRIPS.get(account)
+        if tracker is None:
+            tracker = _ROUND_TRIPS[account] = RoundTrips()
+        return tracker
 
 
 # --------------------------------------------------------------------------------------------------
@@ -301,12 +433,15 @@ class Call:
     form: dict[str, Any] | None = None
     idempotent: bool = False
     expected: str = "HTTP 2xx with a JSON body"
-    limiters: list[SlidingWindowLimiter] = field(default_factory=list)
+    limiters: list[RateLimiter] = field(default_factory=list)
     #: The API key, only so that it can be scrubbed from anything an error quotes.
     secret: str = field(default="", repr=False)
-    _bookings: list[tuple[SlidingWindowLimiter, Booking]] = field(
-        default_factory=list, init=False, repr=False
-    )
+    #: The account's recent round trips (the limiter's floor); ``None``: count from the answer.
+    round_trips: RoundTrips | None = field(default=None, repr=False)
+    #: How long one attempt can stay unanswered (its timeouts, plus slack).
+    hold: float = DEFAULT_TIMEOUT * 2 + 5.0
+    _bookings: list[tuple[RateLimiter, Booking]] = field(default_factory=list, init=False, repr=False)
+    _sent_at: float | None = field(default=None, init=False, repr=False)
 
     @property
     def display_url(self) -> str:
@@ -329,13 +464,37 @@ class Call:
         return text.replace(self.secret, "***") if self.secret else text
 
     def reserve(self) -> float:
-        """Book a slot in every limiter for one attempt; return the longest wait."""
-        booked = [(limiter, *limiter.book()) for limiter in self.limiters]
+        """Book a slot in every limiter for one attempt; return the longest wait.
+
+        After waiting, call :meth:`confirm` (and wait again while it says so) before sending.
+        """
+        floor = self.round_trips.floor() if self.round_trips is not None else 0.0
+        booked = [(limiter, *limiter.book(hold=self.hold, floor=floor)) for limiter in self.limiters]
         self._bookings = [(limiter, booking) for limiter, booking, _ in booked]
+        self._sent_at = None
         return max((wait for _, _, wait in booked), default=0.0)
 
-    def settle(self) -> None:
-        """The attempt is over (answered or failed): count it from now in every limiter."""
+    def confirm(self) -> float:
+        """About to send after waiting: 0.0 if every booking still fits, else how long to wait more."""
+        return max((limiter.confirm(booking) for limiter, booking in self._bookings), default=0.0)
+
+    def cancel(self) -> None:
+        """The attempt will not be sent after all (interrupted while waiting)."""
+        for limiter, booking in self._bookings:
+            limiter.cancel(booking)
+        self._bookings = []
+
+    def sent(self) -> None:
+        """The request goes on the wire now (times the round trip)."""
+        self._sent_at = time.monotonic()
+
+    def settle(self, answered: bool = True) -> None:
+        """The attempt is over: count it in every limiter from when it can have reached the server.
+
+        :param answered: Whether an HTTP answer came back (its round trip then teaches the floor).
+        """
+        if answered and self._sent_at is not None and self.round_trips is not None:
+            self.round_trips.add(time.monotonic() - self._sent_at)
         for limiter, booking in self._bookings:
             limiter.settle(booking)
         self._bookings = []
@@ -396,6 +555,8 @@ def prepare_call(
         idempotent=is_idempotent(method, endpoint) if idempotent is None else idempotent,
         limiters=limiters_for(settings, method, endpoint),
         secret=settings.api_key,
+        round_trips=round_trips(settings.base_url),
+        hold=2 * settings.timeout + 5.0,
     )
 
 
@@ -427,6 +588,8 @@ def prepare_legacy_call(
         expected="HTTP 200 with JSON result_code 1",
         limiters=limiters_for(settings, method, f"legacy:{api_action}"),
         secret=settings.api_key,
+        round_trips=round_trips(settings.base_url),
+        hold=2 * settings.timeout + 5.0,
     )
 
 
@@ -501,6 +664,8 @@ def api_message(body: Any) -> str | None:
 def handle_response(call: Call, status: int, headers: Mapping[str, str], text: str) -> Any:
     """Return the decoded body of a successful answer, or raise the right typed error."""
     body = _parse_json(text)
+    if 200 <= status < 300 and body is not None and not _legacy_refusal(call, body):
+        return body  # the common case: none of an error's fields (redacted body, URL) is built
     common: dict[str, Any] = {
         "method": call.method,
         "url": call.display_url,
@@ -529,8 +694,7 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
                 hint="Check that the API URL points at the API (Settings → Developer), not a web page.",
                 **common,
             )
-        legacy = call.endpoint.startswith("legacy:") and isinstance(body, Mapping)
-        if legacy and str(body.get("result_code", "1")) in {"0", "False", "false"}:
+        if _legacy_refusal(call, body):
             result_message = trim(str(body.get("result_message") or "result_code 0"), SUMMARY_MESSAGE_LIMIT)
             raise ActiveCampaignValidationError(
                 f"ActiveCampaign refused {call.endpoint[len('legacy:') :]}: {call.scrub(result_message)}",
@@ -544,9 +708,10 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
         error: ActiveCampaignError = ActiveCampaignRateLimitError(
             f"ActiveCampaign rate limit hit on {where}{detail}",
             retry_after=_retry_after(headers),
-            hint="Another process or tool is using this account's 5 requests/s too. Run every task "
-            "of this account in one Airflow pool of N slots and set the connection's "
-            "requests_per_second to 5/N (see the rate-limits guide).",
+            hint="Something else uses this account's 5 requests/s too: another integration, or Airflow "
+            "hosts that do not share one rate-limit backend. Point [activecampaign] rate_limit_backend "
+            "of every worker and triggerer at one Redis, and lower budget_share to leave room for "
+            "other integrations (see the deployment guide). The call waits and retries until max_wait.",
             **common,
         )
         # Every caller on this host backs off for a full window, not only this one; without a
@@ -589,6 +754,15 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
     if status >= 500:
         return _raise(_server_or_ambiguous(call, f"ActiveCampaign failed on {where} (HTTP {status})", common))
     return _raise(ActiveCampaignError(f"Unexpected HTTP {status} from {where}{detail}", **common))
+
+
+def _legacy_refusal(call: Call, body: Any) -> bool:
+    """A v1 answer with HTTP 200 that says ``result_code: 0`` (the action was refused)."""
+    return (
+        call.endpoint.startswith("legacy:")
+        and isinstance(body, Mapping)
+        and str(body.get("result_code", "1")) in {"0", "False", "false"}
+    )
 
 
 def _server_or_ambiguous(call: Call, summary: str, common: dict[str, Any]) -> ActiveCampaignError:
@@ -644,36 +818,112 @@ def _is_retryable(error: BaseException) -> bool:
     return isinstance(error, ActiveCampaignError) and error.retryable
 
 
-def _wait(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        return float(retry_after)
-    if isinstance(error, ActiveCampaignRateLimitError):
-        return 0.0  # the limiter itself was saturated and will make the next attempt wait
-    # Exponential back-off with full jitter: 0.5, 1, 2, 4 … seconds, capped at 30.
-    return random.uniform(0, min(30.0, 0.5 * 2 ** (state.attempt_number - 1)))
+#: Longest pause between two attempts of one call.
+MAX_BACKOFF = 30.0
 
 
-def retry_kwargs(settings: TransportSettings, logger: Any = None) -> dict[str, Any]:
-    """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike."""
-    logger = logger or log
+class RetryPolicy:
+    """How long one call waits out throttling and transient failures, and when it gives up.
 
-    def before_sleep(state: RetryCallState) -> None:
+    A 429 (or the importer's "Rate limit exceeded") means ActiveCampaign did not act: the call waits
+    ``Retry-After`` (or backs off exponentially when there is none), with a little jitter so that
+    throttled workers do not come back in step, for as long as ``max_wait`` allows. Server and
+    network errors on calls that are safe to repeat back off with full jitter (0.5, 1, 2 … 30 s),
+    also within ``max_wait``, and at most ``max_retries`` times when that is set. The same object
+    serves ``tenacity.Retrying`` and ``AsyncRetrying``; one is made per call.
+    """
+
+    def __init__(self, settings: TransportSettings, logger: Any = None) -> None:
+        self.settings = settings
+        self.log = logger or log
+        self.throttles = 0
+        self.failures = 0
+        #: Seconds this call was told to wait so far (its sleeps; never less than the real time).
+        self.waited = 0.0
+        self.gave_up = False
+
+    def _elapsed(self, state: RetryCallState) -> float:
+        return max(self.waited, state.seconds_since_start or 0.0)
+
+    def stop(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ActiveCampaignRateLimitError):
+            self.throttles += 1
+        else:
+            self.failures += 1
+        limit = self.settings.max_retries
+        self.gave_up = self._elapsed(state) >= self.settings.max_wait or (
+            not isinstance(error, ActiveCampaignRateLimitError)
+            and limit is not None
+            and self.failures > limit
+        )
+        return self.gave_up
+
+    def wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ActiveCampaignRateLimitError):
+            retry_after = error.retry_after
+            base = (
+                float(retry_after)
+                if retry_after is not None
+                else min(MAX_BACKOFF, 2.0 ** (self.throttles - 1))
+            )
+            pause = base + random.uniform(0, 0.1 * base + 0.1)
+        else:
+            pause = random.uniform(0, min(MAX_BACKOFF, 0.5 * 2 ** (self.failures - 1)))
+        pause = max(0.0, min(pause, self.settings.max_wait - self._elapsed(state)))
+        self.waited = self._elapsed(state) + pause
+        return pause
+
+    def before_sleep(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         summary = getattr(error, "summary", str(error))
-        logger.warning(
-            "Retrying in %.1f s (attempt %d of %d): %s",
+        if isinstance(error, ActiveCampaignRateLimitError):
+            self.log.warning(
+                "Throttled by ActiveCampaign: waiting %.1f s (throttled for %.0f s so far, %d times; "
+                "waiting up to max_wait=%.0f s): %s",
+                state.upcoming_sleep,
+                self._elapsed(state) - state.upcoming_sleep,
+                self.throttles,
+                self.settings.max_wait,
+                summary,
+            )
+            return
+        limit = self.settings.max_retries
+        self.log.warning(
+            "Retrying in %.1f s (attempt %d%s, within max_wait=%.0f s): %s",
             state.upcoming_sleep,
             state.attempt_number + 1,
-            settings.max_retries + 1,
+            f" of {limit + 1}" if limit is not None else "",
+            self.settings.max_wait,
             summary,
         )
 
-    return {
-        "stop": stop_after_attempt(settings.max_retries + 1),
-        "wait": _wait,
-        "retry": retry_if_exception(_is_retryable),
-        "before_sleep": before_sleep,
-        "reraise": True,
-    }
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike."""
+        return {
+            "stop": self.stop,
+            "wait": self.wait,
+            "retry": retry_if_exception(_is_retryable),
+            "before_sleep": self.before_sleep,
+            "reraise": True,
+        }
+
+    def explain(self, error: BaseException) -> None:
+        """Say in the final error how long the call was retried, when it was."""
+        if not isinstance(error, ActiveCampaignError) or not error.retryable or not self.gave_up:
+            return
+        attempts = self.throttles + self.failures
+        if isinstance(error, ActiveCampaignRateLimitError):
+            note = (
+                f"Still throttled after {self.waited:.0f} s of waiting and {attempts} attempts "
+                f"(max_wait={self.settings.max_wait:.0f} s); ActiveCampaign acted on none of them."
+            )
+        else:
+            note = f"Gave up after {attempts} attempts over {self.waited:.0f} s."
+        error.amend(note)
+
+
+def retry_kwargs(settings: TransportSettings, logger: Any = None) -> dict[str, Any]:
+    """Keyword arguments for ``tenacity.Retrying`` and ``AsyncRetrying`` (a fresh policy each call)."""
+    return RetryPolicy(settings, logger).kwargs()

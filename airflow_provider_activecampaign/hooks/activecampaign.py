@@ -16,15 +16,16 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.ratelimit import redis_url_from_connection
 from airflow_provider_activecampaign.transport import (
     Call,
     FailureKind,
+    RetryPolicy,
     TransportSettings,
     build_headers,
     handle_response,
     prepare_call,
     prepare_legacy_call,
-    retry_kwargs,
     transport_error,
 )
 
@@ -65,6 +66,11 @@ class ActiveCampaignHook(BaseHook):
             host=conn.host, port=conn.port, password=conn.password, extra=conn.extra_dejson
         )
         _mask(settings.api_key)
+        backend_conn_id = settings.rate_limit_backend_connection
+        if backend_conn_id is not None:
+            redis_conn = self.get_connection(backend_conn_id)
+            settings = with_backend_url(settings, redis_conn, redis_conn.extra_dejson)
+        mask_backend_secret(settings)
         return settings
 
     @property
@@ -152,16 +158,28 @@ class ActiveCampaignHook(BaseHook):
         settings = self.settings
         if max_retries is not None:
             settings = _with_retries(settings, max_retries)
-        for attempt in tenacity.Retrying(**retry_kwargs(settings, self.log)):
-            with attempt:
-                return self._send(call)
+        policy = RetryPolicy(settings, self.log)
+        try:
+            for attempt in tenacity.Retrying(**policy.kwargs()):
+                with attempt:
+                    return self._send(call)
+        except ActiveCampaignError as error:
+            policy.explain(error)
+            raise
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
     def _send(self, call: Call) -> Any:
-        delay = call.reserve()
-        if delay > 0:
-            time.sleep(delay)
+        wait = call.reserve()
+        try:
+            while wait > 0:
+                time.sleep(wait)
+                wait = call.confirm()  # the window as it is now, not as it was when booked
+        except BaseException:
+            call.cancel()
+            raise
         timeout = self.settings.timeout
+        answered = False
+        call.sent()
         try:
             response = self._session.request(
                 call.method,
@@ -180,8 +198,10 @@ class ActiveCampaignHook(BaseHook):
             response = error.response
         except requests.exceptions.RequestException as error:
             raise transport_error(call, _failure_kind(error), error) from None
+        else:
+            answered = True
         finally:
-            call.settle()  # the server counted this request no later than now
+            call.settle(answered)  # the server counted this request no later than now
         return handle_response(call, response.status_code, response.headers, response.text)
 
     # ----------------------------------------------------------------------------------------------
@@ -365,6 +385,28 @@ def _with_retries(settings: TransportSettings, max_retries: int) -> TransportSet
     from dataclasses import replace
 
     return replace(settings, max_retries=max_retries)
+
+
+def with_backend_url(settings: TransportSettings, conn: Any, extra: Mapping[str, Any]) -> TransportSettings:
+    """``settings`` with its rate-limit backend's Airflow connection replaced by that Redis's URL."""
+    from dataclasses import replace
+
+    url = redis_url_from_connection(
+        host=conn.host, port=conn.port, login=conn.login, password=conn.password, extra=extra
+    )
+    return replace(settings, rate_limit_backend=url)
+
+
+def mask_backend_secret(settings: TransportSettings) -> None:
+    """Register the rate-limit backend's password (if its URL has one) with the secret masker."""
+    from urllib.parse import unquote, urlsplit
+
+    password = (
+        urlsplit(settings.rate_limit_backend).password if "://" in settings.rate_limit_backend else None
+    )
+    if password:
+        _mask(password)
+        _mask(unquote(password))
 
 
 def _mask(secret: str) -> None:

@@ -15,14 +15,16 @@ import httpx
 import tenacity
 from airflow.sdk import BaseHook
 
+from airflow_provider_activecampaign.exceptions import ActiveCampaignError
+from airflow_provider_activecampaign.hooks.activecampaign import mask_backend_secret, with_backend_url
 from airflow_provider_activecampaign.transport import (
     Call,
     FailureKind,
+    RetryPolicy,
     TransportSettings,
     build_headers,
     handle_response,
     prepare_call,
-    retry_kwargs,
     transport_error,
 )
 
@@ -63,6 +65,11 @@ class ActiveCampaignAsyncHook(BaseHook):
                 host=conn.host, port=conn.port, password=conn.password, extra=extra
             )
             await amask_secret(settings.api_key)
+            backend_conn_id = settings.rate_limit_backend_connection
+            if backend_conn_id is not None:
+                redis_conn = await get_async_connection(backend_conn_id, hook=self)
+                settings = with_backend_url(settings, redis_conn, await get_async_extra_dejson(redis_conn))
+            mask_backend_secret(settings)
             self._settings = settings
         return self._settings
 
@@ -100,28 +107,44 @@ class ActiveCampaignAsyncHook(BaseHook):
     ) -> Any:
         """Call a v3 endpoint and return its decoded JSON body; same rules as the sync hook."""
         settings = await self.get_settings()
-        call = prepare_call(settings, method, endpoint, params=params, json=json, idempotent=idempotent)
-        async for attempt in tenacity.AsyncRetrying(**retry_kwargs(settings, self.log)):
-            with attempt:
-                return await self._send(call)
+        call = await asyncio.to_thread(
+            prepare_call, settings, method, endpoint, params=params, json=json, idempotent=idempotent
+        )
+        policy = RetryPolicy(settings, self.log)
+        try:
+            async for attempt in tenacity.AsyncRetrying(**policy.kwargs()):
+                with attempt:
+                    return await self._send(call)
+        except ActiveCampaignError as error:
+            policy.explain(error)
+            raise
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
     async def get(self, endpoint: str, params: Mapping[str, Any] | None = None) -> Any:
         return await self.request("GET", endpoint, params=params)
 
     async def _send(self, call: Call) -> Any:
-        delay = call.reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        # The limiter may lock a file or ask Redis: never on the triggerer's event loop itself.
+        wait = await asyncio.to_thread(call.reserve)
+        try:
+            while wait > 0:
+                await asyncio.sleep(wait)
+                wait = await asyncio.to_thread(call.confirm)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(call.cancel))
+            raise
         client = await self._get_client()
+        answered = False
+        call.sent()
         try:
             response = await client.request(
                 call.method, call.url, params=call.params, json=call.json, data=call.form
             )
+            answered = True
         except httpx.HTTPError as error:
             raise transport_error(call, _failure_kind(error), error) from None
         finally:
-            call.settle()  # the server counted this request no later than now
+            await asyncio.to_thread(call.settle, answered)  # counted no later than now
         return handle_response(call, response.status_code, response.headers, response.text)
 
 

@@ -64,9 +64,19 @@ class FakeImporter:
         self.done_at: dict[str, float] = {}
         self.polls: list[tuple[float, str]] = []
 
+    def _paced(self, method: str, endpoint: str) -> None:
+        """Wait for the limiters and settle at once (answers take no time), as the real hook does."""
+        call = prepare_call(SETTINGS, method, endpoint)
+        wait = call.reserve()
+        while wait > 0:
+            self.clock.sleep(wait)
+            wait = call.confirm()
+        call.sent()
+        call.settle()
+
     def request(self, method: str, endpoint: str, *, json: Any = None, **_: Any) -> Any:
         assert (method, endpoint) == ("POST", "import/bulk_import")
-        self.clock.sleep(prepare_call(SETTINGS, method, endpoint).reserve())  # as the real hook does
+        self._paced(method, endpoint)
         self.posted.append([c["email"] for c in json["contacts"]])
         self.post_times.append(self.clock.now)
         if self.answers:
@@ -79,7 +89,7 @@ class FakeImporter:
         return {"success": 1, "batchId": batch_id, "queued_contacts": len(json["contacts"])}
 
     def get(self, endpoint: str, params: dict[str, Any]) -> Any:
-        self.clock.sleep(prepare_call(SETTINGS, "GET", endpoint).reserve())
+        self._paced("GET", endpoint)
         self.threads.add(threading.current_thread().name)
         batch_id = params["batchId"]
         self.polls.append((self.clock.now, batch_id))

@@ -57,21 +57,29 @@ def test_connection_form_relabels_and_hides_fields() -> None:
     assert behaviour["placeholders"]["host"] == "https://<account>.api-us1.com"
     assert json.loads(behaviour["placeholders"]["extra"]) == {
         "timeout": 30,
-        "requests_per_second": 5,
-        "max_retries": 5,
+        "budget_share": 1.0,
+        "max_wait": 900,
     }
 
 
 @pytest.mark.parametrize(
     ("name", "json_type", "default"),
-    [("timeout", "number", 30), ("requests_per_second", "number", 5), ("max_retries", "integer", 5)],
+    [
+        ("timeout", "number", 30),
+        ("requests_per_second", "number", 5),
+        ("max_retries", "integer", None),
+        ("budget_share", "number", None),
+        ("max_wait", "number", None),
+        ("rate_limit_backend", "string", None),
+    ],
 )
-def test_extra_fields(name: str, json_type: str, default: int) -> None:
+def test_extra_fields(name: str, json_type: str, default: int | None) -> None:
     field: dict[str, Any] = CONNECTION["conn-fields"][name]
     assert field["label"]
     assert field["description"]
     assert field["schema"]["type"] == [json_type, "null"]
-    assert field["schema"]["default"] == default
+    # Fields without a default fall back to the [activecampaign] section of the Airflow config.
+    assert field["schema"].get("default") == default
 
 
 def test_extra_field_defaults_match_the_transport_defaults() -> None:
@@ -80,7 +88,12 @@ def test_extra_field_defaults_match_the_transport_defaults() -> None:
     fields = CONNECTION["conn-fields"]
     assert fields["timeout"]["schema"]["default"] == transport.DEFAULT_TIMEOUT
     assert fields["requests_per_second"]["schema"]["default"] == transport.DEFAULT_REQUESTS_PER_SECOND
-    assert fields["max_retries"]["schema"]["default"] == transport.DEFAULT_MAX_RETRIES
+    assert fields["max_retries"]["schema"].get("default") == transport.DEFAULT_MAX_RETRIES
+    options = INFO["config"]["activecampaign"]["options"]
+    assert options["rate_limit_backend"]["default"] == "local"
+    assert options["rate_limit_backend"]["sensitive"] is True  # a Redis URL may hold a password
+    assert float(options["budget_share"]["default"]) == transport.DEFAULT_BUDGET_SHARE
+    assert float(options["max_wait"]["default"]) == transport.DEFAULT_MAX_WAIT
 
 
 def test_hook_modules_are_listed() -> None:

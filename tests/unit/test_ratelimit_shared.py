@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign import ratelimit, transport
-from airflow_provider_activecampaign.ratelimit import (
+from airflow_provider_activecampaign import transport
+from airflow_provider_activecampaign.ratelimit import local as ratelimit
+from airflow_provider_activecampaign.ratelimit.local import (
     RATELIMIT_DIR_ENV,
     SharedSlidingWindowLimiter,
     SlidingWindowLimiter,
-    new_limiter,
 )
+from airflow_provider_activecampaign.ratelimit.local import new_local_limiter as new_limiter
 from airflow_provider_activecampaign.transport import TransportSettings, limiters_for
 
 ACCOUNT = "https://acct.api-us1.com"
@@ -135,11 +136,11 @@ def test_settle_moves_the_booking_of_another_limiter_by_its_id(state_dir: Path) 
     theirs = SharedSlidingWindowLimiter(ACCOUNT, "requests", 5, 1.0, margin=0.0)
     booking, _ = mine.book(now=0.0)
     for _ in range(3):
-        theirs.book(now=0.0)
+        theirs.book(now=0.0, hold=0.0)  # counted from their slot, answered or not
     mine.settle(booking, at=0.05)
     entries = json.loads(window_file(state_dir).read_bytes())["slots"]
     assert len(entries) == 4  # moved, not copied
-    assert sum(1 for _, pid, seq in entries if (pid, seq) == booking.key) == 1
+    assert sum(1 for _, key, _, _ in entries if key == booking.key) == 1
     assert theirs.delay(now=0.06) == 0.0  # four in the window: a fifth may go at once
     assert theirs.reserve(now=0.06) == 0.0
     assert mine.delay(now=0.06) == pytest.approx(0.94, abs=1e-3)  # now full until the 0.0 ones age out
@@ -201,8 +202,8 @@ def test_entries_older_than_the_window_or_far_ahead_are_ignored(state_dir: Path)
     state_dir.mkdir(mode=0o700)
     # Written by a process whose monotonic clock is 1000 s ahead of wall-clock time.
     offset_ns, now = -1000 * 10**9, time.time() + 1000
-    stale = [[now - 5.0, 1, n] for n in range(5)]
-    stepped_clock = [[now + 2 * ratelimit.FUTURE_LIMIT, 2, n] for n in range(5)]
+    stale = [[now - 5.0, f"stale-{n}", 0, 0] for n in range(5)]
+    stepped_clock = [[now + 2 * ratelimit.FUTURE_LIMIT, f"ahead-{n}", 0, 0] for n in range(5)]
     window_file(state_dir).write_text(json.dumps({"offset_ns": offset_ns, "slots": stale + stepped_clock}))
     limiter = SharedSlidingWindowLimiter(ACCOUNT, "requests", 5, 1.0)
     assert limiter.reserve() == 0.0
@@ -214,7 +215,7 @@ def test_slots_of_another_process_are_shifted_into_this_ones_clock(state_dir: Pa
     # Another process, whose monotonic clock reads 1000 s more than wall-clock time, filled the
     # window 0.2 s ago.
     offset_ns, now = -1000 * 10**9, time.time() + 1000
-    full = [[now - 0.2, 1, n] for n in range(5)]
+    full = [[now - 0.2, f"other-{n}", 0, 0] for n in range(5)]
     window_file(state_dir).write_text(json.dumps({"offset_ns": offset_ns, "slots": full}))
     limiter = SharedSlidingWindowLimiter(ACCOUNT, "requests", 5, 1.0, margin=0.0)
     assert limiter.delay() == pytest.approx(0.8, abs=0.05)

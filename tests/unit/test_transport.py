@@ -24,10 +24,10 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignServerError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.ratelimit import SlidingWindowLimiter
 from airflow_provider_activecampaign.transport import (
     Call,
     FailureKind,
-    SlidingWindowLimiter,
     TransportSettings,
     build_headers,
     get_limiter,
@@ -155,7 +155,10 @@ def test_settings_defaults() -> None:
     result = TransportSettings.from_connection_fields(host=BASE, port=None, password=API_KEY, extra={})
     assert result.timeout == 30.0
     assert result.requests_per_second == 5.0
-    assert result.max_retries == 5
+    assert result.max_retries is None  # bounded by max_wait instead
+    assert result.max_wait == 900.0
+    assert result.budget_share == 1.0
+    assert result.rate_limit_backend == "local"
 
 
 @pytest.mark.parametrize(
@@ -417,7 +420,8 @@ def test_retry_policy_waits_retry_after_on_429() -> None:
     retrying, sleeps = _retrying()
     assert retrying(script) == "ok"
     assert script.calls == 2
-    assert sleeps == [3.0]
+    assert len(sleeps) == 1
+    assert 3.0 <= sleeps[0] <= 3.0 * 1.1 + 0.1  # Retry-After, plus a little jitter
 
 
 def test_retry_policy_backs_off_with_jitter_on_server_errors() -> None:
@@ -467,7 +471,7 @@ def test_retry_policy_logs_each_retry_with_the_summary(caplog: pytest.LogCapture
     retrying = tenacity.Retrying(sleep=sleeps.append, **retry_kwargs(settings(max_retries=3), logger))
     with caplog.at_level(logging.WARNING, logger="test.retry"):
         retrying(_Script(_raised(call, 503, {})))
-    assert "attempt 2 of 4" in caplog.text
+    assert "attempt 2 of 4, within max_wait=900 s" in caplog.text
     assert f"GET {BASE}/api/3/contacts" in caplog.text
 
 
@@ -779,7 +783,8 @@ def _sequential_client(limiter: SlidingWindowLimiter, settle: bool, requests: in
     a TLS handshake (arrives 0.25 s after it is sent; later ones 0.05 s), answered 0.05 s later."""
     clock, arrivals = 0.0, []
     for index in range(requests):
-        booking, wait = limiter.book(now=clock)
+        # Without settling, a booking counts from its slot (as reserve() does).
+        booking, wait = limiter.book(now=clock, hold=120.0 if settle else 0.0)
         sent = clock + wait
         arrival = sent + (0.25 if index == 0 else 0.05)
         clock = arrival + 0.05  # the answer is back
@@ -799,7 +804,7 @@ def test_settling_at_the_answer_keeps_a_slow_first_request_in_the_window() -> No
 
 def test_settle_moves_a_booking_later_and_never_earlier() -> None:
     limiter = SlidingWindowLimiter(5, 1.0, margin=0.0)
-    bookings = [limiter.book(now=0.0)[0] for _ in range(5)]
+    bookings = [limiter.book(now=0.0, hold=0.0)[0] for _ in range(5)]
     limiter.settle(bookings[0], at=0.3)
     assert limiter.delay(now=0.5) == pytest.approx(0.5)  # the window now starts at 0.3
     limiter.settle(bookings[1], at=0.0)  # earlier than booked: ignored
@@ -859,7 +864,7 @@ def test_get_limiter_is_shared_per_account_and_scope() -> None:
 
 @pytest.mark.parametrize(
     ("rate", "max_events", "window"),
-    [(5, 5, 1.0), (50, 5, 0.1), (2, 2, 1.0), (0.5, 1, 2.0), (7.5, 5, 5 / 7.5)],
+    [(5, 5, 1.0), (50, 5, 0.1), (2, 2, 1.0), (0.5, 1, 2.0), (7.5, 5, 5 / 7.5), (5 / 3, 1, 1.0)],
 )
 def test_get_limiter_caps_bursts_and_scales_the_window(rate: float, max_events: int, window: float) -> None:
     limiter = get_limiter(BASE, f"r{rate}", rate, 1.0, transport.ACCOUNT_BURST)
