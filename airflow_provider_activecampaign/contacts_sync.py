@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import math
+import random
 import threading
 import time
 from collections import deque
@@ -53,8 +54,8 @@ from airflow_provider_activecampaign.transport import prepare_call
 
 #: How many failures the task's return value repeats inline (the rest are only in the file).
 INLINE_FAILURES = 20
-#: How often one bulk-import batch is sent again after an ambiguous failure before giving up.
-MAX_AMBIGUOUS_RESUBMITS = 3
+#: Longest pause between two sends of a bulk-import batch whose previous send failed ambiguously.
+MAX_RESUBMIT_BACKOFF = 30.0
 #: How often a batch is trimmed of contacts the importer's validation named, before giving up.
 MAX_VALIDATION_ROUNDS = 3
 
@@ -392,6 +393,8 @@ class ImportPipeline:
         self.poll_interval = max(0.01, float(poll_interval))
         self.max_pending = max(1, int(max_pending))
         self.wait_timeout = float(wait_timeout)
+        #: How long one batch may keep failing ambiguously before the sync gives up.
+        self.max_wait = hook.settings.max_wait
         self.log = logger or logging.getLogger(__name__)
         self.clock = clock
         self.sleep = sleep
@@ -454,27 +457,38 @@ class ImportPipeline:
         self.progress.sent(len(self.pending), self.clock)
 
     def _post(self, contacts: list[PreparedContact]) -> tuple[str | None, list[PreparedContact]]:
-        """POST one batch; returns its batchId and the contacts it holds (validation may trim it)."""
-        ambiguous = 0
+        """POST one batch; returns its batchId and the contacts it holds (validation may trim it).
+
+        A send that fails after it may have reached ActiveCampaign (a 5xx, a dropped connection) is
+        sent again, backing off with jitter, for as long as the connection's ``max_wait`` allows
+        (safe: the importer upserts by email; see the module docstring).
+        """
+        sends = 0
+        first_send = self.clock()
         rounds = 0
         while contacts:
             body = {"contacts": [contact.body for contact in contacts]}
+            sends += 1
             try:
                 answer = self.hook.request("POST", "import/bulk_import", json=body)
             except ActiveCampaignAmbiguousWriteError as error:
-                ambiguous += 1
-                if ambiguous > MAX_AMBIGUOUS_RESUBMITS:
-                    raise
-                # Safe to resend: the importer upserts by email (see the module docstring).
+                elapsed = self.clock() - first_send
+                pause = random.uniform(0.5, 1.0) * min(MAX_RESUBMIT_BACKOFF, 2.0 ** (sends - 1))
+                if elapsed + pause > self.max_wait:
+                    raise _resubmits_exhausted(error, contacts, sends, elapsed) from None
                 self.log.warning(
-                    "The bulk import of %d contacts (rows %d-%d) failed after it was sent (%s). Sending "
-                    "the same batch again: the importer upserts by email, so a batch applied twice "
-                    "leaves the same contacts as one applied once.",
+                    "The bulk import of %d contacts (rows %d-%d) failed after it was sent (send %d, %.0f s "
+                    "so far): %s. Sending the same batch again in %.1f s: the importer upserts by "
+                    "email, so a batch applied twice leaves the same contacts as one applied once.",
                     len(contacts),
                     contacts[0].row,
                     contacts[-1].row,
+                    sends,
+                    elapsed,
                     error.summary,
+                    pause,
                 )
+                self.sleep(pause)
                 continue
             except ActiveCampaignValidationError as error:
                 rounds += 1
@@ -530,15 +544,23 @@ class ImportPipeline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def drain(self) -> None:
-        """Poll until every submitted batch has finished (or ``wait_timeout`` passes)."""
+    def drain(self, until: float | None = None) -> None:
+        """Poll until every submitted batch has finished (or ``wait_timeout`` passes).
+
+        :param until: Stop polling at this time of :attr:`clock` even if batches are still running.
+        """
         while self.pending:
             self._poll_due()
             if not self.pending:
                 return
             now = self.clock()
             self._check_timeout(now)
-            self.sleep(max(0.005, self._next_poll_time() - now))
+            pause = max(0.005, self._next_poll_time() - now)
+            if until is not None:
+                if now >= until:
+                    return
+                pause = min(pause, until - now)
+            self.sleep(pause)
 
     def _next_poll_time(self) -> float:
         head = self.pending[0]
@@ -689,6 +711,26 @@ class ImportPipeline:
             head = self.pending.popleft()
             assert head.info is not None
             self._finished(head, head.info, head.seen_at)
+
+
+def _resubmits_exhausted(
+    error: ActiveCampaignAmbiguousWriteError, contacts: Sequence[PreparedContact], sends: int, elapsed: float
+) -> ActiveCampaignAmbiguousWriteError:
+    """The error for a batch that kept failing ambiguously: says how often it was really sent."""
+    return ActiveCampaignAmbiguousWriteError(
+        f"The bulk import of {len(contacts)} contacts (rows {contacts[0].row}-{contacts[-1].row}) was sent "
+        f"{sends} times over {elapsed:.0f} s, and every send failed after it may have reached "
+        f"ActiveCampaign (the last: {error.summary.split('. The write may')[0]}). Whether ActiveCampaign "
+        "imported it is unknown.",
+        method=error.method,
+        url=error.url,
+        status=error.status,
+        request_body=error.request_body,
+        response_body=error.response_body,
+        expected=error.expected,
+        hint="Re-run the task once ActiveCampaign answers again: it sends every record again, which is "
+        "safe (the importer upserts by email). Raise the connection's max_wait to wait longer.",
+    )
 
 
 def _named_contacts(error: ActiveCampaignValidationError, count: int) -> dict[int, str]:

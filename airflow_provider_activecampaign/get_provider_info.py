@@ -103,6 +103,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "1800",
                         "default": "900",
                     },
+                    "trigger_first_check_after": {
+                        "description": "Seconds a deferred ActiveCampaign task's trigger waits before "
+                        "its first check (the task checked just before deferring). Keeps trigger events "
+                        "from arriving within a second or two of the deferral, which Airflow 3.3 can "
+                        "misread as a failed try and retry (apache/airflow#72716).",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "0",
+                        "default": "5",
+                    },
                 },
             }
         },

@@ -41,6 +41,9 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     ]
 )
 os.environ.pop("AIRFLOW_CONN_ACTIVECAMPAIGN_DEFAULT", None)
+# dag.test() runs triggers in-process, where apache/airflow#72716 cannot happen: their first check
+# need not wait (tests/deployment runs real deployments with the default pause).
+os.environ["AIRFLOW__ACTIVECAMPAIGN__TRIGGER_FIRST_CHECK_AFTER"] = "0"
 # Rate-limit windows are shared through files by every process on the host: keep the test run's
 # own, never shared with another run or with the user's real DAG runs.
 _RATELIMIT_DIR = Path(tempfile.mkdtemp(prefix="ac-ratelimit-"))

@@ -43,11 +43,13 @@ from airflow_provider_activecampaign.contacts_sync import (
     record_import_result,
 )
 from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignError,
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator, check_failure_ratio
+from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 
 #: Batches with fewer contacts than this go through ``contact/sync`` instead of the importer.
@@ -85,6 +87,18 @@ def default_failures_path(context: Context) -> str:
         run = f"{run}-{map_index}"
     folder = f"{tempfile.gettempdir()}/airflow-activecampaign/{_safe(ti.dag_id)}/{_safe(ti.task_id)}"
     return f"{folder}/{run}/failures.jsonl"
+
+
+def _progress_when_failed(tally: SyncTally, failures: FailureLog) -> str:
+    """What a failed sync had done, for its error message: what was sent, and what a re-run does."""
+    total = f" of {tally.total:,}" if tally.total is not None else ""
+    return (
+        f"Before this failure the sync had submitted {tally.submitted:,}{total} records "
+        f"({tally.batches:,} bulk imports, {tally.small_batches:,} small batches; {tally.confirmed:,} "
+        f"confirmed imported) and rejected {failures.rejected:,}. Re-running the task sends every "
+        "record again, which is safe: the importer and contact/sync upsert by email, so nothing is "
+        "created twice."
+    )
 
 
 class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
@@ -126,6 +140,9 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
     :param wait_for_completion: Wait until ActiveCampaign has imported every batch and report each
         contact's outcome. Without it the task ends once everything is submitted.
     :param deferrable: Do the final wait in the triggerer instead of a worker slot.
+    :param defer_after: In deferrable mode, keep waiting in the worker for this long (seconds or a
+        timedelta) before deferring: the imports of a small sync finish there, without a trip
+        through the triggerer (and without apache/airflow#72716's spurious retries).
     :param poll_interval: Longest pause, in seconds, between two status checks of a running import.
     :param wait_timeout: How long to wait for ActiveCampaign to finish importing (seconds or timedelta).
     :param max_pending_batches: Batches submitted but not yet confirmed before submitting pauses;
@@ -180,6 +197,7 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         exclude_automations: bool = False,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        defer_after: timedelta | float = DEFAULT_DEFER_AFTER,
         poll_interval: float = 5.0,
         wait_timeout: timedelta | float = timedelta(hours=6),
         max_pending_batches: int = 100,
@@ -223,6 +241,7 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         self.exclude_automations = exclude_automations
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
+        self.defer_after = _seconds(defer_after)
         self.poll_interval = float(poll_interval)
         self.wait_timeout = _seconds(wait_timeout)
         self.max_pending_batches = max_pending_batches
@@ -273,12 +292,19 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
                     logger=self.log,
                 )
                 with pipeline:
-                    if builder is not None:
-                        self._send_all(source, builder.contacts, failures, pipeline, small)
-                    progress.finished_sending(len(pipeline.pending))
-                    if pipeline.pending and self.deferrable:
-                        self._defer(context, pipeline, tally, failures, path)
-                    pipeline.drain()
+                    try:
+                        if builder is not None:
+                            self._send_all(source, builder.contacts, failures, pipeline, small)
+                        progress.finished_sending(len(pipeline.pending))
+                        if pipeline.pending and self.deferrable:
+                            # Imports that finish soon finish here (see defer_after).
+                            pipeline.drain(until=time.monotonic() + self.defer_after)
+                        if pipeline.pending and self.deferrable:
+                            self._defer(context, pipeline, tally, failures, path)
+                        pipeline.drain()
+                    except ActiveCampaignError as error:
+                        error.amend(_progress_when_failed(tally, failures))
+                        raise
         return self._finish(tally, failures, str(path))
 
     def _defer(

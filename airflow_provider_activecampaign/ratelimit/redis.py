@@ -117,6 +117,9 @@ if op == 'book' then
 elseif op == 'confirm' then
   local i, b = find(ARGV[5])
   local fits = false
+  if b and now < b.at then
+    return {string.format('%.6f', b.at - now), string.format('%.6f', b.at)}
+  end
   if b then
     local others = 0
     for _, o in ipairs(slots) do
@@ -300,7 +303,7 @@ class RedisSlidingWindowLimiter:
     def book(
         self, now: float | None = None, *, hold: float = DEFAULT_HOLD, floor: float = 0.0
     ) -> tuple[Booking, float]:
-        booking = Booking(0.0, floor=max(0.0, floor))
+        booking = Booking(0.0, floor=max(0.0, floor), owner=self)
         answer = self._run("book", now, booking.key, hold, booking.floor)
         if answer is None:
             return self.fallback.book(now, hold=hold, floor=floor)
@@ -337,11 +340,11 @@ class RedisSlidingWindowLimiter:
         if answer is not None:  # else the booking expires in Redis by itself (open_until)
             booking.at, booking.open_until = answer[1], 0.0
 
-    def cancel(self, booking: Booking) -> None:
+    def cancel(self, booking: Booking, now: float | None = None) -> None:
         if booking.owner is self.fallback:
-            self.fallback.cancel(booking)
+            self.fallback.cancel(booking, now)
         else:
-            self._run("cancel", None, booking.key)
+            self._run("cancel", now, booking.key)
 
     def delay(self, now: float | None = None) -> float:
         answer = self._run("delay", now)

@@ -187,6 +187,8 @@ class SlidingWindowLimiter:
         """The caller waited and is about to send: 0.0 if it may, else how long to wait for a new slot."""
         with self._window(now) as now:
             mine = self._find(booking)
+            if mine is not None and now < mine.at:  # woken early: keep the place, wait for it
+                return mine.at - now
             if mine is not None and fits_now(self._slots, mine, now, self.max_events, self.period):
                 mine.at = booking.at = max(mine.at, now)
                 return 0.0
@@ -209,9 +211,9 @@ class SlidingWindowLimiter:
             self._slots.append(Booking(counted, booking.key, 0.0, booking.floor))
             self._slots.sort(key=lambda slot: slot.at)
 
-    def cancel(self, booking: Booking) -> None:
+    def cancel(self, booking: Booking, now: float | None = None) -> None:
         """The request of ``booking`` will not be sent (the caller gave up waiting)."""
-        with self._window(None):
+        with self._window(now):
             mine = self._find(booking)
             if mine is not None:
                 self._slots.remove(mine)

@@ -61,6 +61,8 @@ class ActiveCampaignAutomationCompletedSensor(ActiveCampaignDeferrableSensor):
         "activecampaign_conn_id",
     )
     deferral_grace = DEFERRAL_GRACE
+    #: Enrolments last hours or days, and a poke reads each of them: defer after the first poke.
+    default_defer_after = 0.0
 
     def __init__(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from datetime import timedelta
 from functools import cached_property
@@ -12,12 +13,18 @@ from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
+
+#: The longest pause between two checks while waiting in the worker before deferring.
+GRACE_POKE_INTERVAL = 2.0
 
 
 class ActiveCampaignDeferrableSensor(BaseSensorOperator):
     """A sensor that pokes in a worker, or pokes once and then waits in the triggerer.
 
-    Deferrable mode pokes once first (no deferral when already done), then defers to
+    Deferrable mode pokes in the worker for up to ``defer_after`` seconds first (a wait that ends
+    soon, such as a bulk import of a few batches, ends there without a trip through the triggerer,
+    and without the fast trigger events that apache/airflow#72716 misreads), then defers to
     :meth:`build_trigger` with ``timeout`` (plus :attr:`deferral_grace`). Airflow turns a deferral
     timeout into ``AirflowSensorTimeout`` and applies ``soft_fail``. A ``"success"`` event becomes
     the return value through :meth:`result_from_event`; any other goes to
@@ -25,23 +32,35 @@ class ActiveCampaignDeferrableSensor(BaseSensorOperator):
 
     :param activecampaign_conn_id: The ActiveCampaign connection.
     :param deferrable: Wait in the triggerer instead of holding a worker slot.
+    :param defer_after: In deferrable mode, keep poking in the worker for this long (seconds or a
+        timedelta; every ``min(poke_interval, 2 s)``) before deferring. ``0``: defer after one poke.
+        Default: 10 s, and 0 for the automations sensor (enrolments last hours, and a poke reads
+        every enrolment).
     """
 
     ui_color = "#356ae6"
     ui_fgcolor = "#ffffff"
     #: Added to ``timeout`` for the deferral, so a trigger's own deadline can report first.
     deferral_grace: timedelta = timedelta(0)
+    #: ``defer_after`` when not given: how long a wait of this kind is worth checking in the worker.
+    default_defer_after: float = DEFAULT_DEFER_AFTER
 
     def __init__(
         self,
         *,
         activecampaign_conn_id: str = ActiveCampaignHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        defer_after: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.activecampaign_conn_id = activecampaign_conn_id
         self.deferrable = deferrable
+        if defer_after is None:
+            defer_after = self.default_defer_after
+        self.defer_after = (
+            defer_after.total_seconds() if isinstance(defer_after, timedelta) else float(defer_after)
+        )
 
     @cached_property
     def hook(self) -> ActiveCampaignHook:
@@ -65,9 +84,15 @@ class ActiveCampaignDeferrableSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        first = self.poke(context)
-        if isinstance(first, PokeReturnValue) and first.is_done:
-            return first.xcom_value
+        deadline = time.monotonic() + self.defer_after
+        while True:
+            result = self.poke(context)
+            if isinstance(result, PokeReturnValue) and result.is_done:
+                return result.xcom_value
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, self.poke_interval, GRACE_POKE_INTERVAL))
         self.defer(
             trigger=self.build_trigger(),
             method_name="execute_complete",

@@ -87,7 +87,12 @@ with DAG(
     "campaigns_sensor_deferred", schedule=None, start_date=START, catchup=False, params={"campaign_id": ""}
 ) as deferred_sensor_dag:
     ActiveCampaignCampaignSentSensor(
-        task_id="sent", campaign_id="{{ params.campaign_id }}", poke_interval=0.2, timeout=60, deferrable=True
+        task_id="sent",
+        campaign_id="{{ params.campaign_id }}",
+        poke_interval=0.2,
+        timeout=60,
+        deferrable=True,
+        defer_after=0,  # defer after the first poke: these DAGs test the deferral
     )
 
 # The weekly-newsletter shape: send an HTML file template, then wait for the send and keep its report.
@@ -113,5 +118,6 @@ with DAG(
         poke_interval=0.2,
         timeout=60,
         deferrable=True,
+        defer_after=0,
     )
     send >> report

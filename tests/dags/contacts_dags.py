@@ -40,6 +40,7 @@ with _dag("contacts_sync_deferrable"):
         failures_path="{{ dag_run.conf['failures_path'] }}",
         max_failure_ratio=0.5,
         deferrable=True,
+        defer_after=0,  # defer as soon as everything is sent: these DAGs test the deferral
         poll_interval=0.2,
     )
 
@@ -61,6 +62,7 @@ with _dag("contacts_sensor_modes"):
             batch_ids=submit.output,
             mode=mode,
             deferrable=deferrable,
+            defer_after=0,
             poke_interval=0.2,
             timeout=60,
         )

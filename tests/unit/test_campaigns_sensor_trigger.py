@@ -67,7 +67,9 @@ def test_a_missing_campaign_id_is_a_clear_error(campaign_id: str) -> None:
 
 
 def test_deferrable_sensor_defers_with_the_campaign_trigger() -> None:
-    sensor, context = sensor_with(FakeHook(campaign("1")), deferrable=True, poke_interval=5, timeout=600)
+    sensor, context = sensor_with(
+        FakeHook(campaign("1")), deferrable=True, defer_after=0, poke_interval=5, timeout=600
+    )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context)
     trigger = deferred.value.trigger

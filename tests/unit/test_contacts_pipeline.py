@@ -11,7 +11,6 @@ import pytest
 from airflow_provider_activecampaign import transport
 from airflow_provider_activecampaign.contacts_mapping import ContactBatch, PreparedContact, serialized_size
 from airflow_provider_activecampaign.contacts_sync import (
-    MAX_AMBIGUOUS_RESUBMITS,
     FailureLog,
     ImportPipeline,
     ProgressReporter,
@@ -65,14 +64,14 @@ class FakeImporter:
         self.polls: list[tuple[float, str]] = []
 
     def _paced(self, method: str, endpoint: str) -> None:
-        """Wait for the limiters and settle at once (answers take no time), as the real hook does."""
+        """Wait for the call's limiters, each request counted from its slot (answers take no time).
+
+        Not the hook's book/confirm/settle cycle: the poll threads share this fake clock, so one
+        thread's sleep moves everyone's time, and an open booking would look late to the others.
+        tests/unit/test_ratelimit_rules.py covers that cycle.
+        """
         call = prepare_call(SETTINGS, method, endpoint)
-        wait = call.reserve()
-        while wait > 0:
-            self.clock.sleep(wait)
-            wait = call.confirm()
-        call.sent()
-        call.settle()
+        self.clock.sleep(max(limiter.reserve() for limiter in call.limiters))
 
     def request(self, method: str, endpoint: str, *, json: Any = None, **_: Any) -> Any:
         assert (method, endpoint) == ("POST", "import/bulk_import")
@@ -123,23 +122,40 @@ class _NullLog:
     def warning(self, *args: Any) -> None: ...
 
 
-def test_an_ambiguous_import_is_resent_as_the_same_batch(tmp_path: Path, clock: FakeClock) -> None:
+def test_an_ambiguous_import_is_resent_as_the_same_batch_with_backoff(
+    tmp_path: Path, clock: FakeClock
+) -> None:
     ambiguous = ActiveCampaignAmbiguousWriteError("dropped after sending")
-    hook = FakeImporter(clock, answers=[ambiguous, ambiguous])
+    hook = FakeImporter(clock, answers=[ambiguous] * 6)  # six 5xx in a row, as seen in the field
     pipe, failures = pipeline(hook, clock, tmp_path)
     pipe.submit(batch(range(1, 4)))
-    assert hook.posted == [hook.posted[0]] * 3
-    assert pipe.tally.batch_ids == ["b3"]
+    assert hook.posted == [hook.posted[0]] * 7
+    assert pipe.tally.batch_ids == ["b7"]
     assert pipe.tally.submitted == 3
     assert failures.count == 0
+    # Each resend waited longer than the last (exponential back-off, jittered between 50 and 100 %).
+    gaps = [later - earlier for earlier, later in zip(hook.post_times, hook.post_times[1:], strict=False)]
+    assert all(0.5 * 2**n <= gap <= 2**n + 0.1 for n, gap in enumerate(gaps)), gaps
 
 
-def test_resending_gives_up_after_a_few_ambiguous_failures(tmp_path: Path, clock: FakeClock) -> None:
-    answers: list[Any] = [ActiveCampaignAmbiguousWriteError("x")] * (MAX_AMBIGUOUS_RESUBMITS + 1)
-    pipe, _ = pipeline(FakeImporter(clock, answers=answers), clock, tmp_path)
-    with pytest.raises(ActiveCampaignAmbiguousWriteError):
+def test_resending_gives_up_after_max_wait_and_says_how_often_it_sent(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    answers: list[Any] = [ActiveCampaignAmbiguousWriteError("x")] * 1000
+    hook = FakeImporter(clock, answers=answers)
+    pipe, _ = pipeline(hook, clock, tmp_path)
+    pipe.max_wait = 120.0
+    started = clock.now
+    with pytest.raises(ActiveCampaignAmbiguousWriteError) as raised:
         pipe.submit(batch(range(1, 4)))
     assert pipe.tally.submitted == 0
+    assert clock.now - started <= 120.0 + 1.0
+    sends = len(hook.posted)
+    assert 5 <= sends < 20  # backed off, not hammered
+    message = str(raised.value)
+    assert f"was sent {sends} times over" in message
+    assert "not sent again" not in message  # the old, untrue wording
+    assert "Re-run the task" in message
 
 
 def test_contacts_the_importers_validation_names_are_rejected_and_the_rest_sent(

@@ -72,7 +72,9 @@ def test_max_failure_ratio_fails_with_examples(mocker: MockerFixture) -> None:
 
 
 def test_deferrable_sensor_defers_to_the_trigger_which_reports_every_batch(mocker: MockerFixture) -> None:
-    task, _ = sensor(mocker, {"a": DONE, "b": RUNNING}, deferrable=True, poke_interval=7, timeout=60)
+    task, _ = sensor(
+        mocker, {"a": DONE, "b": RUNNING}, deferrable=True, defer_after=0, poke_interval=7, timeout=60
+    )
     with pytest.raises(TaskDeferred) as deferred:
         task.execute({})
     trigger = deferred.value.trigger
@@ -89,8 +91,32 @@ def test_deferrable_sensor_defers_to_the_trigger_which_reports_every_batch(mocke
     assert list(report["batches"]) == ["a", "b"]
 
 
+def test_a_wait_that_ends_within_defer_after_ends_in_the_worker(mocker: MockerFixture) -> None:
+    """apache/airflow#72716: a trigger firing right after its deferral can be misread as a failure."""
+    answers = iter([RUNNING, RUNNING, DONE])
+    task = ActiveCampaignBulkImportSensor(
+        task_id="wait", batch_ids=["a"], deferrable=True, defer_after=30, poke_interval=60, timeout=600
+    )
+    hook = MagicMock()
+    hook.get.side_effect = lambda endpoint, params: next(answers)
+    mocker.patch.object(ActiveCampaignBulkImportSensor, "hook", hook)
+    sleeps: list[float] = []
+    mocker.patch("airflow_provider_activecampaign.sensors.base.time.sleep", side_effect=sleeps.append)
+    report = task.execute({})  # no TaskDeferred
+    assert report["succeeded"] == 3
+    assert hook.get.call_count == 3
+    assert sleeps == [2.0, 2.0]  # poked every 2 s (not every poke_interval) while waiting in the worker
+
+
+def test_a_wait_still_running_after_defer_after_defers(mocker: MockerFixture) -> None:
+    task, hook = sensor(mocker, {"a": RUNNING}, deferrable=True, defer_after=0.05, poke_interval=0.01)
+    with pytest.raises(TaskDeferred):
+        task.execute({})
+    assert hook.get.call_count >= 2  # poked again in the worker before deferring
+
+
 def test_a_failed_wait_fails_the_sensor_with_the_triggers_message(mocker: MockerFixture) -> None:
-    task, _ = sensor(mocker, {"a": RUNNING}, deferrable=True)
+    task, _ = sensor(mocker, {"a": RUNNING}, deferrable=True, defer_after=0)
     with pytest.raises(Exception, match="Waiting for bulk imports failed: boom"):
         task.execute_complete({}, event={"status": "error", "message": "boom"})
 
