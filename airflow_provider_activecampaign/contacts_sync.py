@@ -54,7 +54,9 @@ from airflow_provider_activecampaign.transport import prepare_call
 
 #: How many failures the task's return value repeats inline (the rest are only in the file).
 INLINE_FAILURES = 20
-#: Longest pause between two sends of a bulk-import batch whose previous send failed ambiguously.
+#: The first pause before a bulk-import batch whose send failed ambiguously is sent again (it doubles).
+RESUBMIT_BACKOFF = 1.0
+#: Longest pause between two sends of such a batch.
 MAX_RESUBMIT_BACKOFF = 30.0
 #: How often a batch is trimmed of contacts the importer's validation named, before giving up.
 MAX_VALIDATION_ROUNDS = 3
@@ -473,7 +475,9 @@ class ImportPipeline:
                 answer = self.hook.request("POST", "import/bulk_import", json=body)
             except ActiveCampaignAmbiguousWriteError as error:
                 elapsed = self.clock() - first_send
-                pause = random.uniform(0.5, 1.0) * min(MAX_RESUBMIT_BACKOFF, 2.0 ** (sends - 1))
+                pause = random.uniform(0.5, 1.0) * min(
+                    MAX_RESUBMIT_BACKOFF, RESUBMIT_BACKOFF * 2.0 ** (sends - 1)
+                )
                 if elapsed + pause > self.max_wait:
                     raise _resubmits_exhausted(error, contacts, sends, elapsed) from None
                 self.log.warning(

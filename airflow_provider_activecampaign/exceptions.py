@@ -60,7 +60,8 @@ class ActiveCampaignError(AirflowException):
 
     def amend(self, note: str) -> None:
         """Add ``note`` to the summary (and to ``str(self)``), e.g. how long the call was retried."""
-        self.summary = f"{self.summary.rstrip()} {note}"
+        summary = self.summary.rstrip()
+        self.summary = f"{summary}{'' if summary.endswith(('.', '!', '?')) else '.'} {note}"
         self.args = (self._render(),)
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -914,13 +914,14 @@ class RetryPolicy:
         if not isinstance(error, ActiveCampaignError) or not error.retryable or not self.gave_up:
             return
         attempts = self.throttles + self.failures
+        tries = f"{attempts} attempt{'' if attempts == 1 else 's'}"
         if isinstance(error, ActiveCampaignRateLimitError):
             note = (
-                f"Still throttled after {self.waited:.0f} s of waiting and {attempts} attempts "
+                f"Still throttled after {self.waited:.0f} s of waiting and {tries} "
                 f"(max_wait={self.settings.max_wait:.0f} s); ActiveCampaign acted on none of them."
             )
         else:
-            note = f"Gave up after {attempts} attempts over {self.waited:.0f} s."
+            note = f"Gave up after {tries} over {self.waited:.0f} s."
         error.amend(note)
 
 

@@ -22,10 +22,14 @@ contacts per emulated second so that the documented request limits, not an assum
 time, bound figure 1. The fast clock scales time (``--speed``); the ratios do not depend on it.
 
 Run: ``python benchmarks/contacts_sync.py [--figure sync|export|memory|all] [--speed 4]
-[--export-speed 1] [--latency 0.3]`` (``all``, the default, runs each figure in its own process:
-about 5 minutes). The emulator answers one request at a time, so at high speeds it, not the
-client, becomes the bottleneck (about 18 export pages a second on a 2-core machine): figure 2 runs
-at speed 1 by default. ``--latency`` delays every answer, as a distant server would.
+[--export-speed 1] [--latency 0.3] [--jitter 0.1]`` (``all``, the default, runs each figure in its
+own process: about 5 minutes). The emulator answers one request at a time, so at high speeds it, not
+the client, becomes the bottleneck (about 18 export pages a second on a 2-core machine): figure 2
+runs at speed 1 by default. ``--latency`` delays every answer, as a distant server would;
+``--jitter J`` makes each answer's delay vary within [latency, latency + J] instead (uniformly, in
+``JITTER_LEVELS`` steps, reproducibly: stacked emulator ``slow`` faults, see ``_add_latency``).
+The delay is spent before the emulator handles the request, so the server counts the request
+against its rate limit when the delay is over, just before it answers.
 """
 
 from __future__ import annotations
@@ -86,7 +90,13 @@ def _quiet() -> None:
     logging.getLogger("airflow.task").setLevel(logging.WARNING)
 
 
-def _latency(latency: float) -> str:
+#: How many distinct delays ``--jitter`` spreads the answers over (evenly, from latency to latency + jitter).
+JITTER_LEVELS = 21
+
+
+def _latency(latency: float, jitter: float = 0.0) -> str:
+    if jitter > 0:
+        return f", every answer {latency * 1000:.0f}-{(latency + jitter) * 1000:.0f} ms late (uniform)"
     return f", every answer {latency * 1000:.0f} ms late" if latency else ""
 
 
@@ -119,13 +129,41 @@ def ideal_seconds(batches: int, per_minute: int = 100, per_second: int = 5) -> f
 # --------------------------------------------------------------------------------------------------
 
 
-def _add_latency(server: Any, latency: float) -> None:
-    """Every API answer ``latency`` real seconds late, like a distant server."""
-    if latency > 0:
+def _add_latency(server: Any, latency: float, jitter: float = 0.0) -> None:
+    """Every API answer ``latency`` real seconds late, like a distant server; ``jitter`` spreads it.
+
+    With jitter, ``JITTER_LEVELS`` ``slow`` rules with delays evenly spaced over
+    [latency, latency + jitter] are stacked. The emulator takes the first rule that fires, so rule
+    ``k`` (of ``n``) fires with probability ``1 / (n - k)`` among the requests the earlier rules
+    let through, and the last one always: every delay is then equally likely, ``1 / n``. Each rule
+    draws from its own seeded generator, so a run's sequence of delays is reproducible.
+    """
+    if jitter > 0:
+        levels = JITTER_LEVELS
+        for k in range(levels):
+            delay = latency + jitter * k / (levels - 1)
+            server.client.add_fault(
+                "*", "/api/3/*", "slow", delay=delay, times=None, probability=1.0 / (levels - k), seed=1 + k
+            )
+    elif latency > 0:
         server.client.add_fault("*", "/api/3/*", "slow", delay=latency, times=None, probability=1.0, seed=1)
 
 
-def figure_sync(contacts: int, speed: float, latency: float = 0.0) -> bool:
+def _applied_delays(server: Any) -> str:
+    """The delays the emulator's ``slow`` rules actually gave (mean, min-max, requests delayed)."""
+    fired = [(rule["delay"], rule["fired"]) for rule in server.client.faults() if rule["kind"] == "slow"]
+    count = sum(n for _, n in fired)
+    if not count:
+        return "no answer delayed"
+    mean = sum(delay * n for delay, n in fired) / count
+    used = [delay for delay, n in fired if n]
+    return (
+        f"{count} answers delayed, mean {mean * 1000:.0f} ms "
+        f"(min {min(used) * 1000:.0f}, max {max(used) * 1000:.0f} ms)"
+    )
+
+
+def figure_sync(contacts: int, speed: float, latency: float = 0.0, jitter: float = 0.0) -> bool:
     _setup()
     from airflow_provider_activecampaign.emulator.testing import start_emulator_process
     from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyncContactsOperator
@@ -141,7 +179,7 @@ def figure_sync(contacts: int, speed: float, latency: float = 0.0) -> bool:
         start_emulator_process(seed=seed, speed=speed, rate_limit=True) as server,
     ):
         _connect(server, requests_per_second=5 * speed, imports_per_minute=100 * speed)
-        _add_latency(server, latency)
+        _add_latency(server, latency, jitter)
         operator = ActiveCampaignSyncContactsOperator(
             task_id="sync",
             contacts=records,
@@ -156,6 +194,7 @@ def figure_sync(contacts: int, speed: float, latency: float = 0.0) -> bool:
         elapsed = time.monotonic() - started
         log = server.client.requests()
         state = server.client.state()
+        delays = _applied_delays(server) if latency or jitter else ""
 
     batches = len(result["batch_ids"])
     counts = log["counts"]
@@ -172,8 +211,11 @@ def figure_sync(contacts: int, speed: float, latency: float = 0.0) -> bool:
     ratio = rate / STEADY_BOUND
     passed = ratio >= GOAL_SYNC and lost == 0 and twice == 0 and len(emails) == contacts
     print(
-        f"1. Sync efficiency: {contacts:,} contacts, emulator speed x{speed:g}, limits on{_latency(latency)}"
+        f"1. Sync efficiency: {contacts:,} contacts, emulator speed x{speed:g}, "
+        f"limits on{_latency(latency, jitter)}"
     )
+    if delays:
+        print(f"   latency applied: {delays}")
     print(f"   wall time {elapsed:.1f} s = {emulated:.1f} emulated s; {batches} bulk imports ({posts} POSTs)")
     print(
         f"   status polls {polls} ({polls / max(batches, 1):.2f} per batch); "
@@ -201,7 +243,7 @@ def figure_sync(contacts: int, speed: float, latency: float = 0.0) -> bool:
 # --------------------------------------------------------------------------------------------------
 
 
-def figure_export(contacts: int, speed: float, latency: float = 0.0) -> bool:
+def figure_export(contacts: int, speed: float, latency: float = 0.0, jitter: float = 0.0) -> bool:
     _setup()
     from airflow_provider_activecampaign.emulator.testing import start_emulator_process
     from airflow_provider_activecampaign.operators.contacts import ActiveCampaignExportContactsOperator
@@ -223,7 +265,7 @@ def figure_export(contacts: int, speed: float, latency: float = 0.0) -> bool:
         start_emulator_process(seed=seed, speed=speed, rate_limit=True) as server,
     ):
         _connect(server, requests_per_second=5 * speed)
-        _add_latency(server, latency)
+        _add_latency(server, latency, jitter)
         operator = ActiveCampaignExportContactsOperator(
             task_id="export",
             output_path=f"{folder}/contacts.jsonl",
@@ -236,21 +278,29 @@ def figure_export(contacts: int, speed: float, latency: float = 0.0) -> bool:
         result = operator.execute(_context())
         elapsed = time.monotonic() - started
         log = server.client.requests()
+        delays = _applied_delays(server) if latency or jitter else ""
         rows = Path(result["path"]).read_text(encoding="utf-8").splitlines()
         first = json.loads(rows[0])
 
     emulated = elapsed * speed
     rate = result["count"] / emulated
     requests = sum(log["counts"].values())
+    throttled = sum(n for k, n in log["counts"].items() if k.endswith(" 429"))
     ratio = rate / EXPORT_BOUND
     passed = ratio >= GOAL_EXPORT and result["count"] == contacts == len(rows)
     print(
         f"2. Export efficiency: {contacts:,} contacts, emulator speed x{speed:g}, "
-        f"limits on{_latency(latency)}"
+        f"limits on{_latency(latency, jitter)}"
     )
+    if delays:
+        print(f"   latency applied: {delays}")
     print(
         f"   wall time {elapsed:.1f} s = {emulated:.1f} emulated s; {requests} requests; "
         f"{result['count']:,} contacts written"
+    )
+    print(
+        f"   429 answers {throttled}; max requests in any emulated second: "
+        f"{log['max_requests_in_any_emulated_second']}"
     )
     print(f"   a line: {json.dumps(first)[:160]}…")
     print(f"   contacts/s achieved:              {rate:,.1f}")
@@ -345,6 +395,12 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=4.0, help="emulator clock speed for figure 1")
     parser.add_argument("--export-speed", type=float, default=1.0, help="emulator clock speed for figure 2")
     parser.add_argument("--latency", type=float, default=0.0, help="extra real seconds before every answer")
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.0,
+        help="spread each answer's delay uniformly over [latency, latency + jitter] real seconds",
+    )
     parser.add_argument("--sync-contacts", type=int, default=50_000)
     parser.add_argument("--export-contacts", type=int, default=20_000)
     parser.add_argument("--memory-contacts", type=int, default=1_000_000)
@@ -354,6 +410,7 @@ def main() -> int:
         for figure in ("sync", "export", "memory"):
             command = [sys.executable, __file__, "--figure", figure, "--speed", str(args.speed)]
             command += ["--export-speed", str(args.export_speed), "--latency", str(args.latency)]
+            command += ["--jitter", str(args.jitter)]
             command += [
                 "--sync-contacts",
                 str(args.sync_contacts),
@@ -364,9 +421,9 @@ def main() -> int:
             passed = subprocess.run(command, check=False).returncode == 0 and passed
         return 0 if passed else 1
     if args.figure == "sync":
-        ok = figure_sync(args.sync_contacts, args.speed, args.latency)
+        ok = figure_sync(args.sync_contacts, args.speed, args.latency, args.jitter)
     elif args.figure == "export":
-        ok = figure_export(args.export_contacts, args.export_speed, args.latency)
+        ok = figure_export(args.export_contacts, args.export_speed, args.latency, args.jitter)
     else:
         ok = figure_memory(args.memory_contacts)
     return 0 if ok else 1

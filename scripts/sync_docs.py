@@ -323,7 +323,7 @@ def _write_timeout(ctx: ScenarioContext) -> None:
 
 def _rate_limited(ctx: ScenarioContext) -> None:
     ctx.client.add_fault("GET", "/api/3/contacts", "http_429", times=1, retry_after=30)
-    ctx.hook("rate-limited").get("contacts", params={"email": "ada@example.com"})
+    ctx.hook("rate-limited", max_wait=0).get("contacts", params={"email": "ada@example.com"})
 
 
 def _import_rate_limit(ctx: ScenarioContext) -> None:
@@ -332,7 +332,7 @@ def _import_rate_limit(ctx: ScenarioContext) -> None:
     seed = default_seed()
     seed["importer"]["multi_contact_requests_per_minute"] = 1
     ctx.client.reset(seed)
-    hook = ctx.hook("import-rate-limit", imports_per_minute=1000)
+    hook = ctx.hook("import-rate-limit", imports_per_minute=1000, max_wait=0)
     rows = [
         {"email": "ada@example.com", "first_name": "Ada"},
         {"email": "alan@example.com", "first_name": "Alan"},

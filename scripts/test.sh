@@ -17,8 +17,21 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
-# In CI a missing browser is a failure, not a skip.
-if [ "${CI:-}" = "true" ]; then export AC_REQUIRE_BROWSER=1; fi
+# The Redis rate-limit backend is tested against a real redis-server (Debian package).
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing redis-server (Debian package) for the shared rate-limit tests"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "==> redis-server not installed and cannot install it (not root): the Redis tests will skip"
+  fi
+fi
+
+# In CI a missing browser, Redis or deployment prerequisite is a failure, not a skip. The tests
+# start their own redis-server and Airflow processes on loopback ports and stop them.
+if [ "${CI:-}" = "true" ]; then
+  export AC_REQUIRE_BROWSER=1 AC_REQUIRE_REDIS=1 AC_REQUIRE_DEPLOYMENT=1
+fi
 
 echo "==> running the test suite"
 exec "$VENV/bin/python" -m pytest "$@"

@@ -290,3 +290,72 @@ def test_a_file_system_without_locks_keeps_limiting_in_process(
             assert limiter.reserve(now=0.0) == 0.0
         assert limiter.reserve(now=0.0) > 0.9
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+
+
+# --------------------------------------------------------------------------------------------------
+# Four processes on a busy host
+# --------------------------------------------------------------------------------------------------
+
+
+def _client(directory: str, ready: Any, results: Any, seconds: float) -> None:
+    """Two threads sending as the hook does (book, wait, confirm, send, answer 5 ms later, settle)."""
+    import threading
+
+    os.environ[RATELIMIT_DIR_ENV] = directory
+    limiter = SharedSlidingWindowLimiter(ACCOUNT, "requests", 5, 1.0)
+    sends: list[float] = []
+    lock = threading.Lock()
+    ready.wait(timeout=60)
+    end = time.time() + seconds
+
+    def worker() -> None:
+        while time.time() < end:
+            booking, wait = limiter.book(hold=5.0)
+            while wait > 0:
+                time.sleep(wait)
+                wait = limiter.confirm(booking)
+            with lock:
+                sends.append(time.time())  # the request leaves now
+            time.sleep(0.005)
+            limiter.settle(booking)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put(sends)
+
+
+def _burn(seconds: float) -> None:
+    end = time.time() + seconds
+    while time.time() < end:
+        sum(i * i for i in range(1000))
+
+
+def test_four_processes_on_a_busy_host_never_put_six_in_any_second(state_dir: Path) -> None:
+    seconds = 4.0
+    context = multiprocessing.get_context("spawn")
+    ready, queue = context.Barrier(4), context.Queue()
+    burners = [context.Process(target=_burn, args=(seconds + 8,)) for _ in range(2)]  # both cores busy
+    for burner in burners:
+        burner.start()
+    try:
+        clients = [
+            context.Process(target=_client, args=(str(state_dir), ready, queue, seconds)) for _ in range(4)
+        ]
+        for client in clients:
+            client.start()
+        results = [queue.get(timeout=90) for _ in clients]
+        for client in clients:
+            client.join(timeout=10)
+            assert client.exitcode == 0
+    finally:
+        for burner in burners:
+            burner.terminate()
+            burner.join(timeout=10)
+    sent = sorted(at for sends in results for at in sends)
+    # Strict: no tolerance for scheduling lateness, measured against the nominal 1 s window.
+    assert most_in_any_window(sent, 1.0) <= 5
+    assert all(len(sends) >= 2 for sends in results), [len(sends) for sends in results]
+    assert len(sent) >= 0.85 * (5 + 5 * (seconds - 0.2) / 1.03)  # and the budget is used
