@@ -62,3 +62,13 @@ def api_counts(emulator: EmulatorFixture) -> dict[str, int]:
 def writes(emulator: EmulatorFixture) -> int:
     """How many requests could have changed the account (every non-GET API call)."""
     return sum(n for key, n in api_counts(emulator).items() if not key.startswith("GET "))
+
+
+def run_sync(tmp_path: Any, **options: Any) -> dict[str, Any]:
+    """Run ``ActiveCampaignSyncContactsOperator`` outside a DAG, its failures report in ``tmp_path``."""
+    from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyncContactsOperator
+
+    options.setdefault("failures_path", str(tmp_path / "failures.jsonl"))
+    options.setdefault("poll_interval", 0.2)
+    result: dict[str, Any] = run_operator(ActiveCampaignSyncContactsOperator(task_id="sync", **options))
+    return result

@@ -17,8 +17,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignRateLimitError,
 )
-from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyncContactsOperator
-from tests.integration.contacts_support import api_counts, contacts, fast_seed, run_operator, use_emulator
+from tests.integration.contacts_support import api_counts, contacts, fast_seed, run_sync, use_emulator
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +28,7 @@ def _fresh_limiters(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def sync(tmp_path: Path, **options: Any) -> dict[str, Any]:
-    options.setdefault("failures_path", str(tmp_path / "failures.jsonl"))
-    options.setdefault("poll_interval", 0.2)
-    options.setdefault("sync_below", 0)
-    result: dict[str, Any] = run_operator(ActiveCampaignSyncContactsOperator(task_id="sync", **options))
-    return result
+    return run_sync(tmp_path, sync_below=0, **options)
 
 
 def test_a_429_storm_on_half_the_bulk_imports_is_waited_out(

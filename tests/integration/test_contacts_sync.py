@@ -19,13 +19,12 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign import transport
 from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
-from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyncContactsOperator
 from tests.integration.contacts_support import (
     api_counts,
     contacts,
     fast_seed,
     read_jsonl,
-    run_operator,
+    run_sync,
     use_emulator,
     writes,
 )
@@ -41,11 +40,7 @@ def _fresh_limiters(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transport, "_LIMITERS", {})
 
 
-def sync(tmp_path: Path, **options: Any) -> dict[str, Any]:
-    options.setdefault("failures_path", str(tmp_path / "failures.jsonl"))
-    options.setdefault("poll_interval", 0.2)
-    result: dict[str, Any] = run_operator(ActiveCampaignSyncContactsOperator(task_id="sync", **options))
-    return result
+sync = run_sync
 
 
 # --------------------------------------------------------------------------------------------------
