@@ -17,7 +17,6 @@ create that may have happened; the operator then reads back by name.
 from __future__ import annotations
 
 import html as htmllib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ import pendulum
 from airflow.sdk.exceptions import AirflowFailException
 from pendulum.tz.timezone import FixedTimezone, Timezone
 
+from airflow_provider_activecampaign.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError, ActiveCampaignValidationError
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ SDATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 SDATE_TOLERANCE = timedelta(seconds=90)
 #: What :func:`resolve_timezone` returns.
 AccountTimezone = Timezone | FixedTimezone
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
 class ActiveCampaignCampaignError(ActiveCampaignError, AirflowFailException):
@@ -311,13 +310,20 @@ def as_list(value: Any) -> list[str]:
 
 
 def check_emails(emails: Sequence[str], field: str) -> list[str]:
-    bad = [email for email in emails if not _EMAIL_RE.match(email)]
+    """Check each address with the provider's one email rule (emails.py); return them lower-cased."""
+    checked: list[str] = []
+    bad: list[str] = []
+    for email in emails:
+        try:
+            checked.append(email_key(check_email(email)))
+        except InvalidEmailError as error:
+            bad.append(str(error))
     if bad:
         raise ActiveCampaignCampaignError(
-            f"{field} has addresses that are not email addresses: {', '.join(repr(b) for b in bad)}.",
+            f"{field} has addresses that are not valid: {'; '.join(bad)}.",
             hint=f"Fix {field}; nothing was sent.",
         )
-    return [email.strip().lower() for email in emails]
+    return checked
 
 
 # --------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_activecampaign.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAuthError,
     ActiveCampaignConfigError,
@@ -36,9 +37,6 @@ from airflow_provider_activecampaign.exceptions import (
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
-#: Deliberately simple: one ``@``, no spaces or brackets, a dot in the domain. ActiveCampaign has the
-#: last word; this only catches what can never be an address before a request is spent on it.
-EMAIL_PATTERN = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\".]{2,}$")
 _SEPARATORS = re.compile(r"[,;\s]+")
 #: Keys of a dict that hold lists of contacts.
 LIST_KEYS = ("emails", "contact_ids", "contacts")
@@ -180,9 +178,12 @@ def _text_ref(text: str, *, must_be_email: bool = False) -> tuple[ContactRef | N
     if not text:
         return None, "empty value"
     if "@" in text or must_be_email:
-        if EMAIL_PATTERN.match(text):
-            return ContactRef(key=text, email=text.lower()), ""
-        return None, "not a valid email address"
+        # The provider's one email rule (emails.py), the reason worded as the contacts sync words it.
+        try:
+            address = check_email(text)
+        except InvalidEmailError as error:
+            return None, str(error)
+        return ContactRef(key=text, email=email_key(address)), ""
     return _id_ref(text, text)
 
 

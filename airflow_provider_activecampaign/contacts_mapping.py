@@ -12,15 +12,18 @@ The contact operators build on it:
 * :class:`ContactBuilder` turns one record into a :class:`PreparedContact` (the bulk-import
   shape and its serialised size) or raises :class:`RecordRejected` naming row, field and reason.
 * :class:`BatchBuilder` packs contacts into batches of at most 250 contacts and 399,999 bytes
-  (measured on the body exactly as it is sent).
+  (measured on the body exactly as it is sent), and applies rows that repeat an email in source
+  order (:class:`SeenEmails` remembers every email of a run in about 25 MB per million).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -28,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
+from airflow_provider_activecampaign.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignError,
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
@@ -61,13 +66,6 @@ SYNC_ATTRIBUTE_NAMES = {
 MULTI_VALUE_TYPES = frozenset({"listbox", "checkbox"})
 SINGLE_OPTION_TYPES = frozenset({"dropdown", "radio"})
 
-# A pragmatic address check: one "@", no spaces or quotes, a dotted domain ending in a 2+ letter
-# TLD. ActiveCampaign's own import example fails "invalid'character@example.com" and
-# "invalid.email@invalidDomain", so both are rejected here too.
-_EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATE_PREFIX_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]|$)")
 
@@ -76,10 +74,6 @@ _ENCODER = json.JSONEncoder(allow_nan=False)
 _BODY_PREFIX = len('{"contacts": [')
 _BODY_SUFFIX = len("]}")
 _ITEM_SEPARATOR = len(", ")
-
-
-def is_valid_email(value: str) -> bool:
-    return len(value) <= 254 and bool(_EMAIL_RE.match(value))
 
 
 def serialized_size(value: Any) -> int:
@@ -568,8 +562,10 @@ class ContactBuilder:
         email = _email_text(raw_email)
         if not email:
             raise RecordRejected(row, None, "no email address", "email")
-        if not is_valid_email(email):
-            raise RecordRejected(row, email, f"{email!r} is not a valid email address", "email")
+        try:
+            email = check_email(email)  # the provider's one email rule (emails.py)
+        except InvalidEmailError as error:
+            raise RecordRejected(row, email, str(error), "email") from None
         contact: dict[str, Any] = {"email": email, **body}
         if fields:
             contact["fields"] = fields
@@ -650,6 +646,10 @@ class ContactBatch:
 
     contacts: list[PreparedContact] = field(default_factory=list)
     size: int = _BODY_PREFIX + _BODY_SUFFIX
+    #: Holds a row repeating an email of an earlier batch. It must then be applied after that
+    #: batch, so it goes through the importer (which applies batches in order) even when small:
+    #: ``contact/sync`` would apply it at once, before an earlier import still in the queue.
+    follows_earlier: bool = False
 
     def __len__(self) -> int:
         return len(self.contacts)
@@ -661,32 +661,237 @@ class ContactBatch:
         return [(contact.row, contact.email) for contact in self.contacts]
 
 
-class BatchBuilder:
-    """Packs contacts in order into batches under both bulk-import limits."""
+@dataclass(frozen=True)
+class DuplicateRow:
+    """A row whose email a later row of the same source repeats: the later row wins.
 
-    def __init__(self, max_contacts: int = MAX_IMPORT_CONTACTS, max_bytes: int = MAX_IMPORT_BYTES) -> None:
+    Rows with one email are applied in source order, like one upsert each: the last row's values
+    win, and a value it leaves empty keeps what an earlier row gave (as it would keep what the
+    contact already had). Within a batch the rows are merged into one contact (the importer does
+    not say which of two contacts with one email in a batch wins); across batches both are sent
+    and the importer, which applies an account's batches in order, applies the later one last.
+    """
+
+    #: The earlier row (``None`` past the 4,294,967,295th row, where rows are not remembered).
+    row: int | None
+    email: str
+    #: The later row, which wins.
+    kept_row: int
+    #: Merged into the later row's contact in one batch (not sent on its own), rather than sent
+    #: in an earlier batch.
+    merged: bool
+
+    def reason(self) -> str:
+        kept = self.kept_row
+        if self.merged:
+            return (
+                f"row {kept}, later in the source, has the same email and wins: both rows went in one "
+                f"batch as one contact, with row {kept}'s values, and this row's only where row {kept} "
+                "leaves a field empty"
+            )
+        return (
+            f"row {kept}, later in the source, has the same email and wins: this row was sent in an "
+            f"earlier batch and the importer applies batches in order, so row {kept}'s values replace "
+            f"this row's (a field row {kept} leaves empty keeps this row's value)"
+        )
+
+    def as_entry(self) -> dict[str, Any]:
+        """Its line in the failures report (``stage`` ``duplicate``: not a failure)."""
+        return {
+            "row": self.row,
+            "email": self.email,
+            "stage": "duplicate",
+            "kept_row": self.kept_row,
+            "reason": self.reason(),
+        }
+
+
+def merge_contacts(earlier: PreparedContact, later: PreparedContact) -> PreparedContact:
+    """One contact doing what sending ``earlier`` then ``later`` does: ``later``'s values win.
+
+    Attributes and custom fields ``later`` gives replace ``earlier``'s; those it does not give
+    (an empty cell) stay; tags add up. Lists and ``exclude_automations`` are the same for every
+    contact of a run.
+    """
+    body: dict[str, Any] = {"email": later.body["email"]}
+    body.update((key, value) for key, value in earlier.body.items() if key != "email")
+    for key, value in later.body.items():
+        if key == "fields":
+            by_id = {item["id"]: item for item in body.get("fields") or []}
+            by_id.update((item["id"], item) for item in value)
+            body["fields"] = list(by_id.values())
+        elif key == "tags":
+            body["tags"] = _clean_tags([*(body.get("tags") or []), *value])
+        elif key != "email":
+            body[key] = value
+    return PreparedContact(row=later.row, email=later.email, body=body, size=serialized_size(body))
+
+
+class SeenEmails:
+    """Every email a run has packed so far, with the row it was last on, in a few bytes each.
+
+    Cross-batch duplicates can be a million rows apart, so every email of the run is remembered:
+    an 8-byte BLAKE2b digest of its :func:`~airflow_provider_activecampaign.emails.email_key` in
+    an open-addressing table (``array('Q')``, linear probing, at most two-thirds full) with the
+    row beside it (``array('I')``): 12 bytes a slot, about 25 MB for 1,000,000 emails (38 MB at
+    the peak of a resize), where a ``set`` of the same digests as Python ints takes about 70 MB.
+
+    Two different emails share a digest with a chance of about n²/2⁶⁵ (3 in 100 million for a
+    million emails); such a pair would be reported as a duplicate across batches, and both rows
+    would still be sent: nothing is lost.
+    """
+
+    _NO_ROW = 0
+    _MAX_ROW = 2**32 - 1
+
+    def __init__(self, capacity: int = 1024) -> None:
+        size = 1 << max(4, (max(1, capacity) - 1).bit_length())
+        self._keys = array("Q", [0]) * size
+        self._rows = array("I", [0]) * size
+        self._mask = size - 1
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the table (what :mod:`tracemalloc` sees, bar a few hundred)."""
+        return len(self._keys) * self._keys.itemsize + len(self._rows) * self._rows.itemsize
+
+    @staticmethod
+    def digest(email: str) -> int:
+        """The 8-byte digest the table keeps for ``email`` (never 0, which marks a free slot)."""
+        value = int.from_bytes(hashlib.blake2b(email_key(email).encode(), digest_size=8).digest(), "little")
+        return value or 1
+
+    def add(self, email: str, row: int) -> int | None:
+        """Remember ``row`` for ``email``; the row that had it before (0 if past the last remembered
+        row), or ``None`` when it is new."""
+        key = self.digest(email)
+        stored = row if 0 < row <= self._MAX_ROW else self._NO_ROW
+        keys, mask = self._keys, self._mask
+        slot = key & mask
+        while True:
+            found = keys[slot]
+            if found == key:
+                previous = self._rows[slot]
+                self._rows[slot] = stored
+                return previous
+            if found == 0:
+                keys[slot] = key
+                self._rows[slot] = stored
+                self._count += 1
+                if self._count * 3 > len(keys) * 2:
+                    self._grow()
+                return None
+            slot = (slot + 1) & mask
+
+    def _grow(self) -> None:
+        old_keys, old_rows = self._keys, self._rows
+        size = len(old_keys) * 2
+        keys = self._keys = array("Q", [0]) * size
+        rows = self._rows = array("I", [0]) * size
+        mask = self._mask = size - 1
+        for key, row in zip(old_keys, old_rows, strict=True):
+            if key:
+                slot = key & mask
+                while keys[slot]:
+                    slot = (slot + 1) & mask
+                keys[slot] = key
+                rows[slot] = row
+
+
+class BatchBuilder:
+    """Packs contacts in order into batches under both bulk-import limits, one contact per email.
+
+    A row repeating an email of the batch being filled is merged into that email's contact (see
+    :class:`DuplicateRow`); one repeating an email of an earlier batch goes in its own batch, which
+    is marked :attr:`ContactBatch.follows_earlier`. Each duplicate is handed to ``on_duplicate``.
+    """
+
+    def __init__(
+        self,
+        max_contacts: int = MAX_IMPORT_CONTACTS,
+        max_bytes: int = MAX_IMPORT_BYTES,
+        *,
+        on_duplicate: Callable[[DuplicateRow], None] | None = None,
+    ) -> None:
         if not 1 <= max_contacts <= MAX_IMPORT_CONTACTS:
             raise ValueError(f"batch_size must be between 1 and {MAX_IMPORT_CONTACTS}, got {max_contacts}")
         self.max_contacts = max_contacts
         self.max_bytes = max_bytes
+        self.max_contact_bytes = max_bytes - import_body_size([])
+        self.on_duplicate = on_duplicate
+        #: Every email packed so far, for duplicates across batches.
+        self.seen = SeenEmails()
+        #: Number of rows that a later row with the same email superseded.
+        self.duplicates = 0
         self._current = ContactBatch()
+        #: Position of each email (by :func:`email_key`) in the batch being filled.
+        self._positions: dict[str, int] = {}
+        #: The emails of the batch being filled that an earlier batch also holds.
+        self._follows: set[str] = set()
 
     def add(self, contact: PreparedContact) -> Iterator[ContactBatch]:
         """Add one contact; yield the batch it closed, if any."""
+        key = email_key(contact.email)
+        follows_earlier = False
+        previous = self.seen.add(contact.email, contact.row)
+        if previous is not None:
+            position = self._positions.get(key)
+            if position is None:
+                follows_earlier = True
+                self._duplicate(DuplicateRow(previous or None, contact.email, contact.row, merged=False))
+            else:
+                earlier = self._current.contacts[position]
+                merged = merge_contacts(earlier, contact)
+                if merged.size <= self.max_contact_bytes:
+                    follows_earlier = key in self._follows
+                    self._remove(position)
+                    self._duplicate(DuplicateRow(earlier.row, earlier.email, contact.row, merged=True))
+                    contact = merged
+                else:  # too big as one: send the earlier first, the later after it
+                    yield self._close()
+                    follows_earlier = True
+                    self._duplicate(DuplicateRow(earlier.row, earlier.email, contact.row, merged=False))
         current = self._current
         grown = current.size + contact.size + (_ITEM_SEPARATOR if current.contacts else 0)
         if current.contacts and (len(current) >= self.max_contacts or grown > self.max_bytes):
-            yield current
-            current = self._current = ContactBatch()
+            yield self._close()
+            current = self._current
             grown = current.size + contact.size
+        self._positions[key] = len(current.contacts)
         current.contacts.append(contact)
         current.size = grown
+        if follows_earlier:
+            current.follows_earlier = True
+            self._follows.add(key)
 
     def flush(self) -> ContactBatch | None:
         """The last, partly filled batch (``None`` when empty)."""
+        current = self._close()
+        return current if current.contacts else None
+
+    def _close(self) -> ContactBatch:
         current = self._current
         self._current = ContactBatch()
-        return current if current.contacts else None
+        self._positions = {}
+        self._follows = set()
+        return current
+
+    def _remove(self, position: int) -> None:
+        current = self._current
+        removed = current.contacts.pop(position)
+        current.size -= removed.size + (_ITEM_SEPARATOR if current.contacts else 0)
+        del self._positions[email_key(removed.email)]
+        for index in range(position, len(current.contacts)):
+            self._positions[email_key(current.contacts[index].email)] = index
+
+    def _duplicate(self, duplicate: DuplicateRow) -> None:
+        self.duplicates += 1
+        if self.on_duplicate is not None:
+            self.on_duplicate(duplicate)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -695,6 +900,26 @@ class BatchBuilder:
 
 #: ``GET /import/info`` statuses after which nothing more happens to the batch (DOC).
 TERMINAL_IMPORT_STATUSES = frozenset({"completed", "failed", "interrupted"})
+#: ``ImportInfo.status`` of a batch ``GET /import/info`` does not know (yet): 404 / "No Result found".
+UNKNOWN_IMPORT_STATUS = "unknown"
+#: How long a batch may stay unknown to ``GET /import/info`` before that counts as an error. Right
+#: after submission the importer may not know a batch for a moment (integrators report it).
+UNKNOWN_BATCH_GRACE = 120.0
+
+
+class UnknownBatchError(ActiveCampaignError):
+    """``GET /import/info`` still does not know a bulk import long after it was submitted."""
+
+
+def check_unknown_batch(batch_id: str, unknown_for: float, grace: float = UNKNOWN_BATCH_GRACE) -> None:
+    """Fail once a batch has been unknown to the importer for longer than ``grace`` seconds."""
+    if unknown_for > grace:
+        raise UnknownBatchError(
+            f"ActiveCampaign's importer still does not know bulk import {batch_id} {unknown_for:.0f} s "
+            "after it was submitted or first polled (GET /import/info answers 'No Result found').",
+            hint="Its contacts may or may not have been imported; re-running the sync sends them again, "
+            "which is safe (the importer upserts by email).",
+        )
 
 
 @dataclass(frozen=True)
@@ -710,6 +935,15 @@ class ImportInfo:
     @property
     def done(self) -> bool:
         return self.status in TERMINAL_IMPORT_STATUSES
+
+    @property
+    def unknown(self) -> bool:
+        return self.status == UNKNOWN_IMPORT_STATUS
+
+    @classmethod
+    def not_known_yet(cls, batch_id: str) -> ImportInfo:
+        """The answer for a batch the importer does not know (yet): still waiting, within the grace."""
+        return cls(batch_id=batch_id, status=UNKNOWN_IMPORT_STATUS, succeeded=0, failed_emails=())
 
     @classmethod
     def parse(cls, batch_id: str, body: Mapping[str, Any]) -> ImportInfo:

@@ -42,11 +42,13 @@ from airflow_provider_activecampaign.contacts_mapping import (
     ContactBatch,
     ImportInfo,
     PreparedContact,
+    check_unknown_batch,
     find_tag_id,
 )
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignError,
+    ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
@@ -305,25 +307,36 @@ def record_import_result(
             )
             if row is not None:
                 failed_rows.add(row)
-    if info.status != "completed":
-        unconfirmed = len(rows) - len(failed_rows) - info.succeeded
-        if unconfirmed > 0:
-            for row, email in rows:
-                if int(row) in failed_rows:
-                    continue
-                failures.add(
-                    {
-                        "row": int(row),
-                        "email": email,
-                        "stage": "failed",
-                        "batch_id": info.batch_id,
-                        "reason": f"The import batch ended with status {info.status!r} after importing "
-                        f"{info.succeeded} of its {len(rows)} contacts, without saying which; this one is "
-                        "not confirmed. Re-run the task to send it again (safe: the importer upserts "
-                        "by email).",
-                    }
-                )
-                failed_rows.add(int(row))
+    # Every contact sent ends confirmed or reported: when the importer's counts do not add up (a
+    # batch that ended early, or one "completed" with fewer successes than contacts), the rows it
+    # neither confirmed nor failed cannot be told apart, so none of them is counted as imported.
+    unconfirmed = len(rows) - len(failed_rows) - info.succeeded
+    if unconfirmed > 0:
+        if info.status == "completed":
+            how = (
+                f"The import batch was reported completed, but ActiveCampaign confirmed only "
+                f"{info.succeeded} of its {len(rows)} contacts and listed {len(info.failed_emails)} as "
+                f"failed, without naming the other {unconfirmed}"
+            )
+        else:
+            how = (
+                f"The import batch ended with status {info.status!r} after importing {info.succeeded} "
+                f"of its {len(rows)} contacts, without saying which"
+            )
+        for row, email in rows:
+            if int(row) in failed_rows:
+                continue
+            failures.add(
+                {
+                    "row": int(row),
+                    "email": email,
+                    "stage": "failed",
+                    "batch_id": info.batch_id,
+                    "reason": f"{how}; this one is not confirmed. Re-run the task to send it again "
+                    "(safe: the importer upserts by email).",
+                }
+            )
+            failed_rows.add(int(row))
     return len(rows) - len(failed_rows), len(failed_rows)
 
 
@@ -489,7 +502,7 @@ class ImportPipeline:
                     contacts[-1].row,
                     sends,
                     elapsed,
-                    error.summary,
+                    _what_failed(error),
                     pause,
                 )
                 self.sleep(pause)
@@ -603,6 +616,8 @@ class ImportPipeline:
             now = self.clock()
             for batch, info in zip(group, answers, strict=True):
                 batch.polls += 1
+                if info.unknown:
+                    check_unknown_batch(batch.batch_id, now - batch.submitted_at)
                 if info.done:
                     batch.info, batch.seen_at = info, now
                     continue
@@ -657,7 +672,10 @@ class ImportPipeline:
 
     @staticmethod
     def _poll(hook: ActiveCampaignHook, batch_id: str) -> ImportInfo:
-        body = hook.get("import/info", params={"batchId": batch_id})
+        try:
+            body = hook.get("import/info", params={"batchId": batch_id})
+        except ActiveCampaignNotFoundError:
+            return ImportInfo.not_known_yet(batch_id)  # right after submission: not ready yet
         return ImportInfo.parse(batch_id, body if isinstance(body, Mapping) else {})
 
     def _finished(self, batch: PendingBatch, info: ImportInfo, now: float) -> None:
@@ -717,6 +735,11 @@ class ImportPipeline:
             self._finished(head, head.info, head.seen_at)
 
 
+def _what_failed(error: ActiveCampaignAmbiguousWriteError) -> str:
+    """The error's summary without the transport's "so it was not sent again" (the importer resends)."""
+    return error.summary.split(". The write may have been applied")[0].split("; the write may")[0].rstrip(".")
+
+
 def _resubmits_exhausted(
     error: ActiveCampaignAmbiguousWriteError, contacts: Sequence[PreparedContact], sends: int, elapsed: float
 ) -> ActiveCampaignAmbiguousWriteError:
@@ -724,7 +747,7 @@ def _resubmits_exhausted(
     return ActiveCampaignAmbiguousWriteError(
         f"The bulk import of {len(contacts)} contacts (rows {contacts[0].row}-{contacts[-1].row}) was sent "
         f"{sends} times over {elapsed:.0f} s, and every send failed after it may have reached "
-        f"ActiveCampaign (the last: {error.summary.split('. The write may')[0]}). Whether ActiveCampaign "
+        f"ActiveCampaign (the last: {_what_failed(error)}). Whether ActiveCampaign "
         "imported it is unknown.",
         method=error.method,
         url=error.url,

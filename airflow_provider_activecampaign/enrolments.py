@@ -46,6 +46,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.operators.base import failure_ratio_message
 
 log = logging.getLogger(__name__)
 
@@ -877,7 +878,7 @@ def failure_summary(
         return None
     first = "; ".join(f"{item['contact']!r}: {item['reason']}" for item in problems[:5])
     more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return (
-        f"{what}: {len(problems)} of {total} contacts failed or were not found ({ratio:.1%}), more than "
-        f"max_failure_ratio={max_failure_ratio} allows. First: {first}{more}."
+    summary = failure_ratio_message(
+        len(problems), total, max_failure_ratio, what="contacts", happened="failed or were not found"
     )
+    return f"{what}: {summary}. First: {first}{more}."

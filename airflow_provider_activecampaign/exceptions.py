@@ -81,7 +81,13 @@ class ActiveCampaignConfigError(ActiveCampaignError):
 
 
 class ActiveCampaignAuthError(ActiveCampaignError):
-    """ActiveCampaign refused the API key (HTTP 403 ``Forbidden``) or the account (HTTP 402)."""
+    """ActiveCampaign refused the API key (HTTP 403 ``Forbidden``) or the account (HTTP 402).
+
+    ``transient`` is set for a 403 to a read with a key that worked shortly before: ActiveCampaign
+    answers some reads that way for a moment, so the transport tries them again a few times.
+    """
+
+    transient: bool = False
 
 
 class ActiveCampaignNotFoundError(ActiveCampaignError):

@@ -9,6 +9,8 @@ to wait, and what the answer means.
 from __future__ import annotations
 
 import enum
+import functools
+import hashlib
 import ipaddress
 import json as jsonlib
 import logging
@@ -203,6 +205,45 @@ def deployment_settings() -> dict[str, Any]:
     return options
 
 
+EXTRA_HINT = 'Fix the connection\'s Extra field: a JSON object such as {"timeout": 30, "budget_share": 0.5}.'
+
+
+def connection_extra(raw: str | None, conn_id: str) -> dict[str, Any]:
+    """A connection's extras as a dict; extras that are not a JSON object fail, naming the connection.
+
+    Airflow's ``extra_dejson`` turns invalid JSON into ``{}`` with a log line, which would silently
+    drop a ``budget_share`` or ``requests_per_second`` chosen to share the account.
+    """
+    if raw is None or not str(raw).strip():
+        return {}
+    try:
+        extra = jsonlib.loads(raw)
+    except ValueError as error:
+        raise ActiveCampaignConfigError(
+            f"The extras of the Airflow connection {conn_id!r} are not valid JSON ({error.args[0]}); "
+            "none of them was used.",
+            hint=EXTRA_HINT,
+        ) from None
+    if not isinstance(extra, dict):
+        raise ActiveCampaignConfigError(
+            f"The extras of the Airflow connection {conn_id!r} are a JSON {type(extra).__name__}, "
+            "not an object.",
+            hint=EXTRA_HINT,
+        )
+    return extra
+
+
+def name_connection(error: BaseException, conn_id: str) -> None:
+    """Say in a configuration or auth error which Airflow connection it is about."""
+    from airflow_provider_activecampaign.exceptions import ActiveCampaignAuthError
+
+    if (
+        isinstance(error, ActiveCampaignConfigError | ActiveCampaignAuthError)
+        and conn_id not in error.summary
+    ):
+        error.amend(f"(Airflow connection {conn_id!r}.)")
+
+
 @dataclass(frozen=True)
 class TransportSettings:
     """Everything the transport needs from an Airflow connection, validated once."""
@@ -380,7 +421,7 @@ class RoundTrips:
     #: How many recent answers the floor is taken from.
     SAMPLES = 50
     #: The share of the fastest recent round trip that counts as the floor (the rest is head-room).
-    FRACTION = 0.9
+    FRACTION = 1.0
 
     def __init__(self) -> None:
         self._samples: deque[float] = deque(maxlen=self.SAMPLES)
@@ -412,6 +453,20 @@ def round_trips(account: str) -> RoundTrips:
 # --------------------------------------------------------------------------------------------------
 
 
+#: When each key (by a hash of API URL and key) last got a 2xx answer in this process.
+_KEY_WORKED: dict[str, float] = {}
+#: A read answered 403 this soon after the key worked counts as ActiveCampaign's transient 403.
+TRANSIENT_FORBIDDEN_WINDOW = 3600.0
+#: How often such a read is tried again before the 403 counts as an auth error.
+TRANSIENT_FORBIDDEN_RETRIES = 3
+
+
+@functools.lru_cache(maxsize=64)
+def key_id(base_url: str, api_key: str) -> str:
+    """Names a key in memory without holding it (a hash of the account's URL and the key)."""
+    return hashlib.sha256(f"{base_url}\n{api_key}".encode()).hexdigest()[:16]
+
+
 class FailureKind(enum.Enum):
     """What we know about a call that got no HTTP answer."""
 
@@ -436,6 +491,8 @@ class Call:
     limiters: list[RateLimiter] = field(default_factory=list)
     #: The API key, only so that it can be scrubbed from anything an error quotes.
     secret: str = field(default="", repr=False)
+    #: Which key this call uses (see :func:`key_id`), to tell a transient 403 from a refused key.
+    key: str = ""
     #: The account's recent round trips (the limiter's floor); ``None``: count from the answer.
     round_trips: RoundTrips | None = field(default=None, repr=False)
     #: How long one attempt can stay unanswered (its timeouts, plus slack).
@@ -555,6 +612,7 @@ def prepare_call(
         idempotent=is_idempotent(method, endpoint) if idempotent is None else idempotent,
         limiters=limiters_for(settings, method, endpoint),
         secret=settings.api_key,
+        key=key_id(settings.base_url, settings.api_key),
         round_trips=round_trips(settings.base_url),
         hold=2 * settings.timeout + 5.0,
     )
@@ -588,6 +646,7 @@ def prepare_legacy_call(
         expected="HTTP 200 with JSON result_code 1",
         limiters=limiters_for(settings, method, f"legacy:{api_action}"),
         secret=settings.api_key,
+        key=key_id(settings.base_url, settings.api_key),
         round_trips=round_trips(settings.base_url),
         hold=2 * settings.timeout + 5.0,
     )
@@ -665,6 +724,7 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
     """Return the decoded body of a successful answer, or raise the right typed error."""
     body = _parse_json(text)
     if 200 <= status < 300 and body is not None and not _legacy_refusal(call, body):
+        _KEY_WORKED[call.key] = time.monotonic()
         return body  # the common case: none of an error's fields (redacted body, URL) is built
     common: dict[str, Any] = {
         "method": call.method,
@@ -744,7 +804,14 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
             "stops working when it is reset or its user is deleted; a user without the permission "
             "gets 403 for that kind of object."
         )
-        return _raise(ActiveCampaignAuthError(f"ActiveCampaign refused {where}{detail}", hint=hint, **common))
+        auth = ActiveCampaignAuthError(f"ActiveCampaign refused {where}{detail}", hint=hint, **common)
+        worked = _KEY_WORKED.get(call.key)
+        if status == 403 and _is_transient_forbidden(call, body, worked):
+            # ActiveCampaign answers some reads with a passing 403 (integrators retry them): a key
+            # that worked a moment ago gets a few more tries before this counts as refused.
+            auth.retryable = True
+            auth.transient = True
+        return _raise(auth)
     if 400 <= status < 500:
         return _raise(
             ActiveCampaignValidationError(
@@ -754,6 +821,13 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
     if status >= 500:
         return _raise(_server_or_ambiguous(call, f"ActiveCampaign failed on {where} (HTTP {status})", common))
     return _raise(ActiveCampaignError(f"Unexpected HTTP {status} from {where}{detail}", **common))
+
+
+def _is_transient_forbidden(call: Call, body: Any, worked: float | None) -> bool:
+    """A bare ``403 Forbidden`` on a read, with a key that got an answer within the last hour."""
+    bare = not isinstance(body, Mapping) or not body.get("errors")  # "no permission" bodies are not
+    recent = worked is not None and time.monotonic() - worked <= TRANSIENT_FORBIDDEN_WINDOW
+    return bare and recent and call.idempotent and call.method == "GET"
 
 
 def _legacy_refusal(call: Call, body: Any) -> bool:
@@ -838,6 +912,8 @@ class RetryPolicy:
         self.log = logger or log
         self.throttles = 0
         self.failures = 0
+        #: 403s to reads with a key that worked (see :data:`TRANSIENT_FORBIDDEN_RETRIES`).
+        self.forbidden = 0
         #: Seconds this call was told to wait so far (its sleeps; never less than the real time).
         self.waited = 0.0
         self.gave_up = False
@@ -849,6 +925,12 @@ class RetryPolicy:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, ActiveCampaignRateLimitError):
             self.throttles += 1
+        elif isinstance(error, ActiveCampaignAuthError):
+            self.forbidden += 1
+            self.gave_up = self.forbidden > TRANSIENT_FORBIDDEN_RETRIES or (
+                self._elapsed(state) >= self.settings.max_wait
+            )
+            return self.gave_up
         else:
             self.failures += 1
         limit = self.settings.max_retries
@@ -869,6 +951,8 @@ class RetryPolicy:
                 else min(MAX_BACKOFF, 2.0 ** (self.throttles - 1))
             )
             pause = base + random.uniform(0, 0.1 * base + 0.1)
+        elif isinstance(error, ActiveCampaignAuthError):
+            pause = random.uniform(0.5, 1.0) * 2.0**self.forbidden  # 1-2, 2-4, 4-8 s
         else:
             pause = random.uniform(0, min(MAX_BACKOFF, 0.5 * 2 ** (self.failures - 1)))
         pause = max(0.0, min(pause, self.settings.max_wait - self._elapsed(state)))
@@ -913,9 +997,14 @@ class RetryPolicy:
         """Say in the final error how long the call was retried, when it was."""
         if not isinstance(error, ActiveCampaignError) or not error.retryable or not self.gave_up:
             return
-        attempts = self.throttles + self.failures
+        attempts = self.throttles + self.failures + self.forbidden
         tries = f"{attempts} attempt{'' if attempts == 1 else 's'}"
-        if isinstance(error, ActiveCampaignRateLimitError):
+        if isinstance(error, ActiveCampaignAuthError):
+            note = (
+                f"ActiveCampaign answered 403 to {tries} over {self.waited:.0f} s, although this key "
+                "worked shortly before: not a passing 403, so the key or its user's permissions changed."
+            )
+        elif isinstance(error, ActiveCampaignRateLimitError):
             note = (
                 f"Still throttled after {self.waited:.0f} s of waiting and {tries} "
                 f"(max_wait={self.settings.max_wait:.0f} s); ActiveCampaign acted on none of them."

@@ -111,6 +111,7 @@ def activecampaign_weekly_newsletter() -> None:
         activecampaign_conn_id=ACTIVECAMPAIGN_CONN_ID,
         campaign_id="{{ ti.xcom_pull(task_ids='send_newsletter')['campaign_id'] }}",
         deferrable=True,
+        defer_after=0,  # a send to a whole list takes minutes: wait in the triggerer straight away
         poke_interval=POLL_SECONDS,
         timeout=timedelta(hours=12),
     )

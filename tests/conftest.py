@@ -59,6 +59,18 @@ def _own_ratelimit_windows(request: pytest.FixtureRequest, monkeypatch: pytest.M
     monkeypatch.setenv("AIRFLOW_PROVIDER_ACTIVECAMPAIGN_RATELIMIT_DIR", str(directory))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_transport_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with empty client-side rate windows and no key known to have worked.
+
+    (A 403 then fails fast, as on a first call; the emulator's own windows are empty after reset.)
+    """
+    from airflow_provider_activecampaign import transport
+
+    monkeypatch.setattr(transport, "_LIMITERS", {})
+    monkeypatch.setattr(transport, "_KEY_WORKED", {})
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata database (once per session), needed by ``dag.test()``."""

@@ -74,6 +74,10 @@ def list_contacts(req: ApiRequest) -> Response:
     else:
         candidates.sort(key=lambda c: (c.cdate, c.id), reverse=True)
     page = candidates[offset : offset + limit]
+    if page and state.settings.overlapping_pages:
+        repeated = _previous_page_last(req, state, candidates, offset)
+        if repeated is not None:
+            page.insert(0, repeated)
     page_input = {
         "segmentid": _int_query(req, "segmentid"),
         "formid": _int_query(req, "formid"),
@@ -96,6 +100,25 @@ def list_contacts(req: ApiRequest) -> Response:
     }
     body.update(_sideloads(req, page))
     return req.json_response(body)
+
+
+def _previous_page_last(
+    req: ApiRequest, state: AccountState, candidates: list[Contact], offset: int
+) -> Contact | None:
+    """The record to repeat at the start of a non-first page (``paging.overlapping_pages``).
+
+    A reported behaviour of live accounts when records change while a client pages, not a
+    documented one.  ``offset`` paging: the record just before ``offset`` (the last one of the
+    previous page at the same ``limit``).  ``id_greater`` walk: the record whose id is the
+    cursor, if it still matches the other filters.  Only non-empty pages get one, so a walk
+    that stops on an empty page still ends.
+    """
+    if offset > 0:
+        return candidates[offset - 1]
+    if not req.query.get("id_greater"):
+        return None
+    cursor = _int_query(req, "id_greater")
+    return next((c for c in _filtered(req, state, id_greater_inclusive=True) if c.id == cursor), None)
 
 
 def _sideloads(req: ApiRequest, page: list[Contact]) -> dict[str, Any]:
@@ -126,7 +149,7 @@ def _int_query(req: ApiRequest, name: str, default: int = 0) -> int:
         raise bad_request(f"{name} must be an integer") from exc
 
 
-def _filtered(req: ApiRequest, state: AccountState) -> list[Contact]:
+def _filtered(req: ApiRequest, state: AccountState, *, id_greater_inclusive: bool = False) -> list[Contact]:
     query = req.query
     email = query.get("email")
     if email is not None:
@@ -140,7 +163,8 @@ def _filtered(req: ApiRequest, state: AccountState) -> list[Contact]:
         wanted = {parse_int_id(i) for i in ids}
         tests.append(lambda c: c.id in wanted)
     if query.get("id_greater"):
-        tests.append(_id_above(_int_query(req, "id_greater")))
+        bound = _int_query(req, "id_greater")
+        tests.append(_id_above(bound - 1 if id_greater_inclusive else bound))
     if query.get("id_less"):
         tests.append(_id_below(_int_query(req, "id_less")))
     if query.get("exclude"):

@@ -183,6 +183,10 @@ def snapshot(emu: Emulator) -> dict[str, Any]:
                     "success": [str(c) for c in b.success],
                     "failure": list(b.failure),
                     "failure_reasons": list(b.failure_reasons),
+                    # importer.unaccounted_contacts: processed, but absent from /import/info
+                    "unreported": list(b.unreported),
+                    # importer.info_unknown_seconds: /import/info knows the batch from then on
+                    "info_visible_from": iso(max(b.info_unknown_until, b.submitted_at), tz),
                     "payload_sha256": b.payload_sha256,
                     "same_payload_submissions": payload_counts[b.payload_sha256],
                     "byte_size": b.byte_size,

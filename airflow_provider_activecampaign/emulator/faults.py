@@ -10,6 +10,9 @@ Kinds:
 
 ``http_500`` / ``http_502`` / ``http_503``
     A JSON error body with that status.
+``http_403``
+    ``403 {"message":"Forbidden"}``, the body AC answers a bad key with: the intermittent
+    authentication 403s that the Singer tap retries (reported on live accounts, not documented).
 ``html_502``
     A load balancer's HTML "502 Bad Gateway" page (clients must not assume JSON).
 ``http_429``
@@ -32,7 +35,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = frozenset({"http_500", "http_502", "http_503", "html_502", "http_429", "slow", "drop"})
+KINDS = frozenset({"http_403", "http_500", "http_502", "http_503", "html_502", "http_429", "slow", "drop"})
 WHEN = frozenset({"before", "after"})
 
 HTML_502 = (
@@ -41,6 +44,8 @@ HTML_502 = (
     "</body>\r\n</html>\r\n"
 )
 _JSON_BODIES = {
+    # Same body as a bad Api-Token (responses.forbidden): the client cannot tell them apart.
+    "http_403": (403, {"message": "Forbidden"}),
     "http_500": (500, {"message": "Internal Server Error"}),
     "http_502": (502, {"message": "Bad Gateway"}),
     "http_503": (503, {"message": "Service Unavailable"}),

@@ -8,6 +8,12 @@ Timeline of a batch, in emulated time (``t0`` = submission)::
                                                                      one by one as time passes)
     afterwards                                                      "completed"
 
+Opt-in reported behaviours (seed ``importer`` section, off by default):
+``unaccounted_contacts: N`` processes the last N contacts of each batch as usual (created,
+updated, or failed) but lists them in neither ``success`` nor ``failure``;
+``info_unknown_seconds: S`` makes ``GET /import/info`` answer "unknown batch" for S emulated
+seconds after submission.
+
 Batches are processed FIFO, one at a time, like a per-account queue.  Each contact is applied
 atomically: if anything about it fails (email format, unknown field/list, re-subscribing a list
 the contact left, exclusion/bounce list, contact limit) it lands in ``failure`` and nothing of it
@@ -124,6 +130,8 @@ def queue(state: AccountState, body: Mapping[str, Any], raw: bytes, now: float) 
         payload_sha256=digest,
         byte_size=len(raw),
         callback=body.get("callback"),
+        unaccounted=min(settings.import_unaccounted_contacts, len(rows)),
+        info_unknown_until=now + settings.import_info_unknown_seconds,
     )
     state.imports[batch.id] = batch
     state.counters["imports_submitted"] += 1
@@ -152,9 +160,13 @@ def advance(state: AccountState, now: float) -> None:
 def _apply_row(state: AccountState, batch: ImportBatch, row: dict[str, Any], when: float) -> None:
     email = str(row.get("email", "")).strip()
     problem = _row_problem(state, row, email)
+    reported = batch.reports_row(batch.processed)
     if problem is not None:
-        batch.failure.append(email)
-        batch.failure_reasons.append({"email": email, "reason": problem})
+        if reported:
+            batch.failure.append(email)
+            batch.failure_reasons.append({"email": email, "reason": problem})
+        else:
+            batch.unreported.append({"email": email, "outcome": "failure", "reason": problem})
         return
     contact = state.contact_by_email(email)
     if contact is None:
@@ -189,7 +201,10 @@ def _apply_row(state: AccountState, batch: ImportBatch, row: dict[str, Any], whe
     if changed:
         contact.counters["changes"] += 1
     contact.import_batches.append(batch.id)
-    batch.success.append(contact.id)
+    if reported:
+        batch.success.append(contact.id)
+    else:
+        batch.unreported.append({"email": contact.email, "outcome": "success", "contact": str(contact.id)})
 
 
 def _row_problem(state: AccountState, row: dict[str, Any], email: str) -> str | None:

@@ -71,18 +71,29 @@ def bulk_import(req: ApiRequest) -> Response:
     )
 
 
+def unknown_batch(batch_id: str) -> ApiError:
+    """404 for a batchId the importer does not know (undocumented: an emulator choice).
+
+    Also the answer while a fresh batch is not yet visible (``importer.info_unknown_seconds``),
+    so a client cannot tell "not ready yet" from "never existed".
+    """
+    return ApiError(404, {"success": 0, "message": f"No import batch found with batchId '{batch_id}'."})
+
+
 def import_info(req: ApiRequest) -> Response:
     """SPEC ``GET /import/info?batchId=``: progress of one batch.
 
     ``{"status": false}`` alone while the batch is under ~1 emulated second old (DOC says the
     status "may be" false then; the other keys are undocumented for that case, so we omit them).
+    With ``importer.info_unknown_seconds`` set, a batch younger than that answers like an
+    unknown one (a reported behaviour, see docs/emulator.md).
     """
     batch_id = req.query.get("batchId")
     if not batch_id:
         raise ApiError(400, {"success": 0, "message": "'batchId' is a required field."})
     batch = req.state.imports.get(batch_id)
-    if batch is None:
-        raise ApiError(404, {"success": 0, "message": f"No import batch found with batchId '{batch_id}'."})
+    if batch is None or req.now < batch.info_unknown_until:
+        raise unknown_batch(batch_id)
     status = batch.status(req.now)
     if status is False:
         return req.json_response({"status": False})

@@ -106,6 +106,22 @@ class EmulatorFixture:
     def clear_faults(self) -> None:
         self.client.clear_faults()
 
+    def add_intermittent_403(self, path: str = "/api/3/*", **options: Any) -> dict[str, Any]:
+        """See :meth:`EmulatorClient.add_intermittent_403`."""
+        return self.client.add_intermittent_403(path, **options)
+
+    def set_import_reporting(
+        self, *, unaccounted_contacts: int | None = None, info_unknown_seconds: float | None = None
+    ) -> None:
+        """See :meth:`EmulatorClient.set_import_reporting`."""
+        self.client.set_import_reporting(
+            unaccounted_contacts=unaccounted_contacts, info_unknown_seconds=info_unknown_seconds
+        )
+
+    def set_overlapping_pages(self, enabled: bool = True) -> None:
+        """See :meth:`EmulatorClient.set_overlapping_pages`."""
+        self.client.set_overlapping_pages(enabled)
+
     def advance(self, seconds: float) -> dict[str, Any]:
         return self.client.advance(seconds)
 

@@ -4,7 +4,10 @@ Sections (all optional; see ``default_seed.json`` and docs/emulator.md for a ful
 
     account      {"name", "timezone": "-05:00", "start_time": ISO-8601, "contact_limit": int}
     importer     {"queue_delay_seconds", "contacts_per_second",
-                  "multi_contact_requests_per_minute", "single_contact_requests_per_minute"}
+                  "multi_contact_requests_per_minute", "single_contact_requests_per_minute",
+                  "unaccounted_contacts": N, "info_unknown_seconds": S}   (the last two: opt-in
+                  reported behaviours, off by default)
+    paging       {"overlapping_pages": true}   (opt-in reported behaviour of GET /contacts)
     users        [{"id", "username", "firstName", "lastName", "email", "phone"}]
     api_keys     ["key", ...] or [{"key", "user": <user id>}]
     lists        [{"id", "name", "stringid", "sender_url", "sender_reminder"}]
@@ -66,7 +69,7 @@ LIST_SECTIONS = (
     "exclusions",
     "bounced",
 )
-OBJECT_SECTIONS = ("account", "importer")
+OBJECT_SECTIONS = ("account", "importer", "paging")
 KNOWN_SECTIONS = frozenset(LIST_SECTIONS + OBJECT_SECTIONS + ("description",))
 
 
@@ -157,8 +160,36 @@ def _apply_settings(settings: AccountSettings, seed: Mapping[str, Any]) -> None:
         settings.import_multi_per_minute = int(imp["multi_contact_requests_per_minute"])
     if "single_contact_requests_per_minute" in imp:
         settings.import_single_per_minute = int(imp["single_contact_requests_per_minute"])
+    if "unaccounted_contacts" in imp:
+        settings.import_unaccounted_contacts = _non_negative_int(
+            imp["unaccounted_contacts"], "importer.unaccounted_contacts"
+        )
+    if "info_unknown_seconds" in imp:
+        settings.import_info_unknown_seconds = _non_negative_number(
+            imp["info_unknown_seconds"], "importer.info_unknown_seconds"
+        )
+    paging = seed.get("paging") or {}
+    unknown = set(paging) - {"overlapping_pages"}
+    if unknown:
+        raise SeedError(f"unknown paging keys: {sorted(unknown)}")
+    if "overlapping_pages" in paging:
+        if not isinstance(paging["overlapping_pages"], bool):
+            raise SeedError("paging.overlapping_pages must be true or false")
+        settings.overlapping_pages = paging["overlapping_pages"]
     settings.exclusions |= {str(e).strip().lower() for e in seed.get("exclusions") or []}
     settings.bounced |= {str(e).strip().lower() for e in seed.get("bounced") or []}
+
+
+def _non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SeedError(f"{name} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _non_negative_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise SeedError(f"{name} must be a number >= 0, got {value!r}")
+    return float(value)
 
 
 def merge(state: AccountState, seed: Mapping[str, Any], now: float) -> dict[str, list[str]]:

@@ -42,6 +42,13 @@ class AccountSettings:
     import_contacts_per_second: float = 25.0
     import_multi_per_minute: int = 100
     import_single_per_minute: int = 20
+    #: Opt-in reported behaviours (off by default; docs/emulator.md "Reported behaviours").
+    #: The last N contacts of every batch are processed but left out of ``/import/info``.
+    import_unaccounted_contacts: int = 0
+    #: Emulated seconds after submission during which ``/import/info`` does not know the batch.
+    import_info_unknown_seconds: float = 0.0
+    #: ``GET /contacts`` repeats the previous page's last record at the start of the next page.
+    overlapping_pages: bool = False
 
     def set_timezone(self, text: str) -> None:
         self.tz = parse_offset(text)
@@ -217,6 +224,16 @@ class ImportBatch:
     success: list[int] = field(default_factory=list)
     failure: list[str] = field(default_factory=list)
     failure_reasons: list[dict[str, str]] = field(default_factory=list)
+    #: How many trailing rows are processed but reported in neither ``success`` nor ``failure``
+    #: (``importer.unaccounted_contacts``), and what really happened to them.
+    unaccounted: int = 0
+    unreported: list[dict[str, str]] = field(default_factory=list)
+    #: Until this emulated instant ``/import/info`` answers as for an unknown batch.
+    info_unknown_until: float = 0.0
+
+    def reports_row(self, index: int) -> bool:
+        """Whether row ``index``'s outcome appears in ``/import/info``."""
+        return index < len(self.rows) - self.unaccounted
 
     def status(self, now: float) -> str | bool:
         """``false`` for ~1 s after submission, then waiting → active → completed (DOC)."""

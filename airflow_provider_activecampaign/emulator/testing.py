@@ -119,6 +119,53 @@ class EmulatorClient:
         result: dict[str, Any] = self._call("POST", "/faults", rule)["fault"]
         return result
 
+    def add_intermittent_403(
+        self,
+        path: str = "/api/3/*",
+        *,
+        method: str = "GET",
+        times: int | None = None,
+        probability: float | None = None,
+        seed: int | None = None,
+        when: str = "before",
+    ) -> dict[str, Any]:
+        """``403 {"message":"Forbidden"}`` on matching requests (fault kind ``http_403``).
+
+        The transient authentication 403 integrators report from live accounts (the Singer tap
+        retries it).  Defaults: every ``GET`` under ``/api/3/``, once; pass ``times`` or
+        ``probability``/``seed`` exactly as for :meth:`add_fault`.
+        """
+        return self.add_fault(
+            method, path, "http_403", when=when, times=times, probability=probability, seed=seed
+        )
+
+    def set_import_reporting(
+        self, *, unaccounted_contacts: int | None = None, info_unknown_seconds: float | None = None
+    ) -> None:
+        """Opt into the importer's reported reporting gaps (seed ``importer`` section).
+
+        ``unaccounted_contacts=N``: the last N contacts of every batch submitted from now on are
+        processed as usual (created or updated) but listed in neither ``success`` nor
+        ``failure`` of ``GET /import/info``.  ``info_unknown_seconds=S``: for S emulated seconds
+        after submission ``GET /import/info`` answers 404 as for an unknown batchId.  ``0``
+        turns either off; :meth:`reset` turns both off.
+        """
+        importer: dict[str, Any] = {}
+        if unaccounted_contacts is not None:
+            importer["unaccounted_contacts"] = unaccounted_contacts
+        if info_unknown_seconds is not None:
+            importer["info_unknown_seconds"] = info_unknown_seconds
+        if importer:
+            self.seed({"importer": importer})
+
+    def set_overlapping_pages(self, enabled: bool = True) -> None:
+        """``GET /contacts`` repeats the previous page's last record first (seed ``paging``).
+
+        Applies to ``offset`` paging and to the ``id_greater`` walk; sideloads (``include=``)
+        cover the repeated record too.  :meth:`reset` turns it off.
+        """
+        self.seed({"paging": {"overlapping_pages": enabled}})
+
     def faults(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/faults")["faults"]
         return result

@@ -23,7 +23,9 @@ from airflow_provider_activecampaign.transport import (
     RetryPolicy,
     TransportSettings,
     build_headers,
+    connection_extra,
     handle_response,
+    name_connection,
     prepare_call,
     prepare_legacy_call,
     transport_error,
@@ -61,15 +63,11 @@ class ActiveCampaignHook(BaseHook):
     @cached_property
     def settings(self) -> TransportSettings:
         """The validated connection settings (fetched once, the key registered with the masker)."""
-        conn = self.get_connection(self.activecampaign_conn_id)
-        settings = TransportSettings.from_connection_fields(
-            host=conn.host, port=conn.port, password=conn.password, extra=conn.extra_dejson
-        )
+        settings = settings_of(self.activecampaign_conn_id, self.get_connection(self.activecampaign_conn_id))
         _mask(settings.api_key)
         backend_conn_id = settings.rate_limit_backend_connection
         if backend_conn_id is not None:
-            redis_conn = self.get_connection(backend_conn_id)
-            settings = with_backend_url(settings, redis_conn, redis_conn.extra_dejson)
+            settings = with_backend_url(settings, self.get_connection(backend_conn_id), backend_conn_id)
         mask_backend_secret(settings)
         return settings
 
@@ -165,6 +163,7 @@ class ActiveCampaignHook(BaseHook):
                     return self._send(call)
         except ActiveCampaignError as error:
             policy.explain(error)
+            name_connection(error, self.activecampaign_conn_id)
             raise
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
@@ -387,12 +386,33 @@ def _with_retries(settings: TransportSettings, max_retries: int) -> TransportSet
     return replace(settings, max_retries=max_retries)
 
 
-def with_backend_url(settings: TransportSettings, conn: Any, extra: Mapping[str, Any]) -> TransportSettings:
+def settings_of(conn_id: str, conn: Any) -> TransportSettings:
+    """The validated settings of an ActiveCampaign connection (sync and async hooks alike).
+
+    Errors about the connection end with its id, so a 3 a.m. failure says which one to fix.
+    """
+    try:
+        return TransportSettings.from_connection_fields(
+            host=conn.host,
+            port=conn.port,
+            password=conn.password,
+            extra=connection_extra(conn.extra, conn_id),
+        )
+    except ActiveCampaignError as error:
+        name_connection(error, conn_id)
+        raise
+
+
+def with_backend_url(settings: TransportSettings, conn: Any, conn_id: str) -> TransportSettings:
     """``settings`` with its rate-limit backend's Airflow connection replaced by that Redis's URL."""
     from dataclasses import replace
 
     url = redis_url_from_connection(
-        host=conn.host, port=conn.port, login=conn.login, password=conn.password, extra=extra
+        host=conn.host,
+        port=conn.port,
+        login=conn.login,
+        password=conn.password,
+        extra=connection_extra(conn.extra, conn_id),
     )
     return replace(settings, rate_limit_backend=url)
 

@@ -16,7 +16,11 @@ import tenacity
 from airflow.sdk import BaseHook
 
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError
-from airflow_provider_activecampaign.hooks.activecampaign import mask_backend_secret, with_backend_url
+from airflow_provider_activecampaign.hooks.activecampaign import (
+    mask_backend_secret,
+    settings_of,
+    with_backend_url,
+)
 from airflow_provider_activecampaign.transport import (
     Call,
     FailureKind,
@@ -24,6 +28,7 @@ from airflow_provider_activecampaign.transport import (
     TransportSettings,
     build_headers,
     handle_response,
+    name_connection,
     prepare_call,
     transport_error,
 )
@@ -53,22 +58,16 @@ class ActiveCampaignAsyncHook(BaseHook):
     async def get_settings(self) -> TransportSettings:
         """The validated connection settings, fetched once per hook."""
         if self._settings is None:
-            from airflow.providers.common.compat.connection import (
-                get_async_connection,
-                get_async_extra_dejson,
-            )
+            from airflow.providers.common.compat.connection import get_async_connection
             from airflow.sdk.log import amask_secret
 
             conn = await get_async_connection(self.activecampaign_conn_id, hook=self)
-            extra = await get_async_extra_dejson(conn)
-            settings = TransportSettings.from_connection_fields(
-                host=conn.host, port=conn.port, password=conn.password, extra=extra
-            )
+            settings = settings_of(self.activecampaign_conn_id, conn)
             await amask_secret(settings.api_key)
             backend_conn_id = settings.rate_limit_backend_connection
             if backend_conn_id is not None:
                 redis_conn = await get_async_connection(backend_conn_id, hook=self)
-                settings = with_backend_url(settings, redis_conn, await get_async_extra_dejson(redis_conn))
+                settings = with_backend_url(settings, redis_conn, backend_conn_id)
             mask_backend_secret(settings)
             self._settings = settings
         return self._settings
@@ -117,6 +116,7 @@ class ActiveCampaignAsyncHook(BaseHook):
                     return await self._send(call)
         except ActiveCampaignError as error:
             policy.explain(error)
+            name_connection(error, self.activecampaign_conn_id)
             raise
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 

@@ -8,11 +8,13 @@ The mapping rules live in :mod:`airflow_provider_activecampaign.contacts_mapping
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,12 +28,19 @@ from airflow_provider_activecampaign.contacts_mapping import (
     ColumnPlan,
     ContactBatch,
     ContactBuilder,
+    DuplicateRow,
     FieldCatalogue,
     ImportInfo,
     RecordRejected,
     find_tag_id,
 )
-from airflow_provider_activecampaign.contacts_sources import BadRecord, open_source
+from airflow_provider_activecampaign.contacts_sources import (
+    DEFAULT_ENCODING,
+    BadRecord,
+    ContactSource,
+    check_encoding,
+    open_source,
+)
 from airflow_provider_activecampaign.contacts_sync import (
     INLINE_FAILURES,
     FailureLog,
@@ -48,7 +57,11 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
-from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator, check_failure_ratio
+from airflow_provider_activecampaign.operators.base import (
+    ActiveCampaignBaseOperator,
+    check_failure_ratio,
+    failure_ratio_message,
+)
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 
@@ -57,6 +70,8 @@ DEFAULT_SYNC_BELOW = 10
 #: XCom key of what a deferred sync needs to resume: counts so far and the rows of unfinished batches.
 #: (XCom, not the deferral's method kwargs: ``dag.test()`` replaces those with the trigger event.)
 DEFERRAL_STATE_XCOM_KEY = "contacts_sync_state"
+#: Duplicate emails logged one by one; the rest are counted in one summary line.
+LOGGED_DUPLICATES = 5
 
 
 def _names(value: Any) -> list[str]:
@@ -101,6 +116,35 @@ def _progress_when_failed(tally: SyncTally, failures: FailureLog) -> str:
     )
 
 
+class _FailuresReport(FailureLog):
+    """The failures file, plus the rows a later row with the same email superseded.
+
+    A duplicate gets a line with ``stage`` ``duplicate`` (which row wins, and why) so the report
+    accounts for every row, but it is neither failed nor rejected: nothing was lost, so it does not
+    count against ``max_failure_ratio`` and is not among the inline ``failures``.
+    """
+
+    def __init__(self, path: Any, *, duplicates: int = 0, **counts: Any) -> None:
+        super().__init__(path, **counts)
+        self.duplicates = duplicates
+
+    def __enter__(self) -> _FailuresReport:
+        self.open()
+        return self
+
+    def add_duplicate(self, duplicate: DuplicateRow) -> None:
+        self.duplicates += 1
+        self._handle.write(json.dumps(duplicate.as_entry(), ensure_ascii=False, default=str) + "\n")
+
+
+@dataclass
+class _Reading:
+    """What was read from the source, for the result: rows, warnings about the source itself."""
+
+    records: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
 class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
     """Create or update any number of contacts, with custom fields, lists and tags; wait for the result.
 
@@ -112,8 +156,14 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
     Columns ``email``, ``first_name``, ``last_name`` and ``phone`` are the contact itself; every other
     column is a custom field named by its title, its personalisation tag (``PLAN`` or ``%PLAN%``) or
     its id, case-insensitively. Unknown columns and lists fail the task before anything is written.
-    A record without a valid email, or with a value its field cannot hold, is rejected (row, field,
-    reason) and the others still go.
+    A record without a valid email, or with a value its field cannot hold, or a file row that is not
+    valid in ``encoding``, is rejected (row, field, reason) and the others still go.
+
+    Rows with one email are applied in source order, so the last one wins (a value it leaves empty
+    keeps an earlier row's): within a batch they are merged into one contact, across batches the
+    importer applies batches in order. Each superseded row is counted in ``duplicates`` and listed
+    in the failures report with ``stage`` ``duplicate``, but is no failure. An empty source (no
+    rows, or a header only) succeeds with ``records`` 0 and a warning.
 
     Contacts go to the bulk importer in batches of up to 250 contacts and under 400,000 bytes, at
     its 100 requests a minute; a final batch of fewer than ``sync_below`` contacts goes through
@@ -125,6 +175,9 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         local path. Empty CSV cells leave the field untouched. (templated)
     :param source_format: ``csv`` or ``jsonl``; by default from the file name.
     :param csv_delimiter: CSV delimiter (default ``,``; ``\\t`` for ``.tsv``).
+    :param encoding: The text encoding of ``source_path`` (any Python codec name, e.g. ``latin-1``
+        or ``cp1252``); the default ``utf-8`` drops a UTF-8 BOM. A row with a byte that is not valid
+        in it is rejected, naming the file, row and byte offset; the other rows still go. (templated)
     :param sql: A query whose rows are the records; or a ``.sql`` file. (templated)
     :param sql_conn_id: The Airflow connection of the database ``sql`` runs on. (templated)
     :param sql_parameters: Query parameters passed to the driver. (templated)
@@ -157,9 +210,10 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
     :param sync_below: Batches with fewer contacts than this use ``contact/sync`` (0 disables it).
     :param progress_every: Log progress every this many batches (and at least every 30 s).
 
-    Returns ``{"submitted", "succeeded", "failed", "rejected", "batch_ids", "failures_path"}`` plus
-    ``"failures"`` (every failure inline) when there are at most 20; ``succeeded`` is ``None`` when not
-    waiting.
+    Returns ``{"records", "submitted", "succeeded", "failed", "rejected", "duplicates", "batch_ids",
+    "failures_path", "warnings"}`` plus ``"failures"`` (every failure inline) when there are at most
+    20; ``records`` counts every row read, ``succeeded`` is ``None`` when not waiting, ``warnings``
+    repeats what the log warned about the source (empty, duplicate emails).
     """
 
     template_fields: Sequence[str] = (
@@ -169,6 +223,7 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         "sql",
         "sql_conn_id",
         "sql_parameters",
+        "encoding",
         "field_map",
         "subscribe_lists",
         "unsubscribe_lists",
@@ -185,6 +240,7 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         source_path: str | ObjectStoragePath | None = None,
         source_format: str | None = None,
         csv_delimiter: str | None = None,
+        encoding: str = DEFAULT_ENCODING,
         sql: str | None = None,
         sql_conn_id: str | None = None,
         sql_parameters: Any = None,
@@ -225,10 +281,13 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
             raise ValueError(f"batch_size must be between 1 and {MAX_IMPORT_CONTACTS}, got {batch_size}.")
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive.")
+        if "{{" not in str(encoding) and "{%" not in str(encoding):
+            check_encoding(encoding)  # a typo fails when the DAG is parsed; a template, at run time
         self.contacts = contacts
         self.source_path = source_path
         self.source_format = source_format
         self.csv_delimiter = csv_delimiter
+        self.encoding = encoding
         self.sql = sql
         self.sql_conn_id = sql_conn_id
         self.sql_parameters = sql_parameters
@@ -256,11 +315,17 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.hook
         path = ObjectStoragePath(str(self.failures_path or default_failures_path(context)))
+        try:
+            encoding = check_encoding(self.encoding)
+        except ValueError as error:
+            raise AirflowFailException(str(error)) from None  # a retry would not make it exist
+        reading = _Reading()
         with open_source(
             contacts=self.contacts,
             source_path=self.source_path,
             source_format=self.source_format,
             csv_delimiter=self.csv_delimiter,
+            encoding=encoding,
             sql=self.sql,
             sql_conn_id=self.sql_conn_id,
             sql_parameters=self.sql_parameters,
@@ -268,7 +333,7 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
             self.log.info("Syncing contacts from %s.", source.description)
             builder = self._builder(hook, source.columns)
             tally = SyncTally(total=source.total)
-            with FailureLog(path) as failures:
+            with _FailuresReport(path) as failures:
                 progress = ProgressReporter(
                     tally, self.log, failures=failures, every_batches=self.progress_every
                 )
@@ -293,27 +358,29 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
                 )
                 with pipeline:
                     try:
-                        if builder is not None:
-                            self._send_all(source, builder.contacts, failures, pipeline, small)
+                        self._send_all(
+                            source, builder.contacts if builder else None, failures, pipeline, small, reading
+                        )
                         progress.finished_sending(len(pipeline.pending))
                         if pipeline.pending and self.deferrable:
                             # Imports that finish soon finish here (see defer_after).
                             pipeline.drain(until=time.monotonic() + self.defer_after)
                         if pipeline.pending and self.deferrable:
-                            self._defer(context, pipeline, tally, failures, path)
+                            self._defer(context, pipeline, tally, failures, path, reading)
                         pipeline.drain()
                     except ActiveCampaignError as error:
                         error.amend(_progress_when_failed(tally, failures))
                         raise
-        return self._finish(tally, failures, str(path))
+        return self._finish(tally, failures, str(path), reading)
 
     def _defer(
         self,
         context: Context,
         pipeline: ImportPipeline,
         tally: SyncTally,
-        failures: FailureLog,
+        failures: _FailuresReport,
         path: ObjectStoragePath,
+        reading: _Reading,
     ) -> None:
         """Save what resuming needs in XCom, then wait for the unfinished imports in the triggerer."""
         pending = pipeline.pending_state()
@@ -325,7 +392,10 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
             "failures_path": str(path),
             "rejected": failures.rejected,
             "failed": failures.failed,
+            "duplicates": failures.duplicates,
             "first_failures": failures.first,
+            "records": reading.records,
+            "warnings": reading.warnings,
             "host": socket.gethostname(),
         }
         failures.close()
@@ -363,8 +433,19 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
                 path,
                 state["host"],
             )
-        failures = FailureLog(path, append=True, rejected=int(state["rejected"]), failed=int(state["failed"]))
+        failures = _FailuresReport(
+            path,
+            append=True,
+            rejected=int(state["rejected"]),
+            failed=int(state["failed"]),
+            duplicates=int(state.get("duplicates") or 0),
+        )
         failures.first = list(state.get("first_failures") or [])
+        records = state.get("records")
+        reading = _Reading(
+            records=int(records) if records is not None else tally.submitted + failures.rejected,
+            warnings=list(state.get("warnings") or []),
+        )
         batches: Mapping[str, Any] = event.get("batches") or {}
         with failures:
             for batch_id, rows in (state.get("pending") or {}).items():
@@ -381,7 +462,7 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
                 tally.confirmed += succeeded
         # The saved rows hold email addresses: keep them in XCom no longer than needed.
         ti.xcom_push(key=DEFERRAL_STATE_XCOM_KEY, value=None)
-        return self._finish(tally, failures, str(path))
+        return self._finish(tally, failures, str(path), reading)
 
     # ----------------------------------------------------------------------------------------------
 
@@ -418,23 +499,58 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
 
     def _send_all(
         self,
-        source: Any,
-        builder: ContactBuilder,
-        failures: FailureLog,
+        source: ContactSource,
+        builder: ContactBuilder | None,
+        failures: _FailuresReport,
         pipeline: ImportPipeline,
         small: SmallBatchWriter,
+        reading: _Reading,
     ) -> None:
-        batches = BatchBuilder(self.batch_size)
+        """Read every row, reject the bad ones, and send the rest in batches, in source order.
+
+        ``builder`` is ``None`` when the source has no columns; its rows (if any) are then all bad.
+        """
+
+        def duplicate(row: DuplicateRow) -> None:
+            failures.add_duplicate(row)
+            if failures.duplicates <= LOGGED_DUPLICATES:
+                self.log.warning(
+                    "%s is on rows %s and %d: row %d wins (rows with one email are applied in source "
+                    "order).%s",
+                    row.email,
+                    row.row if row.row is not None else "(an earlier row)",
+                    row.kept_row,
+                    row.kept_row,
+                    " Further duplicates are only counted."
+                    if failures.duplicates == LOGGED_DUPLICATES
+                    else "",
+                )
+
+        batches = BatchBuilder(self.batch_size, on_duplicate=duplicate)
 
         def send(batch: ContactBatch) -> None:
-            if len(batch) < self.sync_below and not self.exclude_automations:
+            # A batch repeating an email of an earlier one goes through the importer, which applies
+            # batches in order: contact/sync would apply it before an earlier import still queued.
+            if len(batch) < self.sync_below and not self.exclude_automations and not batch.follows_earlier:
                 small.write(batch)
             else:
                 pipeline.submit(batch)
 
         for row, record in source:
+            reading.records += 1
             if isinstance(record, BadRecord):
                 failures.add({"row": row, "email": None, "stage": "rejected", "reason": record.reason})
+                continue
+            if builder is None:
+                failures.add(
+                    {
+                        "row": row,
+                        "email": None,
+                        "field": "email",
+                        "stage": "rejected",
+                        "reason": "no email address",
+                    }
+                )
                 continue
             try:
                 contact = builder.build(row, record)
@@ -446,37 +562,70 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         last = batches.flush()
         if last is not None:
             send(last)
+        if not reading.records:
+            self._warn(
+                reading,
+                f"{source.describe_empty()}: nothing was synced. If the source should have rows, check "
+                "the task that writes it (a path for the wrong date, an export that failed half-way).",
+            )
+        if failures.duplicates:
+            count = failures.duplicates
+            rows = f"{count:,} row had an email" if count == 1 else f"{count:,} rows had an email"
+            self._warn(
+                reading,
+                f"{rows} that a later row of the source repeats; the last row with each email won (rows "
+                "with one email are applied in source order: merged into one contact within a batch, "
+                "and across batches because the importer applies batches in order). They are not "
+                f"failures; each is in {failures.path} with stage 'duplicate'.",
+            )
 
-    def _finish(self, tally: SyncTally, failures: FailureLog, path: str) -> dict[str, Any]:
-        records = tally.submitted + failures.rejected
+    def _warn(self, reading: _Reading, message: str) -> None:
+        """Log a warning about the source and keep it for the result, where downstream tasks see it."""
+        self.log.warning(message)
+        reading.warnings.append(message)
+
+    def _finish(
+        self, tally: SyncTally, failures: _FailuresReport, path: str, reading: _Reading
+    ) -> dict[str, Any]:
+        records = reading.records
         waited = self.wait_for_completion
         result: dict[str, Any] = {
+            "records": records,
             "submitted": tally.submitted,
             "succeeded": tally.submitted - failures.failed if waited else None,
             "failed": failures.failed,
             "rejected": failures.rejected,
+            "duplicates": failures.duplicates,
             "batch_ids": list(tally.batch_ids),
             "failures_path": path,
+            "warnings": list(reading.warnings),
         }
         if failures.count <= INLINE_FAILURES:
             result["failures"] = list(failures.first)
         self.log.info(
-            "Contacts: %d records, %d submitted, %s succeeded, %d failed, %d rejected, %d bulk imports.",
+            "Contacts: %d records, %d submitted, %s succeeded, %d failed, %d rejected, %d duplicates, "
+            "%d bulk imports.",
             records,
             tally.submitted,
             result["succeeded"] if waited else "(not waited for)",
             failures.failed,
             failures.rejected,
+            failures.duplicates,
             len(tally.batch_ids),
         )
         ratio = failures.count / records if records else 0.0
         if failures.count and ratio > self.max_failure_ratio:
             first = "; ".join(_describe(f) for f in failures.first[:5])
             more = f" and {failures.count - 5} more" if failures.count > 5 else ""
+            summary = failure_ratio_message(
+                failures.count,
+                max(records, failures.count),
+                self.max_failure_ratio,
+                detail=f" ({failures.failed:,} failed, {failures.rejected:,} rejected)",
+            )
             raise AirflowFailException(
-                f"{failures.failed} contacts failed and {failures.rejected} records were rejected out of "
-                f"{records} ({ratio:.1%}, above max_failure_ratio {self.max_failure_ratio:.1%}). First: "
-                f"{first}{more}. Every one is listed in {path}. The other contacts were synced."
+                f"{summary}. First: {first}{more}. Every one is listed in {path}. The other contacts "
+                "were synced."
             )
         return result
 

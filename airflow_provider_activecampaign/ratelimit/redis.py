@@ -116,27 +116,26 @@ if op == 'book' then
   result = at - now
 elseif op == 'confirm' then
   local i, b = find(ARGV[5])
-  local fits = false
   if b and now < b.at then
     return {string.format('%.6f', b.at - now), string.format('%.6f', b.at)}
   end
   if b then
-    local others = 0
+    local counted = {}
     for _, o in ipairs(slots) do
       if o.key ~= b.key then
         local e = effective(o)
-        if e > now - period and e <= now then others = others + 1 end
+        if e <= now then counted[#counted + 1] = e end
       end
     end
-    fits = others < max_events
-    if fits then
-      if now > b.at then b.at = now end
-      at = b.at
-    else
-      table.remove(slots, i)
+    at = now
+    if #counted >= max_events then
+      table.sort(counted)
+      at = math.max(now, counted[#counted - max_events + 1] + period)
     end
-  end
-  if not fits then
+    b.at = at
+    b.open = at + tonumber(ARGV[6])
+    result = at - now
+  else
     at = next_slot()
     add(at, at + tonumber(ARGV[6]), tonumber(ARGV[7]))
     result = at - now

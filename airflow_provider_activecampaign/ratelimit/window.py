@@ -8,9 +8,9 @@ first come, first served, and keeps each booking honest through its life:
    *open*: its request has not been answered yet.
 2. **confirm** (only after waiting): just before sending, the booking is checked against the
    window as it is *now*. Other bookings may have moved later since it was made (a sender that
-   was descheduled, an answer that was slow), so a booking that no longer fits is moved to the
-   next free slot and the caller waits again. This is what keeps several processes on a busy
-   host strict: a slot handed out a second ago is never trusted blindly.
+   was descheduled, an answer that was slow), so a booking that no longer fits moves to when the
+   window has room (keeping its place in the queue) and the caller waits again. This is what keeps
+   several processes on a busy host strict: a slot handed out a second ago is never trusted blindly.
 3. **settle**: the answer came back at ``R``. The request reached the server between its send
    and ``R``; every request also spends at least the caller's fastest round trip (its *floor*:
    the network both ways and the server's least work) in flight, so the booking moves to
@@ -108,11 +108,19 @@ def next_slot(slots: Sequence[Booking], now: float, max_events: int, period: flo
     return slot
 
 
-def fits_now(slots: Sequence[Booking], booking: Booking, now: float, max_events: int, period: float) -> bool:
-    """Whether ``booking`` can go at ``now``: fewer than ``max_events`` others count in the last period."""
-    horizon = now - period
-    others = sum(1 for other in slots if other.key != booking.key and horizon < other.effective(now) <= now)
-    return others < max_events
+def free_at(slots: Sequence[Booking], booking: Booking, now: float, max_events: int, period: float) -> float:
+    """When ``booking`` can go, from ``now`` on: once fewer than ``max_events`` others count in its window.
+
+    Only bookings that count by ``now`` are considered: later ones are checked when they go.
+    """
+    counted = sorted(
+        effective
+        for other in slots
+        if other.key != booking.key and (effective := other.effective(now)) <= now
+    )
+    if len(counted) < max_events:
+        return now
+    return max(now, counted[-max_events] + period)
 
 
 def prune(slots: list[Booking], now: float, period: float) -> list[Booking]:
@@ -184,21 +192,23 @@ class SlidingWindowLimiter:
         return self.book(now, hold=0.0)[1]
 
     def confirm(self, booking: Booking, now: float | None = None) -> float:
-        """The caller waited and is about to send: 0.0 if it may, else how long to wait for a new slot."""
+        """About to send after waiting: 0.0 if it may go now, else how long to wait (then confirm again)."""
         with self._window(now) as now:
             mine = self._find(booking)
             if mine is not None and now < mine.at:  # woken early: keep the place, wait for it
                 return mine.at - now
-            if mine is not None and fits_now(self._slots, mine, now, self.max_events, self.period):
-                mine.at = booking.at = max(mine.at, now)
-                return 0.0
-            if mine is not None:
-                self._slots.remove(mine)
-            slot = next_slot(self._slots, now, self.max_events, self.period)
             hold = booking.open_until - booking.at if booking.open_until else DEFAULT_HOLD
-            booking.at, booking.open_until = slot, slot + hold
-            self._slots.append(Booking(booking.at, booking.key, booking.open_until, booking.floor))
-            return max(0.0, slot - now)
+            if mine is None:  # lost (a window reset, a pruned file): book again
+                slot = next_slot(self._slots, now, self.max_events, self.period)
+                booking.at, booking.open_until = slot, slot + hold
+                self._slots.append(Booking(booking.at, booking.key, booking.open_until, booking.floor))
+                return max(0.0, slot - now)
+            # The window as it is now: move to when it has room (usually a few milliseconds), keeping
+            # the place in the queue rather than going to its back.
+            slot = free_at(self._slots, mine, now, self.max_events, self.period)
+            mine.at, mine.open_until = slot, slot + hold
+            booking.at, booking.open_until = mine.at, mine.open_until
+            return slot - now
 
     def settle(self, booking: Booking, at: float | None = None) -> None:
         """The request of ``booking`` was answered at ``at`` (default: now): count it from ``at - floor``."""

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.contacts_mapping import ImportInfo
+from airflow_provider_activecampaign.contacts_mapping import ImportInfo, check_unknown_batch
+from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
-from airflow_provider_activecampaign.operators.base import check_failure_ratio
+from airflow_provider_activecampaign.operators.base import check_failure_ratio, failure_ratio_message
 from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 
@@ -62,14 +64,21 @@ class ActiveCampaignBulkImportSensor(ActiveCampaignDeferrableSensor):
         self.batch_ids = batch_ids
         self.max_failure_ratio = None if max_failure_ratio is None else check_failure_ratio(max_failure_ratio)
         self._finished: dict[str, dict[str, Any]] = {}
+        #: When each batch was first found unknown to the importer (see ``UNKNOWN_BATCH_GRACE``).
+        self._unknown_since: dict[str, float] = {}
 
     def poke(self, context: Context) -> PokeReturnValue:
         ids = parse_batch_ids(self.batch_ids)
         for batch_id in ids:
             if batch_id in self._finished:
                 continue
-            body = self.hook.get("import/info", params={"batchId": batch_id})
-            info = ImportInfo.parse(batch_id, body if isinstance(body, Mapping) else {})
+            try:
+                body = self.hook.get("import/info", params={"batchId": batch_id})
+                info = ImportInfo.parse(batch_id, body if isinstance(body, Mapping) else {})
+            except ActiveCampaignNotFoundError:  # not known to the importer yet: within the grace, waiting
+                info = ImportInfo.not_known_yet(batch_id)
+                since = self._unknown_since.setdefault(batch_id, time.monotonic())
+                check_unknown_batch(batch_id, time.monotonic() - since)
             if not info.done:
                 self.log.info(
                     "Bulk import %s is %s; %d of %d batches finished.",
@@ -125,9 +134,11 @@ class ActiveCampaignBulkImportSensor(ActiveCampaignDeferrableSensor):
                 for batch_id, batch in batches.items()
                 for email in batch.get("failed_emails", [])[:3]
             ][:5]
+            summary = failure_ratio_message(
+                failed, total, self.max_failure_ratio, what="imported contacts", happened="failed"
+            )
             raise AirflowFailException(
-                f"{failed} of {total} imported contacts failed ({failed / total:.1%}, above "
-                f"max_failure_ratio {self.max_failure_ratio:.1%}); for example {', '.join(examples)}. "
+                f"{summary}; for example {', '.join(examples)}. "
                 "ActiveCampaign does not say why; see the documented causes in the guide."
             )
         return report

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_activecampaign.contacts_mapping import ImportInfo
+from airflow_provider_activecampaign.contacts_mapping import ImportInfo, check_unknown_batch
+from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign_async import ActiveCampaignAsyncHook
 from airflow_provider_activecampaign.triggers.base import ActiveCampaignPollTrigger
 
@@ -37,6 +39,8 @@ class ActiveCampaignBulkImportTrigger(ActiveCampaignPollTrigger):
         super().__init__(activecampaign_conn_id=activecampaign_conn_id, poll_interval=poll_interval)
         self.batch_ids = [str(batch_id) for batch_id in batch_ids]
         self._finished: dict[str, dict[str, Any]] = {}
+        #: When each batch was first found unknown to the importer (see ``UNKNOWN_BATCH_GRACE``).
+        self._unknown_since: dict[str, float] = {}
 
     def serialize_kwargs(self) -> dict[str, Any]:
         return {"batch_ids": list(self.batch_ids)}
@@ -45,8 +49,13 @@ class ActiveCampaignBulkImportTrigger(ActiveCampaignPollTrigger):
         for batch_id in self.batch_ids:
             if batch_id in self._finished:
                 continue
-            body = await hook.get("import/info", params={"batchId": batch_id})
-            info = ImportInfo.parse(batch_id, body if isinstance(body, dict) else {})
+            try:
+                body = await hook.get("import/info", params={"batchId": batch_id})
+                info = ImportInfo.parse(batch_id, body if isinstance(body, dict) else {})
+            except ActiveCampaignNotFoundError:  # not known to the importer yet: within the grace, waiting
+                info = ImportInfo.not_known_yet(batch_id)
+                since = self._unknown_since.setdefault(batch_id, time.monotonic())
+                check_unknown_batch(batch_id, time.monotonic() - since)
             if not info.done:
                 self.log.info(
                     "Bulk import %s is %s; %d of %d batches finished.",

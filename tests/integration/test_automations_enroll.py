@@ -114,7 +114,7 @@ def test_missing_emails_are_created_with_create_missing(fast: Any, run_dag: Any)
     assert result["not_found"] == []
     failed = {item["contact"]: item["reason"] for item in result["failed"]}
     assert failed == {
-        "broken@": "not a valid email address",
+        "broken@": "'broken@' is not a valid email address: there must be something after the @-sign",
         "bob": "neither an email address nor a contact id (ids are positive whole numbers)",
     }
     assert enrolment_counts(fast, RE_ENGAGEMENT) == {
@@ -122,6 +122,29 @@ def test_missing_emails_are_created_with_create_missing(fast: Any, run_dag: Any)
         created["id"]: 1,
     }
     assert count(fast, "POST", "/api/3/contact/sync") == 1  # only the missing one
+
+
+def test_the_email_rule_is_the_contacts_syncs(fast: Any, run_dag: Any) -> None:
+    """One rule (emails.py): o'brien@ and jörg@ are addresses, a..b@ is refused before any request
+    with the very reason the contacts sync gives (test_contacts_sync.py), even with create_missing."""
+    ids = seed_contacts(fast, ["o'brien@example.com"])
+    contacts = ["a..b@example.com", "O'Brien@example.com", "jörg@example.de"]
+    dagrun, states = _run(run_dag, "automations_add_create_missing", "Re-engagement", contacts)
+
+    assert states["add"] == "success"  # max_failure_ratio=1.0 in this DAG
+    result = run_dag.xcom(dagrun, "add")
+    failed = {item["contact"]: item["reason"] for item in result["failed"]}
+    assert failed["a..b@example.com"] == (
+        "'a..b@example.com' is not a valid email address: it cannot have two periods in a row"
+    )
+    assert "O'Brien@example.com" in result["enrolled"]  # matched case-insensitively
+    # jörg@ is an address: looked up, then created (or refused by ActiveCampaign, not by us).
+    assert "jörg@example.de" in result["enrolled"] or failed["jörg@example.de"].startswith(
+        "ActiveCampaign refused the contact"
+    )
+    assert enrolment_counts(fast, RE_ENGAGEMENT)[ids["o'brien@example.com"]] == 1
+    lookups = [r["query"] for r in fast.requests()["requests"] if r["path"] == "/api/3/contacts"]
+    assert not [q for q in lookups if "a..b" in q]  # never looked up, never created
 
 
 def test_any_problem_fails_the_task_by_default_after_the_rest_went_through(fast: Any, run_dag: Any) -> None:

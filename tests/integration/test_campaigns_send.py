@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_activecampaign.campaigns_api import ActiveCampaignCampaignError, check_emails
 from airflow_provider_activecampaign.emulator.seed import default_seed
 
 pytestmark = pytest.mark.integration
@@ -191,6 +192,23 @@ def test_dry_run_sends_test_copies_only(account: Any, run_dag: Any) -> None:
     [draft] = named(state, "Preview [test]")
     assert (draft["status_name"], draft["sends"]) == ("draft", 0)
     assert named(state, "Preview") == []
+
+
+@pytest.mark.parametrize("field", ["test_emails", "from_email"])
+def test_addresses_follow_the_providers_one_email_rule(account: Any, run_dag: Any, field: str) -> None:
+    """emails.py, as for contacts: a..b@ is refused before anything is written (and o'brien@ is fine)."""
+    dagrun = run_dag("campaigns_send", conf={"name": f"Bad {field}", field: "a..b@example.com"})
+    assert run_dag.task_states(dagrun)["send"] == "failed"
+    assert [r for r in account.requests()["requests"] if r["method"] == "POST"] == []
+    assert account.state()["campaigns"] == []
+
+    with pytest.raises(ActiveCampaignCampaignError) as error:
+        check_emails(["a..b@example.com"], field)
+    assert str(error.value).startswith(
+        f"{field} has addresses that are not valid: "
+        "'a..b@example.com' is not a valid email address: it cannot have two periods in a row."
+    )
+    assert check_emails(["o'brien@example.com"], field) == ["o'brien@example.com"]
 
 
 def test_max_recipients_refuses_before_anything_is_written(account: Any, run_dag: Any) -> None:

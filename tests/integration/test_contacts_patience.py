@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign import contacts_sync, transport
+from airflow_provider_activecampaign import contacts_sync
 from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
@@ -20,11 +20,6 @@ from airflow_provider_activecampaign.exceptions import (
 from tests.integration.contacts_support import api_counts, contacts, fast_seed, run_sync, use_emulator
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _fresh_limiters(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport, "_LIMITERS", {})
 
 
 def sync(tmp_path: Path, **options: Any) -> dict[str, Any]:

@@ -256,9 +256,10 @@ def test_invalid_emails_are_rejected_and_the_rest_go_through(
         sync(tmp_path, contacts=records, failures_path=str(failures_path))
 
     message = str(error.value)
-    assert "11 records were rejected out of 301" in message
+    assert "11 of 301 records (3.7%) failed or were rejected (0 failed, 11 rejected)" in message
     assert (
-        "row 1 (broken0.example.com) [email]: 'broken0.example.com' is not a valid email address" in message
+        "row 1 (broken0.example.com) [email]: 'broken0.example.com' is not a valid email address: "
+        "it must have an @-sign" in message
     )
     assert str(failures_path) in message
     failures = read_jsonl(failures_path)
@@ -283,10 +284,44 @@ def test_max_failure_ratio_lets_a_partly_bad_run_succeed(emulator: EmulatorFixtu
             "row": 21,
             "email": "nope",
             "field": "email",
-            "reason": "'nope' is not a valid email address",
+            "reason": "'nope' is not a valid email address: it must have an @-sign",
             "stage": "rejected",
         }
     ]
+
+
+@PATHS
+def test_the_email_rule_takes_apostrophes_and_international_addresses_and_refuses_double_dots(
+    emulator: EmulatorFixture, tmp_path: Path, sync_below: int
+) -> None:
+    """The sync's email check is the provider's one rule (emails.py), the automations' too.
+
+    ActiveCampaign decides what it imports; the sync must only refuse what can never be an
+    address. The emulator's own rule is not asserted here (it is stricter: see emails.py).
+    """
+    use_emulator(emulator, speed=20, seed=fast_seed())
+    records = [
+        {"email": "o'brien@example.com", "first_name": "Conor"},
+        {"email": "jörg@example.de", "first_name": "Jörg"},
+        {"email": "a..b@example.com", "first_name": "Ab"},
+        {"email": "ann@example.com", "first_name": "Ann"},
+    ]
+    result = sync(tmp_path, contacts=records, sync_below=sync_below, max_failure_ratio=1.0)
+
+    assert (result["submitted"], result["rejected"]) == (3, 1)
+    [rejected] = [f for f in result["failures"] if f["stage"] == "rejected"]
+    assert rejected == {
+        "row": 3,
+        "email": "a..b@example.com",
+        "field": "email",
+        "reason": "'a..b@example.com' is not a valid email address: it cannot have two periods in a row",
+        "stage": "rejected",
+    }
+    # Sent: each one is now in the account, or ActiveCampaign (here the emulator) refused it.
+    refused_by_the_api = {f["email"] for f in result["failures"] if f["stage"] == "failed"}
+    for email in ("o'brien@example.com", "jörg@example.de", "ann@example.com"):
+        assert emulator.contact(email) is not None or email in refused_by_the_api, email
+    assert emulator.contact("ann@example.com") is not None
 
 
 @PATHS

@@ -87,6 +87,9 @@ def test_form_has_the_extra_fields(form: Any) -> None:
         "requests_per_second",
         "imports_per_minute",
         "max_retries",
+        "budget_share",
+        "max_wait",
+        "rate_limit_backend",
         "account_timezone",
         "app_url",
     }
@@ -95,7 +98,8 @@ def test_form_has_the_extra_fields(form: Any) -> None:
     assert extra["requests_per_second"]["schema"]["title"] == "Requests per second"
     assert extra["requests_per_second"]["value"] == 5
     assert extra["max_retries"]["schema"]["type"] == ["integer", "null"]
-    assert extra["max_retries"]["value"] == 5
+    assert extra["max_retries"]["value"] is None  # bounded by max_wait unless set
+    assert extra["budget_share"]["schema"]["maximum"] == 1
     assert extra["imports_per_minute"]["value"] == 100
     assert extra["account_timezone"]["value"] == "UTC"
     assert all(field["description"] for field in extra.values())

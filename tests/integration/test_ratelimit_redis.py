@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from tests.helpers.redis_server import RedisServer, redis_server, require_redis_
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "https://acct.api-us1.com"
-SECONDS = 6.0
+SECONDS = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def _run_clients(
     account: EmulatorProcess, tmp_path: Path, backend: str | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     account.client.clear_requests()
-    start_at = time.time() + 5.0  # every process imports Airflow first
+    start_at = time.time() + 8.0  # every process imports Airflow first
     procs = []
     for index, use_async in enumerate([False, False, False, True]):
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__ACTIVECAMPAIGN__")}
@@ -129,9 +130,13 @@ def _run_clients(
     return results, account.client.requests()
 
 
-def _accepted_per_second(log: dict[str, Any]) -> float:
-    accepted = [e for e in log["requests"] if e["path"] == "/api/3/users/me" and e["status"] == 200]
-    return len(accepted) / SECONDS
+def _budget_used(log: dict[str, Any]) -> float:
+    """Accepted requests ÷ the most a "5 in any second" server admits between the first and the last."""
+    times = sorted(
+        e["real_time"] for e in log["requests"] if e["path"] == "/api/3/users/me" and e["status"] == 200
+    )
+    allowed = 5 * (math.floor(times[-1] - times[0]) + 1)  # 5 in each second the span touches
+    return len(times) / allowed
 
 
 def test_three_hosts_and_a_trigger_share_one_budget_through_redis(
@@ -143,8 +148,9 @@ def test_three_hosts_and_a_trigger_share_one_budget_through_redis(
     assert log["max_requests_in_any_emulated_second"] <= 5
     assert all(result["failed"] == 0 for result in results), results
     assert all(result["ok"] > 0 for result in results), results  # every host got its turns
-    rate = _accepted_per_second(log)
-    assert rate >= 0.9 * 5, f"{rate:.2f} requests/s"
+    used = _budget_used(log)
+    print(f"budget used: {used:.3f}", [r["ok"] for r in results])
+    assert used >= 0.9, f"{used:.2f} of the budget"
 
 
 def test_control_hosts_with_only_their_own_windows_overshoot(

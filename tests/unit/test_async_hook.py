@@ -231,13 +231,15 @@ async def test_paces_with_the_same_limiter_as_the_sync_hook(
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(BASE, requests_per_second=5))
     sync_settings = ActiveCampaignHook(activecampaign_conn_id=CONN_ID).settings
     sync_limiter = prepare_call(sync_settings, "GET", "contacts").limiters[0]
-    for _ in range(4):  # the sync hook books four of the five slots of this second
-        assert sync_limiter.reserve() == 0.0
+    # The sync hook books the next three windows: 15 slots, from now to about 2.06 s ahead.
+    waits = [sync_limiter.reserve() for _ in range(15)]
+    assert waits[:5] == [0.0] * 5
+    assert max(waits) > 2.0
     server.answers = [answer(200, {})] * 3
     async with hook() as target:
         for _ in range(3):
             await target.get("contacts")
+    # The async hook's first call waits for the fourth window (whatever the time its set-up took,
+    # well under two seconds); sleeping moves the clock, so its other calls go in that window.
     limiter_waits = [s for s in sleeps if s > 0.5]
-    # The async hook's 1st call takes the fifth slot; its 2nd waits for the shared window to move
-    # on (sleeping moves the clock), and its 3rd goes in that next window.
     assert len(limiter_waits) == 1

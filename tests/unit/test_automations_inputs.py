@@ -73,7 +73,10 @@ def test_bad_items_are_reported_with_a_reason_and_the_rest_kept() -> None:
 
     assert [r.key for r in parsed.refs] == ["ann@example.com"]
     assert parsed.invalid == [
-        {"contact": "broken@", "reason": "not a valid email address"},
+        {
+            "contact": "broken@",
+            "reason": "'broken@' is not a valid email address: there must be something after the @-sign",
+        },
         {
             "contact": "bob",
             "reason": "neither an email address nor a contact id (ids are positive whole numbers)",

@@ -96,9 +96,8 @@ def test_the_result_and_a_failure_ratio_that_is_exceeded(mocker: MockerFixture) 
     )
     ctx = context()
 
-    with pytest.raises(
-        AirflowException, match=r"1 of 2 contacts failed or were not found .*'x@y.co': not found"
-    ):
+    expected = r"1 of 2 contacts \(50%\) failed or were not found, above max_failure_ratio 0 \(0%\)"
+    with pytest.raises(AirflowException, match=expected + r".*'x@y.co': not found"):
         op.execute(ctx)  # type: ignore[arg-type]
     assert ctx["ti"].pushed[RESULT_XCOM_KEY]["not_found"] == ["x@y.co"]
 

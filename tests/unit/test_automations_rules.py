@@ -103,7 +103,9 @@ def test_failure_summary() -> None:
     assert failure_summary(problems, 100, 0.07, "Enrolling") is None
     message = failure_summary(problems, 100, 0.05, "Enrolling")
     assert message is not None
-    assert message.startswith("Enrolling: 7 of 100 contacts failed or were not found (7.0%), more than ")
+    assert message.startswith(
+        "Enrolling: 7 of 100 contacts (7%) failed or were not found, above max_failure_ratio 0.05 (5%). "
+    )
     assert "'c0': not found; 'c1': not found" in message
     assert "and 2 more" in message
     assert failure_summary([], 10, 0.0, "x") is None

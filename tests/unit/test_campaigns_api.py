@@ -203,6 +203,21 @@ def test_as_list_and_check_emails() -> None:
         api.check_emails(["qa@", "ok@example.com"], "test_emails")
 
 
+def test_check_emails_uses_the_providers_one_email_rule() -> None:
+    """Before emails.py this regex took a..b@ and a.@; o'brien@ and jörg@ were (and are) fine."""
+    assert api.check_emails(["O'Brien@Example.com", "Jörg@example.de"], "test_emails") == [
+        "o'brien@example.com",
+        "jörg@example.de",
+    ]
+    with pytest.raises(api.ActiveCampaignCampaignError) as error:
+        api.check_emails(["a..b@example.com", "ok@example.com", "ann.@example.com"], "from_email")
+    assert str(error.value).startswith(
+        "from_email has addresses that are not valid: 'a..b@example.com' is not a valid email address: "
+        "it cannot have two periods in a row; 'ann.@example.com' is not a valid email address: it cannot "
+        "have a period immediately before the @-sign."
+    )
+
+
 def test_app_urls() -> None:
     assert app_base_url("https://acme.api-us1.com") == "https://acme.activehosted.com"
     assert app_base_url("https://acme.api-eu7.com") == "https://acme.activehosted.com"

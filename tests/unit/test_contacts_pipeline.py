@@ -94,7 +94,8 @@ class FakeImporter:
         self.polls.append((self.clock.now, batch_id))
         if self.clock.now < self.done_at[batch_id]:
             return {"status": "active", "success": [], "failure": []}
-        return {"status": "completed", "success": ["1"], "failure": []}
+        size = len(self.posted[int(batch_id[1:]) - 1])
+        return {"status": "completed", "success": [str(n) for n in range(size)], "failure": []}
 
 
 def batch(rows: range) -> ContactBatch:

@@ -15,6 +15,7 @@ from airflow_provider_activecampaign.contacts_sources import (
     JsonLinesSource,
     RecordListSource,
     SqlSource,
+    check_encoding,
     infer_format,
     open_source,
 )
@@ -139,3 +140,125 @@ def test_sql_source_reads_sqlite_in_chunks(tmp_path: Path, monkeypatch: pytest.M
     assert len(rows) == 25
     assert rows[0] == (1, {"email": "u0@example.com", "first_name": "U0", "Plan": "Pro"})
     assert rows[-1][0] == 25
+
+
+# --------------------------------------------------------------------------------------------------
+# Encodings
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gz"])
+def test_a_csv_row_with_an_undecodable_byte_is_a_bad_record_naming_file_row_and_offset(
+    tmp_path: Path, gz: bool
+) -> None:
+    data = b'email,note\r\na@example.com,"two\nlines"\r\nb@example.com,caf\xe9\r\nc@example.com,ok\r\n'
+    path = tmp_path / ("contacts.csv.gz" if gz else "contacts.csv")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    with open_source(source_path=str(path)) as source:
+        rows = list(source)
+    assert rows[0] == (1, {"email": "a@example.com", "note": "two\nlines"})
+    assert rows[2] == (3, {"email": "c@example.com", "note": "ok"})
+    number, bad = rows[1]
+    assert number == 2
+    assert isinstance(bad, BadRecord)
+    assert f"row 2 of CSV file {path}" in bad.reason
+    offset = data.index(b"caf") + 3
+    assert f"byte 0xe9 is not valid utf-8 at byte offset {offset}" in bad.reason
+    assert ("of the decompressed data" in bad.reason) is gz
+    assert 'encoding="latin-1"' in bad.reason
+
+
+def test_a_bad_byte_inside_a_quoted_multi_line_value_rejects_that_record_only(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(b'email,note\na@example.com,"x\n\xff y"\nb@example.com,fine\n')
+    with CsvSource(str(path)) as source:
+        rows = list(source)
+    assert isinstance(rows[0][1], BadRecord)
+    assert rows[1] == (2, {"email": "b@example.com", "note": "fine"})
+
+
+def test_an_undecodable_json_line_is_a_bad_record_and_the_first_pass_survives_it(tmp_path: Path) -> None:
+    data = (
+        b'{"email": "a@example.com"}\n{"email": "b@example.com", "x": "\xe9"}\n{"email": "c@example.com"}\n'
+    )
+    path = tmp_path / "contacts.jsonl"
+    path.write_bytes(data)
+    with JsonLinesSource(str(path)) as source:
+        assert source.total == 3
+        assert source.columns == ["email"]
+        rows = list(source)
+    assert [row for row, _ in rows] == [1, 2, 3]
+    bad = rows[1][1]
+    assert isinstance(bad, BadRecord)
+    assert f"line 2 of JSON Lines file {path}" in bad.reason
+    offset = data.index(b"\xe9")
+    assert f"byte 0xe9 is not valid utf-8 at byte offset {offset}" in bad.reason
+
+
+def test_encoding_decodes_the_file_and_a_utf8_bom_is_dropped_only_for_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(b"email,first_name\r\njose@example.com,Jos\xe9\r\n")
+    with CsvSource(str(path), encoding="latin-1") as source:
+        assert list(source) == [(1, {"email": "jose@example.com", "first_name": "José"})]
+    path.write_bytes(b"\xef\xbb\xbfemail\nann@example.com\n")
+    for encoding in ("utf-8", "UTF8", "utf-8-sig"):
+        with CsvSource(str(path), encoding=encoding) as source:
+            assert source.columns == ["email"]
+
+
+def test_old_mac_line_ends_still_split_rows(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(b"email,first_name\ra@example.com,Ann\rb@example.com,Bob\r")
+    with CsvSource(str(path)) as source:
+        assert [record for _, record in source] == [
+            {"email": "a@example.com", "first_name": "Ann"},
+            {"email": "b@example.com", "first_name": "Bob"},
+        ]
+
+
+def test_utf16_files_are_read_and_a_bad_code_unit_rejects_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    good = "email,first_name\nann@example.com,Zoë\n".encode("utf-16")
+    path.write_bytes(
+        good + "x@example.com,".encode("utf-16-le") + b"\x00\xd8" + "\nb@example.com,B\n".encode("utf-16-le")
+    )
+    with CsvSource(str(path), encoding="utf-16") as source:
+        rows = list(source)
+    assert rows[0] == (1, {"email": "ann@example.com", "first_name": "Zoë"})
+    assert isinstance(rows[1][1], BadRecord)
+    assert "row 2 of CSV file" in rows[1][1].reason
+    assert rows[2] == (3, {"email": "b@example.com", "first_name": "B"})
+
+
+def test_an_undecodable_header_fails_naming_the_file_and_the_encoding_hint(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(b"email,Pr\xe9nom\nann@example.com,Ann\n")
+    with pytest.raises(
+        ValueError, match=r"The header row of CSV file .* byte offset 8\. .*encoding=\"latin-1\""
+    ):
+        CsvSource(str(path))
+
+
+def test_an_unknown_or_binary_encoding_is_refused() -> None:
+    for name in ("latin-9x", "base64"):
+        with pytest.raises(ValueError, match=f"Unknown encoding {name!r}"):
+            check_encoding(name)
+    assert check_encoding(None) == "utf-8"
+
+
+def test_reading_stays_line_by_line(tmp_path: Path) -> None:
+    """Decoding per line must not read the file whole: 50,000 rows, at most one line in memory."""
+    import tracemalloc
+
+    path = tmp_path / "contacts.csv.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(b"email,note\n")
+        for i in range(50_000):
+            handle.write(b"u%d@example.com,%s\n" % (i, b"x" * 100))
+    tracemalloc.start()
+    with CsvSource(str(path)) as source:
+        count = sum(1 for _ in source)
+        _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 50_000
+    assert peak < 2_000_000  # the file is ~5.7 MB uncompressed

@@ -35,7 +35,7 @@ with DAG(
     ActiveCampaignSyncContactsOperator.partial(
         task_id="sync",
         source_format="jsonl",
-        sync_below=0,
+        sync_below=int(os.environ.get("AC_BENCH_SYNC_BELOW", "0")),
         poll_interval=float(os.environ.get("AC_BENCH_POLL_INTERVAL", "1")),
         failures_path="{{ dag_run.conf['failures_dir'] }}/{{ ti.map_index }}.jsonl",
     ).expand(source_path=source_files())
