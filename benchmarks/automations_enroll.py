@@ -67,10 +67,10 @@ def _context() -> dict[str, Any]:
 def run_scenario(
     emu: EmulatorProcess, scenario: Scenario, contacts: int, speed: float, workers: int
 ) -> dict[str, Any]:
+    from airflow_provider_activecampaign.hooks.transport import _LIMITERS
     from airflow_provider_activecampaign.operators.automations import (
         ActiveCampaignAddContactsToAutomationOperator,
     )
-    from airflow_provider_activecampaign.transport import _LIMITERS
 
     emu.client.reset()
     emu.client.configure(speed=speed)

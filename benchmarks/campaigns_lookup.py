@@ -44,7 +44,7 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
 
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ac-campaigns-bench-"))
-    from airflow_provider_activecampaign.campaigns_api import (
+    from airflow_provider_activecampaign.campaigns.api import (
         count_active_members,
         create_campaign,
         create_message,

@@ -157,9 +157,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ac-limiter-cost-") as folder:
         os.environ["AIRFLOW_PROVIDER_ACTIVECAMPAIGN_RATELIMIT_DIR"] = str(Path(folder) / "windows")
         os.environ.setdefault("AIRFLOW_HOME", str(Path(folder) / "airflow"))
-        from airflow_provider_activecampaign.ratelimit.backends import new_limiter
-        from airflow_provider_activecampaign.ratelimit.local import SharedSlidingWindowLimiter
-        from airflow_provider_activecampaign.ratelimit.window import SlidingWindowLimiter
+        from airflow_provider_activecampaign.hooks.ratelimit.backends import new_limiter
+        from airflow_provider_activecampaign.hooks.ratelimit.local import SharedSlidingWindowLimiter
+        from airflow_provider_activecampaign.hooks.ratelimit.window import SlidingWindowLimiter
 
         with redis_server(folder) as port:
             url = f"redis://127.0.0.1:{port}/0"

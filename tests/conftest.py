@@ -65,7 +65,7 @@ def _fresh_transport_state(monkeypatch: pytest.MonkeyPatch) -> None:
 
     (A 403 then fails fast, as on a first call; the emulator's own windows are empty after reset.)
     """
-    from airflow_provider_activecampaign import transport
+    from airflow_provider_activecampaign.hooks import transport
 
     monkeypatch.setattr(transport, "_LIMITERS", {})
     monkeypatch.setattr(transport, "_KEY_WORKED", {})

@@ -202,7 +202,7 @@ def test_the_connection_docs_show_both_forms() -> None:
 def test_connection_examples_are_accepted_by_the_hook(conn_id: str, value: str) -> None:
     from airflow.sdk.definitions.connection import Connection
 
-    from airflow_provider_activecampaign.transport import TransportSettings
+    from airflow_provider_activecampaign.hooks.transport import TransportSettings
 
     conn = (
         Connection.from_json(value, conn_id=conn_id)

@@ -16,8 +16,8 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
-from airflow_provider_activecampaign.ratelimit import redis_url_from_connection
-from airflow_provider_activecampaign.transport import (
+from airflow_provider_activecampaign.hooks.ratelimit import redis_url_from_connection
+from airflow_provider_activecampaign.hooks.transport import (
     Call,
     FailureKind,
     RetryPolicy,

@@ -1,7 +1,7 @@
 """The async counterpart of the hook, for triggers running in the triggerer's event loop.
 
 It shares every rule (URL, headers, rate limit, retries, errors) with the sync hook through
-:mod:`airflow_provider_activecampaign.transport`; only the HTTP client (httpx) differs.
+:mod:`airflow_provider_activecampaign.hooks.transport`; only the HTTP client (httpx) differs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from airflow_provider_activecampaign.hooks.activecampaign import (
     settings_of,
     with_backend_url,
 )
-from airflow_provider_activecampaign.transport import (
+from airflow_provider_activecampaign.hooks.transport import (
     Call,
     FailureKind,
     RetryPolicy,

@@ -1,7 +1,7 @@
 """Operators that add contacts to an ActiveCampaign automation and remove them from it.
 
 The rules that keep a contact from being enrolled twice live in
-:mod:`airflow_provider_activecampaign.enrolments`; see ``docs/operators/automations.md``.
+:mod:`airflow_provider_activecampaign.automations.enrolments`; see ``docs/operators/automations.md``.
 """
 
 from __future__ import annotations
@@ -14,33 +14,24 @@ from typing import Any
 from airflow.sdk import Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_activecampaign.contact_refs import ParsedContacts, parse_contacts
-from airflow_provider_activecampaign.enrolments import (
+from airflow_provider_activecampaign.automations.enrolments import (
     Enroller,
     EnrolmentReport,
     Remover,
     check_reentry_options,
     earlier_tries_since,
     failure_summary,
+    resolve_automation,
     wait_until_finished,
 )
+from airflow_provider_activecampaign.contacts.refs import ParsedContacts, parse_contacts
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator, check_failure_ratio
 from airflow_provider_activecampaign.triggers.automations import ActiveCampaignAutomationCompletedTrigger
+from airflow_provider_activecampaign.triggers.base import DEFERRAL_GRACE
 
 #: XCom key of the enrolment result while the task waits (deferred) and when it fails.
 RESULT_XCOM_KEY = "enrolment_result"
-#: Extra time the deferral gets beyond ``timeout``: the trigger's own deadline fires first and says
-#: which enrolments were still running; this only catches a trigger that stopped answering.
-DEFERRAL_GRACE = timedelta(minutes=5)
-
-
-def resolve_automation(hook: ActiveCampaignHook, automation: str | int) -> str:
-    """The automation's id from its id or exact name; unknown or ambiguous names raise, listing candidates."""
-    wanted = str(automation).strip()
-    if not wanted:
-        raise AirflowFailException("automation is empty: pass the automation's id or exact name.")
-    return hook.resolve_ids("automations", key="automations", wanted=[wanted], kind="automation")[wanted]
 
 
 def _resolve_with_label(hook: ActiveCampaignHook, automation: str | int) -> tuple[str, str]:

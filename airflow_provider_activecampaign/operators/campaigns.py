@@ -26,7 +26,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Context, conf
 
-from airflow_provider_activecampaign.campaigns_api import (
+from airflow_provider_activecampaign.campaigns.api import (
     DRAFT,
     AccountTimezone,
     ActiveCampaignCampaignError,

@@ -1,9 +1,9 @@
 """Operators that push contacts into ActiveCampaign and read changed contacts back out.
 
-The mapping rules live in :mod:`airflow_provider_activecampaign.contacts_mapping`, the sources in
-:mod:`~airflow_provider_activecampaign.contacts_sources`, the sending and waiting in
-:mod:`~airflow_provider_activecampaign.contacts_sync` and the export in
-:mod:`~airflow_provider_activecampaign.contacts_export`; see ``docs/operators/contacts.md``.
+The mapping rules live in :mod:`airflow_provider_activecampaign.contacts.mapping`, the sources in
+:mod:`~airflow_provider_activecampaign.contacts.sources`, the sending and waiting in
+:mod:`~airflow_provider_activecampaign.contacts.sync` and the export in
+:mod:`~airflow_provider_activecampaign.contacts.export`; see ``docs/operators/contacts.md``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 from airflow.sdk import Context, ObjectStoragePath, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_activecampaign.contacts_export import ContactExporter, filter_time
-from airflow_provider_activecampaign.contacts_mapping import (
+from airflow_provider_activecampaign.contacts.export import ContactExporter, filter_time
+from airflow_provider_activecampaign.contacts.mapping import (
     MAX_IMPORT_CONTACTS,
     BatchBuilder,
     ColumnPlan,
@@ -34,14 +34,14 @@ from airflow_provider_activecampaign.contacts_mapping import (
     RecordRejected,
     find_tag_id,
 )
-from airflow_provider_activecampaign.contacts_sources import (
+from airflow_provider_activecampaign.contacts.sources import (
     DEFAULT_ENCODING,
     BadRecord,
     ContactSource,
     check_encoding,
     open_source,
 )
-from airflow_provider_activecampaign.contacts_sync import (
+from airflow_provider_activecampaign.contacts.sync import (
     INLINE_FAILURES,
     FailureLog,
     ImportPipeline,

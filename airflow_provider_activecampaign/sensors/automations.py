@@ -14,8 +14,7 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from airflow_provider_activecampaign.contact_refs import ContactResolver, parse_contacts
-from airflow_provider_activecampaign.enrolments import (
+from airflow_provider_activecampaign.automations.enrolments import (
     CompletionState,
     Progress,
     is_running,
@@ -24,13 +23,15 @@ from airflow_provider_activecampaign.enrolments import (
     read_contact_enrolments,
     refresh_unfinished,
     resolve_all,
+    resolve_automation,
     summarize,
 )
+from airflow_provider_activecampaign.contacts.refs import ContactResolver, parse_contacts
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
-from airflow_provider_activecampaign.operators.automations import DEFERRAL_GRACE, resolve_automation
 from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.automations import ActiveCampaignAutomationCompletedTrigger
+from airflow_provider_activecampaign.triggers.base import DEFERRAL_GRACE
 
 
 class ActiveCampaignAutomationCompletedSensor(ActiveCampaignDeferrableSensor):

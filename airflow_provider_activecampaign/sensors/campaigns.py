@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import Context, PokeReturnValue, conf
 
-from airflow_provider_activecampaign.campaigns_api import (
+from airflow_provider_activecampaign.campaigns.api import (
     ActiveCampaignCampaignError,
     campaign_report,
     describe_progress,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_activecampaign.enrolments import FINISHED, enrolment_phase, summarize
+from airflow_provider_activecampaign.automations.enrolments import FINISHED, enrolment_phase, summarize
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign_async import ActiveCampaignAsyncHook
 from airflow_provider_activecampaign.triggers.base import ActiveCampaignPollTrigger

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -38,6 +39,10 @@ def first_check_after() -> float:
 #: How long deferrable operators and sensors keep checking in the worker before deferring (seconds):
 #: a wait that ends soon ends there, without a trip through the triggerer.
 DEFAULT_DEFER_AFTER = 10.0
+
+#: Extra time the deferral gets beyond ``timeout``: the trigger's own deadline fires first and says
+#: which enrolments were still running; this only catches a trigger that stopped answering.
+DEFERRAL_GRACE = timedelta(minutes=5)
 
 
 class ActiveCampaignPollTrigger(BaseTrigger):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_activecampaign.campaigns_api import (
+from airflow_provider_activecampaign.campaigns.api import (
     campaign_report,
     describe_progress,
     finish_outcome,

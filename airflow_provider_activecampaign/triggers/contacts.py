@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_activecampaign.contacts_mapping import ImportInfo, check_unknown_batch
+from airflow_provider_activecampaign.contacts.mapping import ImportInfo, check_unknown_batch
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign_async import ActiveCampaignAsyncHook
 from airflow_provider_activecampaign.triggers.base import ActiveCampaignPollTrigger

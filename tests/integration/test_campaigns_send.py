@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign.campaigns_api import ActiveCampaignCampaignError, check_emails
+from airflow_provider_activecampaign.campaigns.api import ActiveCampaignCampaignError, check_emails
 from airflow_provider_activecampaign.emulator.seed import default_seed
 
 pytestmark = pytest.mark.integration

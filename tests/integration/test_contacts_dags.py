@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign import transport
 from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from airflow_provider_activecampaign.hooks import transport
 from tests.integration.contacts_support import contacts, fast_seed, read_jsonl, use_emulator
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign import contacts_sync
+from airflow_provider_activecampaign.contacts import sync as contacts_sync
 from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,

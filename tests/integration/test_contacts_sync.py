@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign import transport
 from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from airflow_provider_activecampaign.hooks import transport
 from tests.integration.contacts_support import (
     api_counts,
     contacts,

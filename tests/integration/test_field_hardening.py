@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign import transport
 from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.exceptions import ActiveCampaignAuthError, ActiveCampaignConfigError
+from airflow_provider_activecampaign.hooks import transport
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.operators.contacts import ActiveCampaignExportContactsOperator
 from airflow_provider_activecampaign.sensors.contacts import ActiveCampaignBulkImportSensor

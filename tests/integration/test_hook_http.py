@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_activecampaign import transport
 from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
@@ -23,6 +22,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignConnectionError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.hooks import transport
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.hooks.activecampaign_async import ActiveCampaignAsyncHook
 from tests.helpers.fakes import connection_json

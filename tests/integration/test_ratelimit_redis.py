@@ -20,17 +20,17 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign import transport
 from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.emulator.testing import (
     EmulatorProcess,
     connection_json,
     start_emulator_process,
 )
+from airflow_provider_activecampaign.hooks import transport
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
-from airflow_provider_activecampaign.ratelimit import SlidingWindowLimiter
-from airflow_provider_activecampaign.ratelimit import redis as redis_backend
-from airflow_provider_activecampaign.ratelimit.backends import new_limiter
+from airflow_provider_activecampaign.hooks.ratelimit import SlidingWindowLimiter
+from airflow_provider_activecampaign.hooks.ratelimit import redis as redis_backend
+from airflow_provider_activecampaign.hooks.ratelimit.backends import new_limiter
 from tests.helpers.redis_server import RedisServer, redis_server, require_redis_server
 
 pytestmark = pytest.mark.integration

@@ -11,18 +11,18 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_activecampaign import __version__, transport
+from airflow_provider_activecampaign import __version__
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignAuthError,
     ActiveCampaignConfigError,
     ActiveCampaignServerError,
 )
-from airflow_provider_activecampaign.hooks import activecampaign_async
+from airflow_provider_activecampaign.hooks import activecampaign_async, transport
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.hooks.activecampaign_async import ActiveCampaignAsyncHook
-from airflow_provider_activecampaign.ratelimit import WINDOW_MARGIN
-from airflow_provider_activecampaign.transport import prepare_call
+from airflow_provider_activecampaign.hooks.ratelimit import WINDOW_MARGIN
+from airflow_provider_activecampaign.hooks.transport import prepare_call
 from tests.helpers.fakes import API_KEY, connection_json
 
 BASE = "https://acct.api-us1.com"

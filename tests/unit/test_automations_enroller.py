@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pytest_mock import MockerFixture
 
-from airflow_provider_activecampaign.contact_refs import parse_contacts
-from airflow_provider_activecampaign.enrolments import Enroller, Remover
+from airflow_provider_activecampaign.automations.enrolments import Enroller, Remover
+from airflow_provider_activecampaign.contacts.refs import parse_contacts
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignAuthError,
@@ -223,7 +223,7 @@ def test_an_ambiguous_post_found_on_the_second_read_back_is_not_sent_again(accou
 def test_an_ambiguous_post_not_applied_is_sent_once_more_after_the_second_read(
     account: Account, mocker: MockerFixture
 ) -> None:
-    sleep = mocker.patch("airflow_provider_activecampaign.enrolments.time.sleep")
+    sleep = mocker.patch("airflow_provider_activecampaign.automations.enrolments.time.sleep")
     account.reads["1"] = [[]]
     account.posts = [raising(ambiguous()), created("42")]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign.contact_refs import ContactRef, parse_contacts
-from airflow_provider_activecampaign.enrolments import parse_contact_automation_ids
+from airflow_provider_activecampaign.automations.enrolments import parse_contact_automation_ids
+from airflow_provider_activecampaign.contacts.refs import ContactRef, parse_contacts
 
 
 def refs(value: Any) -> list[tuple[str, str | None, str | None]]:

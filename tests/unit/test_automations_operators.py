@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import (
 )
 from pytest_mock import MockerFixture
 
-from airflow_provider_activecampaign.enrolments import EnrolmentReport
+from airflow_provider_activecampaign.automations.enrolments import EnrolmentReport
 from airflow_provider_activecampaign.operators.automations import (
     RESULT_XCOM_KEY,
     ActiveCampaignAddContactsToAutomationOperator,
@@ -176,7 +176,7 @@ def test_the_sensor_needs_ids_or_automation_and_contacts() -> None:
 
 def _sensor(mocker: MockerFixture, rows: dict[str, dict[str, Any]], **options: Any) -> Any:
     mocker.patch(
-        "airflow_provider_activecampaign.enrolments.read_enrolment",
+        "airflow_provider_activecampaign.automations.enrolments.read_enrolment",
         side_effect=lambda hook, ident: rows[ident],
     )
     return ActiveCampaignAutomationCompletedSensor(task_id="s", contact_automation_ids=list(rows), **options)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign.enrolments import (
+from airflow_provider_activecampaign.automations.enrolments import (
     CLOCK_SKEW_MARGIN,
     COMPLETED,
     EXITED,
@@ -112,7 +112,7 @@ def test_failure_summary() -> None:
 
 
 def test_progress_is_logged_every_n_contacts_with_rate_and_time_left() -> None:
-    from airflow_provider_activecampaign.enrolments import Progress
+    from airflow_provider_activecampaign.automations.enrolments import Progress
 
     lines: list[str] = []
 
@@ -151,7 +151,7 @@ class _Quiet:
 def test_map_in_threads_keeps_order_and_stops_at_the_first_error() -> None:
     import time
 
-    from airflow_provider_activecampaign.enrolments import Progress, map_in_threads
+    from airflow_provider_activecampaign.automations.enrolments import Progress, map_in_threads
 
     def slow_square(n: int) -> int:
         time.sleep(0.001 * (n % 3))

@@ -9,7 +9,7 @@ import pendulum
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign import campaigns_api as api
+from airflow_provider_activecampaign.campaigns import api
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError, ActiveCampaignValidationError
 from airflow_provider_activecampaign.links import app_base_url, campaign_app_url
 

@@ -8,7 +8,7 @@ from unittest.mock import MagicMock
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.campaigns_api import ActiveCampaignCampaignError
+from airflow_provider_activecampaign.campaigns.api import ActiveCampaignCampaignError
 from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError, ActiveCampaignError
 from airflow_provider_activecampaign.operators import campaigns as module
 from airflow_provider_activecampaign.operators.campaigns import ActiveCampaignSendCampaignOperator

@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from airflow_provider_activecampaign.contacts_mapping import (
+from airflow_provider_activecampaign.contacts.mapping import (
     BatchBuilder,
     DuplicateRow,
     PreparedContact,

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign.contacts_mapping import (
+from airflow_provider_activecampaign.contacts.emails import is_valid_email
+from airflow_provider_activecampaign.contacts.mapping import (
     MAX_IMPORT_BYTES,
     BatchBuilder,
     ColumnPlan,
@@ -24,7 +25,6 @@ from airflow_provider_activecampaign.contacts_mapping import (
     import_body_size,
     serialized_size,
 )
-from airflow_provider_activecampaign.emails import is_valid_email
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign import contacts_sync, transport
-from airflow_provider_activecampaign.contacts_mapping import ContactBatch, PreparedContact, serialized_size
-from airflow_provider_activecampaign.contacts_sync import (
+from airflow_provider_activecampaign.contacts import sync as contacts_sync
+from airflow_provider_activecampaign.contacts.mapping import ContactBatch, PreparedContact, serialized_size
+from airflow_provider_activecampaign.contacts.sync import (
     FailureLog,
     ImportPipeline,
     ProgressReporter,
@@ -20,7 +20,8 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignValidationError,
 )
-from airflow_provider_activecampaign.transport import TransportSettings, handle_response, prepare_call
+from airflow_provider_activecampaign.hooks import transport
+from airflow_provider_activecampaign.hooks.transport import TransportSettings, handle_response, prepare_call
 
 #: ActiveCampaign's documented limits: 5 requests a second, 100 imports a minute.
 SETTINGS = TransportSettings(base_url="https://acct.api-us1.com", api_key="k" * 20)

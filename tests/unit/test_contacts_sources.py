@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_activecampaign.contacts_sources import (
+from airflow_provider_activecampaign.contacts.sources import (
     BadRecord,
     CsvSource,
     JsonLinesSource,

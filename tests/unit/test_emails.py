@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign import campaigns_api, contact_refs, contacts_mapping
-from airflow_provider_activecampaign.emails import (
+from airflow_provider_activecampaign.campaigns import api as campaigns_api
+from airflow_provider_activecampaign.contacts import mapping as contacts_mapping
+from airflow_provider_activecampaign.contacts import refs as contact_refs
+from airflow_provider_activecampaign.contacts.emails import (
     MAX_EMAIL_LENGTH,
     MAX_LOCAL_PART_LENGTH,
     InvalidEmailError,

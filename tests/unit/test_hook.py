@@ -10,7 +10,7 @@ import pytest
 import requests
 from pytest_mock import MockerFixture
 
-from airflow_provider_activecampaign import __version__, transport
+from airflow_provider_activecampaign import __version__
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignAuthError,
@@ -20,6 +20,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignServerError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.hooks import transport
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from tests.helpers.fakes import API_KEY, connection_json, response
 

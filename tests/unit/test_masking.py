@@ -20,12 +20,11 @@ import requests
 from airflow.sdk.log import redact
 from pytest_mock import MockerFixture
 
-from airflow_provider_activecampaign import transport
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError
-from airflow_provider_activecampaign.hooks import activecampaign_async
+from airflow_provider_activecampaign.hooks import activecampaign_async, transport
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook, _mask
 from airflow_provider_activecampaign.hooks.activecampaign_async import ActiveCampaignAsyncHook
-from airflow_provider_activecampaign.transport import prepare_call, prepare_legacy_call
+from airflow_provider_activecampaign.hooks.transport import prepare_call, prepare_legacy_call
 from tests.helpers.fakes import connection_json, response
 
 BASE = "https://acct.api-us1.com"

@@ -83,7 +83,7 @@ def test_extra_fields(name: str, json_type: str, default: int | None) -> None:
 
 
 def test_extra_field_defaults_match_the_transport_defaults() -> None:
-    from airflow_provider_activecampaign import transport
+    from airflow_provider_activecampaign.hooks import transport
 
     fields = CONNECTION["conn-fields"]
     assert fields["timeout"]["schema"]["default"] == transport.DEFAULT_TIMEOUT

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign import transport
-from airflow_provider_activecampaign.ratelimit import local as ratelimit
-from airflow_provider_activecampaign.ratelimit.local import (
+from airflow_provider_activecampaign.hooks import transport
+from airflow_provider_activecampaign.hooks.ratelimit import local as ratelimit
+from airflow_provider_activecampaign.hooks.ratelimit.local import (
     RATELIMIT_DIR_ENV,
     SharedSlidingWindowLimiter,
     SlidingWindowLimiter,
 )
-from airflow_provider_activecampaign.ratelimit.local import new_local_limiter as new_limiter
-from airflow_provider_activecampaign.transport import TransportSettings, limiters_for
+from airflow_provider_activecampaign.hooks.ratelimit.local import new_local_limiter as new_limiter
+from airflow_provider_activecampaign.hooks.transport import TransportSettings, limiters_for
 
 ACCOUNT = "https://acct.api-us1.com"
 

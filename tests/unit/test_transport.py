@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import tenacity
 
-from airflow_provider_activecampaign import __version__, transport
+from airflow_provider_activecampaign import __version__
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignAuthError,
@@ -24,8 +24,9 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignServerError,
     ActiveCampaignValidationError,
 )
-from airflow_provider_activecampaign.ratelimit import SlidingWindowLimiter
-from airflow_provider_activecampaign.transport import (
+from airflow_provider_activecampaign.hooks import transport
+from airflow_provider_activecampaign.hooks.ratelimit import SlidingWindowLimiter
+from airflow_provider_activecampaign.hooks.transport import (
     Call,
     FailureKind,
     TransportSettings,

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_activecampaign.ratelimit.window import (
+from airflow_provider_activecampaign.hooks.ratelimit.window import (
     WINDOW_MARGIN,
     Booking,
     SlidingWindowLimiter,

@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from airflow_provider_activecampaign.ratelimit.local import new_local_limiter
-from airflow_provider_activecampaign.ratelimit.redis import (
+from airflow_provider_activecampaign.hooks.ratelimit.local import new_local_limiter
+from airflow_provider_activecampaign.hooks.ratelimit.redis import (
     RedisSlidingWindowLimiter,
     new_redis_client,
     redacted_url,
 )
-from airflow_provider_activecampaign.ratelimit.window import SlidingWindowLimiter
+from airflow_provider_activecampaign.hooks.ratelimit.window import SlidingWindowLimiter
 
 LOCAL = "local"
 MEMORY = "memory"

@@ -24,7 +24,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_activecampaign.ratelimit.window import (
+from airflow_provider_activecampaign.hooks.ratelimit.window import (
     DEFAULT_HOLD,
     WINDOW_MARGIN,
     Booking,

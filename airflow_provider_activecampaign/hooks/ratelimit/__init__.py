@@ -6,7 +6,7 @@
 * :mod:`.backends`: which backend a connection uses.
 """
 
-from airflow_provider_activecampaign.ratelimit.backends import (
+from airflow_provider_activecampaign.hooks.ratelimit.backends import (
     LOCAL,
     MEMORY,
     backend_kind,
@@ -14,14 +14,14 @@ from airflow_provider_activecampaign.ratelimit.backends import (
     new_limiter,
     redis_url_from_connection,
 )
-from airflow_provider_activecampaign.ratelimit.local import (
+from airflow_provider_activecampaign.hooks.ratelimit.local import (
     RATELIMIT_DIR_ENV,
     SharedSlidingWindowLimiter,
     ratelimit_dir,
     shared_limiter_available,
 )
-from airflow_provider_activecampaign.ratelimit.redis import RedisSlidingWindowLimiter, redacted_url
-from airflow_provider_activecampaign.ratelimit.window import (
+from airflow_provider_activecampaign.hooks.ratelimit.redis import RedisSlidingWindowLimiter, redacted_url
+from airflow_provider_activecampaign.hooks.ratelimit.window import (
     DEFAULT_HOLD,
     WINDOW_MARGIN,
     Booking,

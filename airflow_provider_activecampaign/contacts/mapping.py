@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
-from airflow_provider_activecampaign.emails import InvalidEmailError, check_email, email_key
+from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignError,
     ActiveCampaignNotFoundError,
@@ -731,7 +731,7 @@ class SeenEmails:
     """Every email a run has packed so far, with the row it was last on, in a few bytes each.
 
     Cross-batch duplicates can be a million rows apart, so every email of the run is remembered:
-    an 8-byte BLAKE2b digest of its :func:`~airflow_provider_activecampaign.emails.email_key` in
+    an 8-byte BLAKE2b digest of its :func:`~airflow_provider_activecampaign.contacts.emails.email_key` in
     an open-addressing table (``array('Q')``, linear probing, at most two-thirds full) with the
     row beside it (``array('I')``): 12 bytes a slot, about 25 MB for 1,000,000 emails (38 MB at
     the peak of a resize), where a ``set`` of the same digests as Python ints takes about 70 MB.

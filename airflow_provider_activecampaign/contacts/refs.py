@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_activecampaign.emails import InvalidEmailError, check_email, email_key
+from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAuthError,
     ActiveCampaignConfigError,

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_activecampaign.contacts_mapping import (
+from airflow_provider_activecampaign.contacts.mapping import (
     ContactBatch,
     ImportInfo,
     PreparedContact,
@@ -52,7 +52,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
-from airflow_provider_activecampaign.transport import prepare_call
+from airflow_provider_activecampaign.hooks.transport import prepare_call
 
 #: How many failures the task's return value repeats inline (the rest are only in the file).
 INLINE_FAILURES = 20

@@ -32,7 +32,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
-from airflow_provider_activecampaign.contact_refs import (
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_activecampaign.common.failures import failure_ratio_message
+from airflow_provider_activecampaign.contacts.refs import (
     FATAL_ERRORS,
     ContactResolver,
     ParsedContacts,
@@ -46,9 +49,16 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
-from airflow_provider_activecampaign.operators.base import failure_ratio_message
 
 log = logging.getLogger(__name__)
+
+
+def resolve_automation(hook: ActiveCampaignHook, automation: str | int) -> str:
+    """The automation's id from its id or exact name; unknown or ambiguous names raise, listing candidates."""
+    wanted = str(automation).strip()
+    if not wanted:
+        raise AirflowFailException("automation is empty: pass the automation's id or exact name.")
+    return hook.resolve_ids("automations", key="automations", wanted=[wanted], kind="automation")[wanted]
 
 
 class Logger(Protocol):

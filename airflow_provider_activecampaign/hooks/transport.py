@@ -39,7 +39,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignServerError,
     ActiveCampaignValidationError,
 )
-from airflow_provider_activecampaign.ratelimit import (
+from airflow_provider_activecampaign.hooks.ratelimit import (
     WINDOW_MARGIN,
     Booking,
     RateLimiter,
@@ -367,7 +367,7 @@ def get_limiter(
     """The limiter of one account and scope on ``backend``, shared by every hook and trigger.
 
     One object per process; its window lives where the backend keeps it (a file every process of
-    the host shares, or Redis for every host; see :mod:`airflow_provider_activecampaign.ratelimit`).
+    the host shares, or Redis for every host; see :mod:`airflow_provider_activecampaign.hooks.ratelimit`).
     """
     max_events, window = window_size(events_per_period, period, burst, share)
     key = (backend, account, scope)
@@ -413,7 +413,7 @@ class RoundTrips:
     """The fastest recent round trips to one account, as seen from this process.
 
     The limiter counts an answered request from ``answer - floor`` (see
-    :mod:`airflow_provider_activecampaign.ratelimit.window`). The floor is a fraction of the
+    :mod:`airflow_provider_activecampaign.hooks.ratelimit.window`). The floor is a fraction of the
     fastest of the last few answers: a latency that drops shows at once, one that rises only once
     the fast answers have aged out, so the floor errs low (safe) rather than high.
     """

@@ -25,7 +25,7 @@ import pendulum
 from airflow.sdk.exceptions import AirflowFailException
 from pendulum.tz.timezone import FixedTimezone, Timezone
 
-from airflow_provider_activecampaign.emails import InvalidEmailError, check_email, email_key
+from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError, ActiveCampaignValidationError
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import pendulum
 
-from airflow_provider_activecampaign.contacts_mapping import MULTI_VALUE_TYPES, FieldCatalogue
+from airflow_provider_activecampaign.contacts.mapping import MULTI_VALUE_TYPES, FieldCatalogue
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
 

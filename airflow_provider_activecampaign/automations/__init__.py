@@ -1,0 +1,1 @@
+"""ActiveCampaign automations: the rules below the Airflow faces (mapping, batching, idempotency)."""

@@ -1,0 +1,1 @@
+"""ActiveCampaign campaigns: the rules below the Airflow faces (mapping, batching, idempotency)."""

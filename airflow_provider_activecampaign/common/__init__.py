@@ -1,0 +1,1 @@
+"""Machinery several resources share (failure reports), each in its own module."""

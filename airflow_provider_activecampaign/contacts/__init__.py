@@ -1,0 +1,1 @@
+"""ActiveCampaign contacts: the rules below the Airflow faces (mapping, batching, idempotency)."""
