@@ -12,7 +12,7 @@ from pathlib import Path
 PACKAGE = "airflow_provider_activecampaign"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
-FACES = ("operators", "sensors", "triggers")
+FACES = ("operators", "sensors", "triggers", "plugins")
 #: The package root holds only what Airflow and users import directly.
 ROOT_MODULES = {"__init__.py", "get_provider_info.py", "exceptions.py", "links.py"}
 
