@@ -43,7 +43,21 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.contacts",
                     f"{PACKAGE}.operators.automations",
                     f"{PACKAGE}.operators.campaigns",
+                    f"{PACKAGE}.operators.export",
+                    f"{PACKAGE}.operators.api",
+                    f"{PACKAGE}.operators.deals",
+                    f"{PACKAGE}.operators.accounts",
+                    f"{PACKAGE}.operators.events",
+                    f"{PACKAGE}.operators.erasure",
                 ],
+            }
+        ],
+        "asset-uris": [
+            {
+                "schemes": ["activecampaign"],
+                "handler": f"{PACKAGE}.common.lineage.sanitize_uri",
+                "factory": f"{PACKAGE}.common.lineage.create_asset",
+                "to_openlineage_converter": f"{PACKAGE}.common.lineage.convert_asset_to_openlineage",
             }
         ],
         "sensors": [
@@ -113,6 +127,32 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "0",
                         "default": "5",
                     },
+                    "webhook_conn_ids": {
+                        "description": "Comma-separated ActiveCampaign connections whose webhooks the "
+                        "receiver plugin accepts (each one's extra webhook_token is the secret in its URL).",
+                        "version_added": "0.3.0",
+                        "type": "string",
+                        "example": "activecampaign_default,activecampaign_eu",
+                        "default": "activecampaign_default",
+                    },
+                    "webhook_api_conn_id": {
+                        "description": "A connection to Airflow's own REST API (host = api-server URL, "
+                        "login/password = a user allowed to create asset events) through which the "
+                        "receiver records asset events. Empty: [api] base_url and the simple auth "
+                        "manager's token, for local set-ups only.",
+                        "version_added": "0.3.0",
+                        "type": "string",
+                        "example": "airflow_api",
+                        "default": "",
+                    },
+                    "webhook_max_concurrent_writes": {
+                        "description": "Asset events the receiver records at once per api-server "
+                        "worker (1 is safe with SQLite; raise it with PostgreSQL).",
+                        "version_added": "0.3.0",
+                        "type": "integer",
+                        "example": "4",
+                        "default": "1",
+                    },
                 },
             }
         },
@@ -134,20 +174,21 @@ def get_provider_info() -> dict[str, Any]:
                     "timeout": {
                         "label": "Request timeout (seconds)",
                         "description": "How long one HTTP request may take before it is abandoned.",
-                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
+                        "schema": {"type": ["number", "null"], "minimum": 0.1, "default": 30},
                     },
                     "requests_per_second": {
                         "label": "Requests per second",
-                        "description": "The account's limit, shared by every API key of the account and "
-                        "by every host that shares the rate-limit backend (5 for ActiveCampaign). To "
-                        "leave room for other integrations, lower Budget share instead.",
-                        "schema": {"type": ["number", "null"], "minimum": 0.1, "default": 5},
+                        "description": "The account's limit (5 for ActiveCampaign), shared by every API "
+                        "key of the account. One limiter per account keeps Airflow under it: shared by "
+                        "every process on the host (rate-limit backend local, the default), or by every "
+                        "host through Redis. To leave room for other integrations, lower Budget share.",
+                        "schema": {"type": ["number", "null"], "minimum": 0.01, "default": 5},
                     },
                     "imports_per_minute": {
                         "label": "Bulk imports per minute",
                         "description": "The bulk importer's limit of multi-contact imports per minute "
                         "(100 for ActiveCampaign), shared like Requests per second.",
-                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 100},
+                        "schema": {"type": ["number", "null"], "minimum": 0.01, "default": 100},
                     },
                     "budget_share": {
                         "label": "Budget share",
@@ -172,8 +213,9 @@ def get_provider_info() -> dict[str, Any]:
                     "account_timezone": {
                         "label": "Account time zone",
                         "description": "IANA zone of the API user (Settings → My Settings), e.g. "
-                        "America/Chicago. Campaign send times are given to ActiveCampaign in it.",
-                        "schema": {"type": ["string", "null"], "default": "UTC"},
+                        "America/Chicago. Campaign send times are given to ActiveCampaign in it; when "
+                        "empty, a scheduled send assumes UTC and logs a warning.",
+                        "schema": {"type": ["string", "null"]},
                     },
                     "app_url": {
                         "label": "App URL",
@@ -187,6 +229,31 @@ def get_provider_info() -> dict[str, Any]:
                         "that cannot duplicate anything (empty: as many as Max wait allows). 429s are "
                         "always waited out within Max wait.",
                         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+                    },
+                    "event_tracking_actid": {
+                        "label": "Event tracking account id",
+                        "description": "The actid shown in ActiveCampaign Settings → Tracking → Event "
+                        "Tracking (not the API key). Needed only to track custom events.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "event_tracking_secret": {
+                        "label": "Event key",
+                        "description": "The Event Key from Settings → Tracking → Event Tracking: a secret, "
+                        "hidden and masked like the API key. Needed only to track custom events.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "webhook_token": {
+                        "label": "Webhook token",
+                        "description": "The secret in the webhook receiver's URL "
+                        "(/activecampaign/webhooks/<token>, at least 16 characters): hidden and masked. "
+                        "Needed only to receive webhooks; rotate it by changing it here and re-registering.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "event_tracking_url": {
+                        "label": "Event tracking URL",
+                        "description": "Where events are posted (default https://trackcmp.net/event; "
+                        "the emulator's /event for tests).",
+                        "schema": {"type": ["string", "null"], "default": "https://trackcmp.net/event"},
                     },
                 },
             }

@@ -8,9 +8,13 @@ object per line, ready for a warehouse ``COPY`` or an external table partitioned
 Why backfills and re-runs are safe:
 
 * **The window comes from the data interval, never from "now".** A run for 2025-06-14 exports what
-  changed on 2025-06-14, whether it runs that night, a week later in a backfill
-  (``airflow backfill create --dag-id activecampaign_daily_export --from-date ... --to-date ...``),
-  or again after a fix. ``catchup=True`` fills the days the scheduler missed.
+  changed on 2025-06-14, whether it runs that night, a week later in a backfill, or again after a
+  fix.
+* **Unpausing it runs one day, not every day since start_date** (``catchup=False``): the scheduler
+  starts the latest complete day only. Fill earlier days on purpose, as many as you choose, with a
+  backfill: ``airflow backfill create --dag-id activecampaign_daily_export --from-date 2025-06-01
+  --to-date 2025-06-14`` (one run per day, ``max_active_runs`` at a time; the dates are the days
+  exported).
 * **Windows overlap a little, files don't.** Each window starts 5 minutes (``overlap``) before its
   interval, so a contact updated on the boundary while the clocks of Airflow and ActiveCampaign
   disagree is never missed. A contact may therefore appear in two consecutive days' files; within
@@ -51,7 +55,8 @@ RETRY_DELAY = timedelta(
     dag_id="activecampaign_daily_export",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),
-    catchup=True,
+    # Unpausing starts the latest day only; earlier days are backfilled on purpose (docstring).
+    catchup=False,
     # Backfills run a few days at a time: each run is a handful of requests, and every run shares
     # the account's 5 requests/s with the other DAGs (see docs/rate-limits.md for a pool).
     max_active_runs=3,

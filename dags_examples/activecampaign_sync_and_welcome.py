@@ -9,11 +9,15 @@ What it does, once a day:
    The sync is an upsert by email: running it again changes nothing more.
 2. **Pick the new customers**: those whose ``signup_date`` falls in the run's data interval, from
    ``data_interval_start``'s date up to but not including ``data_interval_end``'s date. Manual runs
-   follow the same rule: Airflow gives them the last complete interval (``airflow dags test
-   activecampaign_sync_and_welcome 2025-06-15`` covers 2025-06-14). We deliberately do not treat
-   everyone as new on a manual run: a second manual run would send the welcome emails again to
-   every customer who had already finished them. Contacts the sync rejected or that failed are left
-   out, so the welcome step only sees contacts that exist.
+   follow the same rule. ``airflow dags test activecampaign_sync_and_welcome 2025-06-15`` covers
+   2025-06-14; on a real deployment, a run triggered from the UI or with ``airflow dags trigger``
+   gets the interval that ends *now*, whatever logical date it is given. To run it for a chosen day
+   there, backfill that day (``airflow backfill create --dag-id activecampaign_sync_and_welcome
+   --from-date 2025-06-14 --to-date 2025-06-14``) or trigger it through the REST API with
+   ``data_interval_start``/``data_interval_end`` (docs/examples.md shows both). We deliberately do
+   not treat everyone as new on a manual run: a second manual run would send the welcome emails
+   again to every customer who had already finished them. Contacts the sync rejected or that
+   failed are left out, so the welcome step only sees contacts that exist.
 3. **Enrol them in the "Welcome series" automation.** The operator reads each contact's enrolments
    first and, with ``skip_completed=True``, skips a contact who has ever been in it, even one who
    finished it long ago: nobody gets the welcome emails twice, whichever runs name them. A retry or
@@ -28,6 +32,13 @@ sync task's log and its XCom ``failures_path``). ``max_failure_ratio=0.1`` lets 
 up to 10 % bad rows; more than that means the export itself is broken, and the task fails after
 syncing every valid row. When workers do not share a disk, point ``reports_base`` at shared storage
 (``s3://...``): with more than 20 bad rows the next task reads the report.
+
+Before the first run against a real account, create in ActiveCampaign: the *Customers* list; the
+custom fields *Company* (text), *Plan* (dropdown: Free, Pro, Enterprise), *Interests* (list box:
+Python, Airflow, Data, Marketing), *Birthday* (date) and *Lifetime value* (number); and an
+automation named *Welcome series* (its start trigger is yours to choose; the DAG enrols contacts in
+it directly). Tags that do not exist yet are created by the sync. Unpausing it runs the latest day
+only (``catchup=False``).
 
 Configuration, all in one place: the connection id is ``ACTIVECAMPAIGN_CONN_ID`` below; everything
 else is a DAG param (trigger with ``conf`` to change it for one run). The waits poll every

@@ -2,6 +2,14 @@
 
 What it does, every Tuesday at 09:00 UTC:
 
+0. **Send only this week's issue.** A scheduled run goes ahead only if it starts within
+   ``send_within_hours`` (a DAG param, default 6) of its own Tuesday 09:00. Unpausing the DAG on a
+   Friday makes the scheduler start the run for the Tuesday just gone (``catchup=False`` still runs
+   the latest past tick); that run is skipped instead of sending last week's newsletter three days
+   late, and the next one goes out next Tuesday. Runs you start yourself always send: a manual run
+   (the UI's trigger button, ``airflow dags trigger``, ``airflow dags test``) and a backfill
+   (``airflow backfill create --dag-id activecampaign_weekly_newsletter --from-date 2025-06-17
+   --to-date 2025-06-17`` sends the issue of that Tuesday, named after it).
 1. **Refresh the audience**: subscribe everyone in ``data/newsletter_subscribers.csv`` (shipped
    beside this file) to the *Newsletter* list and update their names and interests. Contacts who
    unsubscribed are never re-subscribed (the bulk importer refuses it and the row is reported).
@@ -19,9 +27,13 @@ What it does, every Tuesday at 09:00 UTC:
    ``{reports_base}/activecampaign_weekly_newsletter/<ds>/campaign_report.json``; ``reports_base``
    is any ``ObjectStoragePath`` URI (``s3://...``, ``gs://...``; a local ``file://`` path by default).
 
-ActiveCampaign reads a campaign's send time in the timezone of the API user's account. Set the
-connection extra ``account_timezone`` to it (Settings → Account in ActiveCampaign, e.g.
+ActiveCampaign reads a campaign's send time in the time zone of the API user. Set the connection
+extra ``account_timezone`` to it (Settings → My Settings in ActiveCampaign, e.g.
 ``"America/Chicago"``); the operator refuses to send when it can see that the timezone is wrong.
+
+Before the first run against a real account, create in ActiveCampaign: the *Newsletter* list, the
+custom field *Interests* (the CSV's ``interests`` column), and a sender address you may send from
+(``news@example.com`` below: change it to a verified one).
 
 Configuration: the connection id is ``ACTIVECAMPAIGN_CONN_ID`` below; the rest are DAG params. The
 wait polls every ``[activecampaign_examples] poll_seconds`` (default 60 s).
@@ -30,7 +42,7 @@ wait polls every ``[activecampaign_examples] poll_seconds`` (default 60 s).
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +66,35 @@ POLL_SECONDS = conf.getfloat("activecampaign_examples", "poll_seconds", fallback
 RETRY_DELAY = timedelta(
     seconds=conf.getfloat("activecampaign_examples", "retry_delay_seconds", fallback=300.0)
 )
+#: A scheduled run later than this after its own time is a stale week's: it sends nothing.
+SEND_WITHIN_HOURS = 6
+
+
+# [START newsletter_is_due]
+def newsletter_is_due(
+    run_type: str, scheduled_for: datetime, now: datetime, within: timedelta
+) -> tuple[bool, str]:
+    """Whether a run may send, and why: runs started by a person always; scheduled ones only on time."""
+    if run_type != "scheduled":
+        return True, f"A {run_type} run: sending the issue for {scheduled_for:%Y-%m-%d}."
+    late = now - scheduled_for
+    if late <= within:
+        return True, f"On schedule ({late} after {scheduled_for:%Y-%m-%d %H:%M}): sending."
+    return False, (
+        f"Not sending the issue for {scheduled_for:%Y-%m-%d %H:%M}: this scheduled run started {late} "
+        f"after its time (more than send_within_hours={within.total_seconds() / 3600:g}), e.g. on the "
+        "first unpause. Trigger the DAG by hand or backfill that date to send it anyway."
+    )
+
+
+# [END newsletter_is_due]
 
 
 @dag(
     dag_id="activecampaign_weekly_newsletter",
     schedule=CronTriggerTimetable("0 9 * * 2", timezone="UTC"),
     start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),
-    catchup=False,  # after a pause, send this week's issue, not every missed one
+    catchup=False,  # after a pause, not every missed issue; this_weeks_issue skips a stale one too
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": RETRY_DELAY},
     params={
@@ -73,11 +107,33 @@ RETRY_DELAY = timedelta(
             description="Refuse to send if the Newsletter list has more active members than this.",
         ),
         "reports_base": Param(REPORTS_BASE, type="string", description="Where reports go (a URI)."),
+        "send_within_hours": Param(
+            SEND_WITHIN_HOURS,
+            type="number",
+            minimum=0,
+            description="A scheduled run that starts later than this after its Tuesday 09:00 sends nothing.",
+        ),
     },
     tags=["activecampaign", "example"],
     doc_md=__doc__,
 )
 def activecampaign_weekly_newsletter() -> None:
+    # [START this_weeks_issue]
+    @task.short_circuit
+    def this_weeks_issue(**context: Any) -> bool:
+        """Skip the whole run when it is a stale scheduled one (see ``newsletter_is_due``)."""
+        run_type = context["dag_run"].run_type
+        due, reason = newsletter_is_due(
+            run_type=str(getattr(run_type, "value", run_type)),
+            scheduled_for=context["data_interval_end"],
+            now=pendulum.now("UTC"),
+            within=timedelta(hours=float(context["params"]["send_within_hours"])),
+        )
+        print(reason)
+        return due
+
+    # [END this_weeks_issue]
+
     # [START refresh_audience]
     refresh_audience = ActiveCampaignSyncContactsOperator(
         task_id="refresh_audience",
@@ -133,7 +189,7 @@ def activecampaign_weekly_newsletter() -> None:
     )
     # [END store_report]
 
-    refresh_audience >> send_newsletter >> wait_for_send >> stored
+    this_weeks_issue() >> refresh_audience >> send_newsletter >> wait_for_send >> stored
 
 
 activecampaign_weekly_newsletter()

@@ -13,6 +13,13 @@ marker is invisible on GitHub). Two markers exist:
     The message of the error the provider raises in that scenario (see ``ERROR_SCENARIOS``),
     produced against the emulator, with its URL shown as ``http://127.0.0.1:8765``.
 
+A generated *region* is Markdown (a table, a list) between two markers, for facts whose one source
+of truth is the code:
+
+``<!-- generated: connection-extras -->`` ... ``<!-- end: connection-extras -->``
+    The connection form's extra fields, from ``get_provider_info()["connection-types"]`` (see
+    ``REGION_GENERATORS``): the same labels, help texts, defaults and limits the UI shows.
+
 Paths are relative to the repository root. ``tests/test_docs.py`` fails when a block is stale;
 run ``python scripts/sync_docs.py`` to refresh every block (or only those in the FILEs given).
 """
@@ -210,9 +217,10 @@ def expected_contents(blocks: Iterable[Block], root: Path = ROOT) -> dict[Block,
 
 def stale_blocks(docs: Iterable[Path], root: Path = ROOT) -> list[str]:
     """A line per block whose content differs from its source (empty when everything is fresh)."""
+    docs = list(docs)
     blocks = [block for doc in docs for block in find_blocks(doc)]
     expected = expected_contents(blocks, root)
-    problems = []
+    problems = stale_regions(docs)
     for block in blocks:
         if block.current is None:
             problems.append(f"{block.where}: no code block after the {block.kind} marker for {block.target}")
@@ -224,6 +232,7 @@ def stale_blocks(docs: Iterable[Path], root: Path = ROOT) -> list[str]:
 def sync(docs: Iterable[Path], root: Path = ROOT) -> list[Path]:
     """Rewrite every stale block; return the files that changed."""
     docs = list(docs)
+    changed_regions = sync_regions(docs)
     blocks = {doc: find_blocks(doc) for doc in docs}
     expected = expected_contents([b for bs in blocks.values() for b in bs], root)
     changed = []
@@ -237,13 +246,143 @@ def sync(docs: Iterable[Path], root: Path = ROOT) -> list[Path]:
         if text != doc.read_text(encoding="utf-8"):
             doc.write_text(text, encoding="utf-8")
             changed.append(doc)
-    return changed
+    return sorted(set(changed) | set(changed_regions))
 
 
 def markdown_files(root: Path = ROOT) -> list[Path]:
     """README.md and every Markdown file under docs/."""
     files = [root / "README.md"] if (root / "README.md").exists() else []
     return files + sorted((root / "docs").rglob("*.md"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Generated regions: Markdown whose one source of truth is the code
+# --------------------------------------------------------------------------------------------------
+
+REGION_START = re.compile(r"^<!--\s*generated:\s*(\S+)\s*-->\s*$")
+REGION_END = re.compile(r"^<!--\s*end:\s*(\S+)\s*-->\s*$")
+
+
+def _conn_fields() -> dict[str, dict[str, Any]]:
+    from airflow_provider_activecampaign.get_provider_info import get_provider_info
+
+    [conn_type] = [
+        c for c in get_provider_info()["connection-types"] if c["connection-type"] == "activecampaign"
+    ]
+    return dict(conn_type["conn-fields"])
+
+
+def _allowed(schema: Mapping[str, Any]) -> str:
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else [kind for kind in types if kind != "null"]
+    low, high = schema.get("minimum"), schema.get("maximum")
+    kind = "whole number" if "integer" in types else "number" if "number" in types else "text"
+    if "enum" in schema:
+        return ", ".join(f"`{value}`" for value in schema["enum"] if value is not None)
+    if low is not None and high is not None:
+        return f"{kind}, {low:g} to {high:g}"
+    if low is not None:
+        return f"{kind}, at least {low:g}"
+    return kind
+
+
+def connection_extras_table() -> str:
+    """Every extra field of the connection form: label, default, limits and help text."""
+    lines = [
+        "| Extra | In the form | Default | Allowed | What it does (the form's help text) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, spec in _conn_fields().items():
+        schema = spec.get("schema", {})
+        default = schema.get("default")
+        shown = "—" if default is None else f"`{default}`"
+        help_text = " ".join(str(spec.get("description", "")).split()).replace("|", "\\|")
+        lines.append(f"| `{name}` | {spec.get('label', name)} | {shown} | {_allowed(schema)} | {help_text} |")
+    return "\n".join(lines)
+
+
+def connection_extras_list() -> str:
+    """The form's extra fields as a short list (label and extra name)."""
+    return "\n".join(f"- **{spec.get('label', name)}** (`{name}`)" for name, spec in _conn_fields().items())
+
+
+REGION_GENERATORS: dict[str, Callable[[], str]] = {
+    "connection-extras": connection_extras_table,
+    "connection-extras-list": connection_extras_list,
+}
+
+
+@dataclass(frozen=True)
+class Region:
+    """Lines ``start`` (the line after the opening marker) to ``end`` (the closing marker's line)."""
+
+    doc: Path
+    line: int
+    name: str
+    start: int
+    end: int
+    current: str
+
+
+def find_regions(doc: Path, text: str | None = None) -> list[Region]:
+    lines = (doc.read_text(encoding="utf-8") if text is None else text).split("\n")
+    inside = {i for start, end in fenced_ranges(lines) for i in range(start, end + 1)}
+    regions = []
+    for index, line in enumerate(lines):
+        opened = REGION_START.match(line)
+        if opened is None or index in inside:
+            continue
+        name = opened.group(1)
+        close = next(
+            (
+                i
+                for i in range(index + 1, len(lines))
+                if (m := REGION_END.match(lines[i])) and m.group(1) == name
+            ),
+            None,
+        )
+        if close is None:
+            raise DocsError(f"{doc}:{index + 1}: no '<!-- end: {name} -->' after the generated region")
+        if name not in REGION_GENERATORS:
+            raise DocsError(
+                f"{doc}:{index + 1}: unknown generated region {name!r}; known: {sorted(REGION_GENERATORS)}"
+            )
+        current = "\n".join(lines[index + 1 : close]).strip("\n")
+        regions.append(Region(doc, index + 1, name, index + 1, close, current))
+    return regions
+
+
+def stale_regions(docs: Iterable[Path]) -> list[str]:
+    problems = []
+    for doc in docs:
+        for region in find_regions(doc):
+            if region.current != REGION_GENERATORS[region.name]():
+                problems.append(f"{_where(region.doc)}:{region.line}: the generated {region.name} is stale")
+    return problems
+
+
+def sync_regions(docs: Iterable[Path]) -> list[Path]:
+    changed = []
+    for doc in docs:
+        regions = find_regions(doc)
+        if not regions:
+            continue
+        text = doc.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        for region in sorted(regions, key=lambda r: r.start, reverse=True):
+            lines[region.start : region.end] = ["", *REGION_GENERATORS[region.name]().split("\n"), ""]
+        new = "\n".join(lines)
+        if new != text:
+            doc.write_text(new, encoding="utf-8")
+            changed.append(doc)
+    return changed
+
+
+def _where(doc: Path) -> str:
+    try:
+        return str(doc.relative_to(ROOT))
+    except ValueError:
+        return str(doc)
 
 
 # --------------------------------------------------------------------------------------------------

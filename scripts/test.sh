@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-EXTRAS="test,browser" source "$ROOT/scripts/bootstrap.sh"
+DEV_GROUPS="test,browser,docs" source "$ROOT/scripts/bootstrap.sh"
 
 # The browser test drives Debian's Chromium (browser downloads are not possible here).
 if ! command -v chromium >/dev/null 2>&1; then

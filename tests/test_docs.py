@@ -353,3 +353,121 @@ def test_link_checker_finds_broken_links_and_anchors(tmp_path: Path, monkeypatch
         "page.md:1: missing.png points at a file that does not exist",
         "page.md:1: other.md#nope: no heading with the anchor #nope in other.md",
     ]
+
+
+# --------------------------------------------------------------------------------------------------
+# One source of truth: the connection form (get_provider_info) and the code
+# --------------------------------------------------------------------------------------------------
+
+
+def _form_fields() -> dict[str, dict[str, object]]:
+    from airflow_provider_activecampaign.get_provider_info import get_provider_info
+
+    [conn_type] = [
+        c for c in get_provider_info()["connection-types"] if c["connection-type"] == "activecampaign"
+    ]
+    return dict(conn_type["conn-fields"])
+
+
+def test_every_form_extra_is_in_the_connection_docs_and_getting_started() -> None:
+    """The extras table and the getting-started list name exactly the form's fields, with its labels."""
+    fields = _form_fields()
+    assert len(fields) >= 9
+    connection = (DOCS / "connection.md").read_text(encoding="utf-8")
+    table = connection[connection.index("<!-- generated: connection-extras -->") :]
+    table = table[: table.index("<!-- end: connection-extras -->")]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", table, re.MULTILINE)
+    assert [name for name, _ in rows] == list(fields)
+    assert {name: label.strip() for name, label in rows} == {n: f["label"] for n, f in fields.items()}
+    started = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^- \*\*([^*]+)\*\* \(`(\w+)`\)$", started, re.MULTILINE)
+    assert [(name, label) for label, name in listed] == [(n, f["label"]) for n, f in fields.items()]
+
+
+def test_the_forms_limits_are_the_ones_the_hook_enforces() -> None:
+    """A minimum or maximum in the form's schema is exactly where the hook starts refusing a value."""
+    from dataclasses import fields as dataclass_fields
+
+    from airflow_provider_activecampaign.exceptions import ActiveCampaignConfigError
+    from airflow_provider_activecampaign.hooks.transport import TransportSettings
+
+    known = {f.name for f in dataclass_fields(TransportSettings)}
+    checked = []
+    for name, spec in _form_fields().items():
+        schema = spec.get("schema", {})
+        assert isinstance(schema, dict)
+        if name not in known or not {"minimum", "maximum"} & set(schema):
+            continue
+
+        def settings(value: float, name: str = name) -> TransportSettings:
+            return TransportSettings.from_connection_fields(
+                host="https://youraccount.api-us1.com",
+                port=None,
+                password="key",
+                extra={name: value},
+                defaults={},
+            )
+
+        if "minimum" in schema:
+            low = float(schema["minimum"])
+            assert getattr(settings(low), name) == low, name
+            with pytest.raises(ActiveCampaignConfigError, match=name):
+                settings(low - max(low / 2, 0.001) if low > 0 else -1)
+        if "maximum" in schema:
+            high = float(schema["maximum"])
+            if name == "max_retries":
+                assert settings(high).max_retries == high
+            else:
+                with pytest.raises(ActiveCampaignConfigError, match=name):
+                    settings(high * 2)
+        checked.append(name)
+    assert {"timeout", "requests_per_second", "imports_per_minute", "budget_share"} <= set(checked)
+
+
+#: Statements the docs once made that the code contradicts (issue 16); the truth is on the right.
+CONTRADICTIONS = {
+    "shared by every task in the worker process": "one limiter per account, shared by every host process",
+    "This process's share": "the account's budget; the limiter is shared by every process on the host",
+    "Settings → Account": "the API user's time zone is under Settings → My Settings",
+    "daily, with catchup": "the examples do not catch up (catchup=False)",
+}
+
+
+def test_the_docs_and_the_form_say_one_thing() -> None:
+    sources = [*MARKDOWN, ROOT / "airflow_provider_activecampaign" / "get_provider_info.py"]
+    sources += sorted((ROOT / "airflow_provider_activecampaign" / "campaigns").glob("*.py"))
+    sources += sorted((ROOT / "airflow_provider_activecampaign" / "operators").glob("*.py"))
+    sources += sorted((ROOT / "dags_examples").glob("*.py"))
+    problems = [
+        f"{_rel(path)}: {wrong!r} (truth: {truth})"
+        for path in sources
+        for wrong, truth in CONTRADICTIONS.items()
+        if wrong in path.read_text(encoding="utf-8")
+    ]
+    assert problems == []
+
+
+def test_a_generated_region_is_refreshed_from_its_generator(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sync_docs.REGION_GENERATORS, "demo", lambda: "| a |\n|---|\n| 1 |")
+    page = _doc(scratch, "Intro\n<!-- generated: demo -->\nold\n<!-- end: demo -->\nAfter\n")
+    assert sync_docs.stale_blocks([page], scratch) == [f"{page}:2: the generated demo is stale"]
+    assert sync_docs.sync([page], scratch) == [page]
+    assert page.read_text(encoding="utf-8") == (
+        "Intro\n<!-- generated: demo -->\n\n| a |\n|---|\n| 1 |\n\n<!-- end: demo -->\nAfter\n"
+    )
+    assert sync_docs.stale_blocks([page], scratch) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("<!-- generated: nope -->\n<!-- end: nope -->\n", "unknown generated region 'nope'"),
+        ("<!-- generated: connection-extras -->\nno end\n", "no '<!-- end: connection-extras -->'"),
+    ],
+)
+def test_a_region_that_cannot_be_generated_is_an_error(scratch: Path, text: str, message: str) -> None:
+    page = _doc(scratch, text)
+    with pytest.raises(sync_docs.DocsError, match=re.escape(message)):
+        sync_docs.stale_blocks([page], scratch)

@@ -163,7 +163,7 @@ def resolve_timezone(name: str | None) -> AccountTimezone:
         raise ActiveCampaignCampaignError(
             f"account_timezone {text!r} is not a timezone name.",
             hint="Use the IANA name of the timezone set for the API key's user in ActiveCampaign "
-            "(Settings → Account), e.g. 'America/Chicago' or 'Europe/Berlin'.",
+            "(Settings → My Settings), e.g. 'America/Chicago' or 'Europe/Berlin'.",
         ) from None
 
 
@@ -215,6 +215,20 @@ def account_wall_time(moment: datetime, tz: AccountTimezone) -> tuple[str, str |
             "ActiveCampaign may send an hour earlier or later than intended."
         )
     return text, warning
+
+
+def assumed_utc_warning(sdate: str) -> str:
+    """The warning for a scheduled send when no ``account_timezone`` is set: it names the assumption.
+
+    ActiveCampaign reads ``sdate`` as a wall time in the API user's own time zone, which the API does
+    not tell us; without ``account_timezone`` the provider can only assume UTC.
+    """
+    return (
+        f"account_timezone is not set (neither the operator's account_timezone nor the connection "
+        f"extra), so the send time is given to ActiveCampaign as {sdate} assuming the API user's time "
+        "zone is UTC. If that user's time zone in ActiveCampaign (Settings → My Settings) is another "
+        "one, the campaign goes out that many hours off: set account_timezone to its IANA name."
+    )
 
 
 def parse_api_datetime(value: Any) -> pendulum.DateTime | None:
@@ -273,7 +287,7 @@ def sdate_mismatch(campaign: Mapping[str, Any], intended: datetime) -> str | Non
         f"ActiveCampaign reports the campaign's send time as {campaign.get('sdate')} "
         f"({reported.isoformat()}), not {pendulum.instance(intended).in_timezone('UTC').isoformat()}. "
         "The account_timezone given to the operator (or the connection extra) probably differs "
-        "from the timezone of the API user in ActiveCampaign (Settings → Account)."
+        "from the timezone of the API user in ActiveCampaign (Settings → My Settings)."
     )
 
 

@@ -55,7 +55,8 @@ class ContactExporter:
 
     Each line: ``{"id", "email", "first_name", "last_name", "phone", "cdate", "udate",
     "fields": {title: value}, "lists": [...], "tags": [...]}``; multi-value fields become lists,
-    ``lists``/``tags`` only when asked for.
+    ``lists``/``tags`` only when asked for. ``keep`` (optional) drops records it returns false for:
+    the generic export (:mod:`airflow_provider_activecampaign.exports`) cuts its exact window so.
 
     Paging by ``id_greater`` makes each page depend on the last, so one reader gets at most one
     page per round trip; with round trips of a few hundred milliseconds that is well under the
@@ -75,8 +76,11 @@ class ContactExporter:
         parallel: int = 4,
         hook_factory: Callable[[], ActiveCampaignHook] | None = None,
         logger: Any = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.hook = hook
+        #: Which records to write (the generic export's exact window); called from reader threads.
+        self.keep = keep
         self.include_lists = include_lists
         self.include_tags = include_tags
         self.parallel = max(1, int(parallel))
@@ -189,6 +193,8 @@ class ContactExporter:
             page = {**page, "contacts": fresh}
         count = 0
         for record in self._records(page, catalogue, hook or self.hook):
+            if self.keep is not None and not self.keep(record):
+                continue
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
         return count

@@ -436,8 +436,19 @@ class SqlSource(ContactSource):
     def __init__(
         self, conn_id: str, sql: str, parameters: Any = None, chunk_size: int = SQL_CHUNK_SIZE
     ) -> None:
-        from airflow.providers.common.sql.hooks.sql import DbApiHook
         from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowOptionalProviderFeatureException
+
+        try:
+            from airflow.providers.common.sql.hooks.sql import DbApiHook
+        except ImportError as error:
+            # Optional part, as official providers do it: only the SQL source needs common-sql.
+            raise AirflowOptionalProviderFeatureException(
+                "The contact sync's SQL source (sql= with sql_conn_id=) needs Airflow's common-sql "
+                "provider, which is not installed: pip install "
+                "'airflow-provider-activecampaign[sql]' (or apache-airflow-providers-common-sql). "
+                "Sources from files (source_path=) and records= work without it."
+            ) from error
 
         hook = BaseHook.get_connection(conn_id).get_hook()
         if not isinstance(hook, DbApiHook):

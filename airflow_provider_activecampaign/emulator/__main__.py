@@ -11,10 +11,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from airflow_provider_activecampaign.emulator.app import create_app
-from airflow_provider_activecampaign.emulator.core import DEFAULT_REQUESTS_PER_SECOND, Emulator
-from airflow_provider_activecampaign.emulator.seed import SeedError, load_seed_file
-from airflow_provider_activecampaign.emulator.server import bind, make_server, url_of
+try:
+    from airflow_provider_activecampaign.emulator.app import create_app
+    from airflow_provider_activecampaign.emulator.core import DEFAULT_REQUESTS_PER_SECOND, Emulator
+    from airflow_provider_activecampaign.emulator.seed import SeedError, load_seed_file
+    from airflow_provider_activecampaign.emulator.server import bind, make_server, url_of
+except ImportError as _missing:  # pragma: no cover - only without the [emulator] extra
+    # The emulator's HTTP server is an optional part: say which extra brings it, not a traceback.
+    sys.exit(
+        f"error: the ActiveCampaign emulator needs {_missing.name or 'its server dependencies'}, which "
+        "is not installed: pip install 'airflow-provider-activecampaign[emulator]' (starlette, uvicorn)."
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

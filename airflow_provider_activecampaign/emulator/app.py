@@ -1,6 +1,8 @@
 """The ASGI application: one pipeline in front of every emulated API route.
 
-For each request to ``/api/3/...`` or ``/admin/api.php`` (in this order):
+For each request to ``/api/3/...``, ``/admin/api.php`` or ``/event`` (in this order; ``/event``
+is the event-tracking endpoint, ActiveCampaign's ``trackcmp.net/event``: no ``Api-Token`` and
+no account rate limit there, as on its own host):
 
 1. read the body and resolve the route template (``/api/3/contacts/{id}``);
 2. fault injection, ``before`` rules (the emulator does not act);
@@ -30,14 +32,22 @@ from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from airflow_provider_activecampaign.emulator import (
+    accounts,
     automations,
     contacts,
     control,
+    crm_control,
+    crm_fields,
+    deals,
+    ecommerce,
     fields,
     imports,
     lists,
+    notes,
     tags,
+    tracking,
     users,
+    webhooks,
 )
 from airflow_provider_activecampaign.emulator.core import Emulator
 from airflow_provider_activecampaign.emulator.faults import FaultRule
@@ -56,7 +66,22 @@ API_PREFIX = "/api/3/"
 LEGACY_PATH = "/admin/api.php"
 CONTROL_PREFIX = "/_emulator"
 OPTIONAL_ROUTE_MODULES = ("airflow_provider_activecampaign.emulator.campaigns",)
-CORE_ROUTE_MODULES: tuple[ModuleType, ...] = (users, contacts, fields, lists, tags, imports, automations)
+CORE_ROUTE_MODULES: tuple[ModuleType, ...] = (
+    users,
+    contacts,
+    fields,
+    lists,
+    tags,
+    imports,
+    automations,
+    webhooks,
+    deals,
+    crm_fields,
+    accounts,
+    notes,
+    tracking,
+    ecommerce,
+)
 
 
 def create_app(emu: Emulator | None = None) -> EmulatorApp:
@@ -66,7 +91,9 @@ def create_app(emu: Emulator | None = None) -> EmulatorApp:
     for module in (*CORE_ROUTE_MODULES, *_optional_modules()):
         api_routes.extend(module.routes(emu))
     emu.validate_initial_seed()
-    return EmulatorApp(emu, api_routes, control.routes(emu))
+    return EmulatorApp(
+        emu, api_routes, [*control.routes(emu), *webhooks.control_routes(emu), *crm_control.routes(emu)]
+    )
 
 
 def _optional_modules() -> Iterable[ModuleType]:

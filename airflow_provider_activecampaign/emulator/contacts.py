@@ -7,13 +7,14 @@ contact, not a separate SPEC page) ``GET /contacts/{id}/contactTags``.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from airflow_provider_activecampaign.emulator import render
+from airflow_provider_activecampaign.emulator import render, webhooks
 from airflow_provider_activecampaign.emulator.clock import parse_timestamp
 from airflow_provider_activecampaign.emulator.core import ApiRequest, Emulator
 from airflow_provider_activecampaign.emulator.responses import (
@@ -65,7 +66,10 @@ def list_contacts(req: ApiRequest) -> Response:
     limit, offset = page_window(req)
     candidates = _filtered(req, state)
     orders = [(key[7:-1], value) for key, value in query.multi_items() if key.startswith("orders[")]
-    if orders:
+    id_walk = bool(query.get("id_greater")) and query.get("email") is None
+    if id_walk and [(n, v.strip().lower()) for n, v in orders] == [("id", "asc")]:
+        pass  # _filtered returned them in id order already
+    elif orders:
         for name, direction in reversed(orders):
             key = _ORDER_KEYS.get(name)
             if key is None:
@@ -164,7 +168,13 @@ def _filtered(req: ApiRequest, state: AccountState, *, id_greater_inclusive: boo
         tests.append(lambda c: c.id in wanted)
     if query.get("id_greater"):
         bound = _int_query(req, "id_greater")
-        tests.append(_id_above(bound - 1 if id_greater_inclusive else bound))
+        bound = bound - 1 if id_greater_inclusive else bound
+        if email is None:
+            # An id_greater walk is how exports page: start at the cursor in the id-ordered index
+            # instead of testing every contact, so a 100,000-contact walk costs what one page costs.
+            pool = _ids_above(state, bound)
+        else:
+            tests.append(_id_above(bound))
     if query.get("id_less"):
         tests.append(_id_below(_int_query(req, "id_less")))
     if query.get("exclude"):
@@ -201,6 +211,8 @@ def _filtered(req: ApiRequest, state: AccountState, *, id_greater_inclusive: boo
             )
         )
     tests.extend(_date_tests(req))
+    if not tests:
+        return list(pool)
     return [c for c in pool if all(test(c) for test in tests)]
 
 
@@ -223,6 +235,22 @@ def _date_tests(req: ApiRequest) -> list[Callable[[Contact], bool]]:
             raise bad_request(f"{param} must be a date (YYYY-MM-DD) or an ISO-8601 datetime") from exc
         tests.append(_time_test(attr, int(bound), after))
     return tests
+
+
+_ID_INDEX: dict[int, tuple[tuple[int, int], list[int]]] = {}
+
+
+def _ids_above(state: AccountState, bound: int) -> list[Contact]:
+    """The contacts whose id is above ``bound``, in id order, from an index rebuilt when contacts change."""
+    contacts = state.contacts
+    version = (len(contacts), next(reversed(contacts)) if contacts else 0)
+    cached = _ID_INDEX.get(id(state))
+    if cached is None or cached[0] != version:
+        cached = (version, sorted(contacts))
+        _ID_INDEX.clear()
+        _ID_INDEX[id(state)] = cached
+    ids = cached[1]
+    return [contacts[i] for i in ids[bisect.bisect_right(ids, bound) :] if i in contacts]
 
 
 def _id_above(bound: int) -> Callable[[Contact], bool]:
@@ -412,6 +440,8 @@ def sync_contact(req: ApiRequest) -> Response:
     contact.counters["sync_requests"] += 1
     change = _write(state, contact, _attributes(body), values, req.now)
     change.created = created
+    if change.changed and not created:
+        webhooks.fire(req, "update", webhooks.contact_fields(req, contact))
     return _contact_write_response(req, change, 201 if created else 200, with_field_value_ids=True)
 
 
@@ -423,6 +453,8 @@ def update_contact(req: ApiRequest) -> Response:
     values = _checked_field_values(req.state, body)
     contact.counters["update_requests"] += 1
     change = _write(req.state, contact, _attributes(body), values, req.now)
+    if change.changed:
+        webhooks.fire(req, "update", webhooks.contact_fields(req, contact))
     return _contact_write_response(req, change, 200)
 
 
@@ -437,12 +469,31 @@ def _contact_write_response(
     return req.json_response(body, status)
 
 
+def contact_delete_limit_reached(limit: int | None) -> ApiError:
+    """Opt-in monthly contact-delete limit (help centre 115000349564: "Once you reach that limit,
+    you will not be able to delete any more contacts until your next billing period").
+
+    UNCERTAIN: no public source shows the API's answer; the emulator uses the v3 422 envelope
+    (not 429, which clients would retry) so a client stops instead of retrying.
+    """
+    return unprocessable(
+        "Monthly contact delete limit reached",
+        "delete_limit_reached",
+        None,
+        f"This account can delete {limit} contacts per month; no more can be deleted until the "
+        "next billing period.",
+    )
+
+
 def delete_contact(req: ApiRequest) -> Response:
     """SPEC ``DELETE /contacts/{id}`` → 200 ``{}``; unknown id → 404 with lower-case "result"."""
     contact = req.state.contacts.get(req.path_id())
     if contact is None:
         raise no_result("contact", req.path_params["id"], lower=True)
+    if not req.state.contact_delete_allowed(req.now):
+        raise contact_delete_limit_reached(req.state.settings.contact_delete_monthly_limit)
     req.state.delete_contact(contact)
+    req.state.count_contact_delete(req.now)
     return req.json_response({})
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from airflow_provider_activecampaign.emulator import render
+from airflow_provider_activecampaign.emulator import render, webhooks
 from airflow_provider_activecampaign.emulator.contacts import page_window
 from airflow_provider_activecampaign.emulator.core import ApiRequest, Emulator
 from airflow_provider_activecampaign.emulator.responses import (
@@ -111,8 +111,11 @@ def update_list_status(req: ApiRequest) -> Response:
     if status not in (SUBSCRIBED, UNSUBSCRIBED):
         raise field_invalid("status", "status must be 1 (subscribe) or 2 (unsubscribe)")
     sourceid = str(body.get("sourceid", "3") or "3")
-    membership, _ = state.set_list_status(contact, list_id, status, req.now, sourceid=sourceid)
+    membership, changed = state.set_list_status(contact, list_id, status, req.now, sourceid=sourceid)
     contact.counters["list_requests"] += 1
+    if changed:
+        event = "subscribe" if status == SUBSCRIBED else "unsubscribe"
+        webhooks.fire(req, event, webhooks.contact_fields(req, contact), list_id=list_id)
     return req.json_response(
         single(
             "contactList",

@@ -125,6 +125,27 @@ class EmulatorFixture:
     def advance(self, seconds: float) -> dict[str, Any]:
         return self.client.advance(seconds)
 
+    @property
+    def event_url(self) -> str:
+        """The emulated event-tracking endpoint (``https://trackcmp.net/event``)."""
+        return self.client.event_url
+
+    def crm(self, *sections: str) -> dict[str, Any]:
+        """See :meth:`EmulatorClient.crm`."""
+        return self.client.crm(*sections)
+
+    def event_tracking(self) -> dict[str, Any]:
+        """See :meth:`EmulatorClient.event_tracking`."""
+        return self.client.event_tracking()
+
+    def set_event_tracking(self, enabled: bool | None = None, **options: Any) -> dict[str, Any]:
+        """See :meth:`EmulatorClient.set_event_tracking`."""
+        return self.client.set_event_tracking(enabled, **options)
+
+    def set_contact_delete_limit(self, monthly_limit: int | None) -> None:
+        """See :meth:`EmulatorClient.set_contact_delete_limit`."""
+        self.client.set_contact_delete_limit(monthly_limit)
+
 
 @pytest.fixture(scope="session")
 def activecampaign_emulator_server() -> Iterator[RunningEmulator]:

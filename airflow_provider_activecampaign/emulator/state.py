@@ -13,7 +13,7 @@ import hashlib
 import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 from airflow_provider_activecampaign.emulator.clock import parse_offset
@@ -49,6 +49,9 @@ class AccountSettings:
     import_info_unknown_seconds: float = 0.0
     #: ``GET /contacts`` repeats the previous page's last record at the start of the next page.
     overlapping_pages: bool = False
+    #: Opt-in: ``DELETE /contacts/{id}`` refuses after this many deletions in a calendar month
+    #: (account timezone).  ``None`` = no limit (seed ``contact_deletion.monthly_limit``).
+    contact_delete_monthly_limit: int | None = None
 
     def set_timezone(self, text: str) -> None:
         self.tz = parse_offset(text)
@@ -459,6 +462,18 @@ class AccountState:
         self.deleted_contacts[contact.id] = contact.email
         self.counters["contacts_deleted"] += 1
 
+    def contact_deletes_this_month(self, now: float) -> int:
+        """Contacts deleted through the API in ``now``'s calendar month (account timezone)."""
+        return self.counters[_delete_month_key(now, self.settings.tz)]
+
+    def contact_delete_allowed(self, now: float) -> bool:
+        """False once the opt-in monthly delete limit is used up (``settings``)."""
+        limit = self.settings.contact_delete_monthly_limit
+        return limit is None or self.contact_deletes_this_month(now) < limit
+
+    def count_contact_delete(self, now: float) -> None:
+        self.counters[_delete_month_key(now, self.settings.tz)] += 1
+
     # -- list memberships -----------------------------------------------------------------
 
     def set_list_status(
@@ -598,3 +613,7 @@ class AccountState:
     def visible_enrolments(self) -> list[Enrolment]:
         """Enrolments the API still shows (removed ones and deleted contacts' are hidden)."""
         return [e for e in self.enrolments.values() if not e.removed]
+
+
+def _delete_month_key(now: float, tz: timezone) -> str:
+    return "contact_deletes:" + datetime.fromtimestamp(now, tz).strftime("%Y-%m")

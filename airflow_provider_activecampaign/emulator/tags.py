@@ -11,7 +11,7 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from airflow_provider_activecampaign.emulator import render
+from airflow_provider_activecampaign.emulator import render, webhooks
 from airflow_provider_activecampaign.emulator.contacts import page_window
 from airflow_provider_activecampaign.emulator.core import ApiRequest, Emulator
 from airflow_provider_activecampaign.emulator.responses import (
@@ -123,7 +123,10 @@ def add_contact_tag(req: ApiRequest) -> Response:
     tag = state.tags.get(tag_id) if tag_id else None
     if tag is None:
         raise ApiError(404, {"errors": [{"status": 404, "title": "Not Found", "detail": "Tag not found"}]})
-    contact_tag, _ = state.tag_contact(contact, tag, req.now)
+    contact_tag, added = state.tag_contact(contact, tag, req.now)
+    if added:
+        fields = [*webhooks.contact_fields(req, contact), ("tag", tag.tag)]
+        webhooks.fire(req, "contact_tag_added", fields)
     return req.json_response(single("contactTag", render.contact_tag(req.ctx, contact_tag)), 201)
 
 
@@ -133,6 +136,11 @@ def remove_contact_tag(req: ApiRequest) -> Response:
     if contact_tag is None:
         raise no_result("SubscriberTag", req.path_params["id"])
     req.state.untag(contact_tag)
+    contact = req.state.contacts.get(contact_tag.contact_id)
+    tag = req.state.tags.get(contact_tag.tag_id)
+    if contact is not None and tag is not None:
+        fields = [*webhooks.contact_fields(req, contact), ("tag", tag.tag)]
+        webhooks.fire(req, "contact_tag_removed", fields)
     return req.json_response({})
 
 

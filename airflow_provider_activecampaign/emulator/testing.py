@@ -205,6 +205,106 @@ class EmulatorClient:
         result: dict[str, Any] = self._call("GET", "/clock")
         return result
 
+    # -- CRM, event tracking, contact deletion (emulator/crm.py) ------------------------------
+
+    @property
+    def event_url(self) -> str:
+        """The emulated ``https://trackcmp.net/event``: ``<emulator url>/event``."""
+        return f"{self.url}/event"
+
+    def crm(self, *sections: str) -> dict[str, Any]:
+        """CRM records (``counts``, ``deals``, ``accounts``, ``account_contacts``, ``pipelines``,
+        ``stages``, ``deal_fields``, ``account_fields``, ``notes``, ``deal_tasks``,
+        ``ecom_*``, ``counters``); deals and accounts carry custom ``fields`` by label.
+        Name ``sections`` to fetch only those."""
+        params = {"only": ",".join(sections)} if sections else None
+        result: dict[str, Any] = self._call("GET", "/crm", params=params)
+        return result
+
+    def deals(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.crm("deals")["deals"]
+        return result
+
+    def accounts(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.crm("accounts")["accounts"]
+        return result
+
+    def event_tracking(self) -> dict[str, Any]:
+        """``{"enabled", "actid", "key", "event_names", "saved", "dropped", "events": [...]}``.
+
+        ``events`` lists every accepted ``POST /event`` with ``saved`` false when tracking was
+        disabled (the call "succeeds" but nothing is kept, as on a live account).
+        """
+        result: dict[str, Any] = self._call("GET", "/event_tracking")
+        return result
+
+    def set_event_tracking(
+        self,
+        enabled: bool | None = None,
+        *,
+        actid: str | None = None,
+        key: str | None = None,
+        events: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Switch event tracking and set the tracking account id / event key (seed key
+        ``event_tracking``); returns :meth:`event_tracking`.  :meth:`reset` restores the seed's."""
+        spec: dict[str, Any] = {}
+        for name, value in (("enabled", enabled), ("actid", actid), ("key", key), ("events", events)):
+            if value is not None:
+                spec[name] = value
+        self.seed({"event_tracking": spec})
+        return self.event_tracking()
+
+    def set_contact_delete_limit(self, monthly_limit: int | None) -> None:
+        """Opt-in monthly contact-delete limit: ``DELETE /contacts/{id}`` answers 422 once
+        ``monthly_limit`` contacts were deleted this calendar month (``None`` = no limit).
+        Deletions already made this month count.  :meth:`reset` turns it off."""
+        self.seed({"contact_deletion": {"monthly_limit": monthly_limit}})
+
+    def seed_volume(
+        self,
+        *,
+        contacts: int = 0,
+        accounts: int = 0,
+        account_contacts: int = 0,
+        deals: int = 0,
+        notes: int = 0,
+    ) -> None:
+        """Bulk-generate records fast (benchmarks): 100,000 contacts + 100,000 deals take seconds.
+
+        ``account_contacts`` creates that many new contacts, each linked to an account.
+        """
+        volume = {
+            k: v
+            for k, v in (
+                ("contacts", contacts),
+                ("accounts", accounts),
+                ("account_contacts", account_contacts),
+                ("deals", deals),
+                ("notes", notes),
+            )
+            if v
+        }
+        self.seed({"volume": volume})
+
+    def webhooks(self, since: int = 0) -> dict[str, Any]:
+        """Registered and deactivated webhooks, deliveries after ``since`` (seq), pending count."""
+        result: dict[str, Any] = self._call("GET", "/webhooks", params={"since": since})
+        return result
+
+    def drop_webhook_deliveries(self, drop: bool = True) -> None:
+        """Record deliveries as ``dropped`` instead of sending them (ActiveCampaign lost them)."""
+        self._call("POST", "/webhooks/config", {"drop": drop})
+
+    def wait_for_webhook_deliveries(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until no delivery is queued or in flight; return :meth:`webhooks`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.webhooks()
+            if state["pending"] == 0 or time.monotonic() > deadline:
+                return state
+            time.sleep(0.05)
+
 
 def connection_json(url: str, api_key: str, **extra: Any) -> str:
     """The ``AIRFLOW_CONN_<ID>`` JSON for an ``activecampaign`` connection to ``url``."""

@@ -28,6 +28,7 @@ from airflow_provider_activecampaign.hooks.transport import (
     name_connection,
     prepare_call,
     prepare_legacy_call,
+    prepare_tracking_call,
     transport_error,
 )
 
@@ -65,6 +66,8 @@ class ActiveCampaignHook(BaseHook):
         """The validated connection settings (fetched once, the key registered with the masker)."""
         settings = settings_of(self.activecampaign_conn_id, self.get_connection(self.activecampaign_conn_id))
         _mask(settings.api_key)
+        if settings.event_tracking_secret:
+            _mask(settings.event_tracking_secret)
         backend_conn_id = settings.rate_limit_backend_connection
         if backend_conn_id is not None:
             settings = with_backend_url(settings, self.get_connection(backend_conn_id), backend_conn_id)
@@ -152,6 +155,16 @@ class ActiveCampaignHook(BaseHook):
         )
         return self._run(call, None)
 
+    def track_event(self, form: Mapping[str, Any]) -> Any:
+        """Post one event to event tracking (``event``, ``eventdata``, ``visit``), paced like every call.
+
+        ``actid`` and the event key come from the connection; the API key is not sent to the
+        tracking host. Not idempotent: only a 429 or a refused connection is retried, anything that
+        may have been recorded raises
+        :class:`~airflow_provider_activecampaign.exceptions.ActiveCampaignAmbiguousWriteError`.
+        """
+        return self._run(prepare_tracking_call(self.settings, form), None)
+
     def _run(self, call: Call, max_retries: int | None) -> Any:
         settings = self.settings
         if max_retries is not None:
@@ -183,6 +196,7 @@ class ActiveCampaignHook(BaseHook):
             response = self._session.request(
                 call.method,
                 call.url,
+                headers=call.headers,
                 params=call.params,
                 json=call.json,
                 data=call.form,
@@ -243,6 +257,8 @@ class ActiveCampaignHook(BaseHook):
                 found = sorted(page) if isinstance(page, dict) else type(page).__name__
                 raise ValueError(f"GET {endpoint} answered without a {key!r} list (it has {found}).")
             items = page.get(key) or []
+            if not seen:
+                self._collect_read_lineage(endpoint)
             yield page
             seen += len(items)
             if len(items) < PAGE_SIZE:
@@ -254,6 +270,26 @@ class ActiveCampaignHook(BaseHook):
                 if total is not None and seen >= total:
                     return
                 query["offset"] = int(query["offset"]) + len(items)
+
+    def _collect_read_lineage(self, endpoint: str) -> None:
+        """Tell Airflow's hook-lineage collector this hook read ``activecampaign://<host>/<collection>``.
+
+        The URI scheme is registered in ``get_provider_info()`` (``asset-uris``); nothing is sent
+        for lineage, and a lineage problem never fails the read.
+        """
+        try:
+            from urllib.parse import urlsplit
+
+            from airflow.sdk.lineage import get_hook_lineage_collector
+
+            parts = urlsplit(self.base_url)
+            host = (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else "")
+            collection = endpoint.strip("/").split("/")[0]
+            get_hook_lineage_collector().add_input_asset(
+                context=self, uri=f"activecampaign://{host}/{collection}"
+            )
+        except Exception as error:  # lineage must never cost the data
+            self.log.debug("Hook lineage not recorded for %s: %s", endpoint, error)
 
     # ----------------------------------------------------------------------------------------------
     # Conveniences

@@ -64,6 +64,8 @@ class ActiveCampaignAsyncHook(BaseHook):
             conn = await get_async_connection(self.activecampaign_conn_id, hook=self)
             settings = settings_of(self.activecampaign_conn_id, conn)
             await amask_secret(settings.api_key)
+            if settings.event_tracking_secret:
+                await amask_secret(settings.event_tracking_secret)
             backend_conn_id = settings.rate_limit_backend_connection
             if backend_conn_id is not None:
                 redis_conn = await get_async_connection(backend_conn_id, hook=self)

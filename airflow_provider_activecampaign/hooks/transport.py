@@ -77,6 +77,11 @@ SENSITIVE_KEYS = frozenset(
     {"api_key", "apikey", "api-token", "api_token", "token", "password", "secret", "authorization"}
 )
 
+#: Where event tracking posts go (``POST https://trackcmp.net/event``, form-encoded).
+DEFAULT_EVENT_TRACKING_URL = "https://trackcmp.net/event"
+#: The endpoint name of a tracking call (no /api/3 path: it goes to the tracking host).
+TRACKING_ENDPOINT = "tracking:event"
+
 #: POST endpoints that are upserts: sending them twice leaves the same state as sending them once.
 IDEMPOTENT_POSTS = frozenset({"contact/sync"})
 
@@ -170,6 +175,30 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     return urlunsplit((scheme, netloc, "", "", ""))
 
 
+def normalize_tracking_url(url: Any) -> str:
+    """The event tracking endpoint: https (plain http only on loopback: the emulator), no secrets in it."""
+    raw = str(url or "").strip() or DEFAULT_EVENT_TRACKING_URL
+    parts = urlsplit(raw)
+    hostname = (parts.hostname or "").lower()
+    hint = f"Leave event_tracking_url empty for {DEFAULT_EVENT_TRACKING_URL}, or give an https:// URL."
+    if parts.scheme.lower() not in {"http", "https"} or not hostname:
+        raise ActiveCampaignConfigError(
+            f"The extra event_tracking_url {_describe(raw)} is not an http(s) URL.", hint=hint
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ActiveCampaignConfigError(
+            "The extra event_tracking_url must not contain credentials, a query string or a fragment.",
+            hint="The event key goes in the extra event_tracking_secret, never in a URL.",
+        )
+    if parts.scheme.lower() == "http" and not _is_loopback(hostname):
+        raise ActiveCampaignConfigError(
+            f"The extra event_tracking_url http://{hostname} is not HTTPS: the event key would travel in "
+            "clear text.",
+            hint=hint,
+        )
+    return raw
+
+
 def _describe(raw: str) -> str:
     return repr(raw[:200])
 
@@ -258,6 +287,11 @@ class TransportSettings:
     budget_share: float = DEFAULT_BUDGET_SHARE
     #: ``local``, ``memory``, a Redis URL, or an Airflow Redis connection id (see ratelimit.backends).
     rate_limit_backend: str = field(default="local", repr=False)
+    #: Event tracking: the account's tracking id (``actid``), its event key (a secret, never the API
+    #: key) and where events are posted. Empty unless the connection sets them.
+    event_tracking_actid: str = ""
+    event_tracking_secret: str = field(default="", repr=False)
+    event_tracking_url: str = DEFAULT_EVENT_TRACKING_URL
 
     @classmethod
     def from_connection_fields(
@@ -295,6 +329,9 @@ class TransportSettings:
             max_wait=_number(merged, "max_wait", DEFAULT_MAX_WAIT, 0),
             budget_share=share,
             rate_limit_backend=str(merged.get("rate_limit_backend") or "local").strip(),
+            event_tracking_actid=str(extra.get("event_tracking_actid") or "").strip(),
+            event_tracking_secret=str(extra.get("event_tracking_secret") or "").strip(),
+            event_tracking_url=normalize_tracking_url(extra.get("event_tracking_url")),
         )
 
     @property
@@ -497,6 +534,8 @@ class Call:
     round_trips: RoundTrips | None = field(default=None, repr=False)
     #: How long one attempt can stay unanswered (its timeouts, plus slack).
     hold: float = DEFAULT_TIMEOUT * 2 + 5.0
+    #: Headers that differ from the session's; ``None`` removes one (the API key, for the tracking host).
+    headers: dict[str, str | None] | None = None
     _bookings: list[tuple[RateLimiter, Booking]] = field(default_factory=list, init=False, repr=False)
     _sent_at: float | None = field(default=None, init=False, repr=False)
 
@@ -649,6 +688,48 @@ def prepare_legacy_call(
         key=key_id(settings.base_url, settings.api_key),
         round_trips=round_trips(settings.base_url),
         hold=2 * settings.timeout + 5.0,
+    )
+
+
+def prepare_tracking_call(settings: TransportSettings, form: Mapping[str, Any]) -> Call:
+    """An event tracking post: form-encoded to the tracking host, paced by the account's limiter.
+
+    The API key is never sent there (``Api-Token`` is removed from the request); the event key rides
+    in the form and is scrubbed from anything an error quotes. A tracking post has no idempotency
+    key, so it is not idempotent: a 429 or a refused connection (nothing recorded) is retried, a 5xx
+    or a dropped connection after sending is an ambiguous write and is never resent.
+    """
+    if not settings.event_tracking_actid or not settings.event_tracking_secret:
+        missing = [
+            name
+            for name, value in (
+                ("event_tracking_actid", settings.event_tracking_actid),
+                ("event_tracking_secret", settings.event_tracking_secret),
+            )
+            if not value
+        ]
+        raise ActiveCampaignConfigError(
+            f"The ActiveCampaign connection has no {' and no '.join(missing)} extra: "
+            "events cannot be tracked.",
+            hint="Copy the tracking account id (actid) and the Event Key from ActiveCampaign Settings → "
+            "Tracking → Event Tracking into the connection's extras event_tracking_actid and "
+            "event_tracking_secret.",
+        )
+    url = settings.event_tracking_url
+    return Call(
+        method="POST",
+        endpoint=TRACKING_ENDPOINT,
+        url=url,
+        params=None,
+        form={"actid": settings.event_tracking_actid, "key": settings.event_tracking_secret, **form},
+        idempotent=False,
+        expected='HTTP 200 with JSON {"success": 1}',
+        limiters=limiters_for(settings, "POST", TRACKING_ENDPOINT),
+        secret=settings.event_tracking_secret,
+        key=key_id(url, settings.event_tracking_secret),
+        round_trips=round_trips(url),
+        hold=2 * settings.timeout + 5.0,
+        headers={"Api-Token": None},
     )
 
 

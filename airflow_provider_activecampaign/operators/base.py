@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 
 from airflow_provider_activecampaign.common.failures import (  # noqa: F401  (re-exported)
     check_failure_ratio,
     failure_ratio_message,
     percent,
 )
+from airflow_provider_activecampaign.contacts.sources import ContactSource, open_source
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
 
@@ -35,3 +38,100 @@ class ActiveCampaignBaseOperator(BaseOperator):
     @cached_property
     def hook(self) -> ActiveCampaignHook:
         return ActiveCampaignHook(activecampaign_conn_id=self.activecampaign_conn_id)
+
+
+def _safe(text: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_") or "none"
+
+
+def default_failures_path(context: Context) -> str:
+    """``<tmp>/airflow-activecampaign/<dag>/<task>/<run>[-<map index>]/failures.jsonl`` on the worker."""
+    ti = context["ti"]
+    run = _safe(ti.run_id)
+    map_index = getattr(ti, "map_index", -1)
+    if map_index is not None and map_index >= 0:
+        run = f"{run}-{map_index}"
+    folder = f"{tempfile.gettempdir()}/airflow-activecampaign/{_safe(ti.dag_id)}/{_safe(ti.task_id)}"
+    return f"{folder}/{run}/failures.jsonl"
+
+
+class ActiveCampaignRecordsOperator(ActiveCampaignBaseOperator):
+    """Base of the operators that write one ActiveCampaign object per source record.
+
+    They read records the same way as the contacts sync (a list of dicts, a CSV or JSON Lines file
+    on any ``ObjectStoragePath``, or a SQL query; streamed), report rejected records to a JSON Lines
+    failures file, and fail above ``max_failure_ratio``; this class holds those parameters once.
+
+    :param source_path: A CSV or JSON Lines file. (templated)
+    :param source_format: ``csv`` or ``jsonl``; by default from the file name.
+    :param csv_delimiter: CSV delimiter (default ``,``).
+    :param encoding: Text encoding of ``source_path`` (default UTF-8). (templated)
+    :param sql: A query whose rows are the records. (templated)
+    :param sql_conn_id: The Airflow connection ``sql`` runs on. (templated)
+    :param sql_parameters: Query parameters. (templated)
+    :param field_map: ``{"source column": "target column"}``; ``None`` drops a column. (templated)
+    :param failures_path: Where rejected and failed records go, as JSON Lines. (templated)
+    :param max_failure_ratio: Fail if more than this share of records was rejected or failed. (templated)
+    """
+
+    #: The template fields every records operator has; subclasses add their own in front.
+    source_template_fields: Sequence[str] = (
+        "source_path",
+        "encoding",
+        "sql",
+        "sql_conn_id",
+        "sql_parameters",
+        "field_map",
+        "failures_path",
+        "max_failure_ratio",
+    )
+    template_ext: Sequence[str] = (".sql",)
+
+    def __init__(
+        self,
+        *,
+        source_path: Any = None,
+        source_format: str | None = None,
+        csv_delimiter: str | None = None,
+        encoding: str | None = None,
+        sql: str | None = None,
+        sql_conn_id: str | None = None,
+        sql_parameters: Any = None,
+        field_map: Mapping[str, str | None] | None = None,
+        failures_path: str | None = None,
+        max_failure_ratio: float | str = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_path = source_path
+        self.source_format = source_format
+        self.csv_delimiter = csv_delimiter
+        self.encoding = encoding
+        self.sql = sql
+        self.sql_conn_id = sql_conn_id
+        self.sql_parameters = sql_parameters
+        self.field_map = field_map
+        self.failures_path = failures_path
+        if not isinstance(max_failure_ratio, str):  # a template is checked once rendered
+            check_failure_ratio(max_failure_ratio)
+        self.max_failure_ratio = max_failure_ratio
+
+    def open_records(self, records: Any) -> ContactSource:
+        """The one source this task reads: ``records``, ``source_path`` or ``sql``, whichever is set."""
+        return open_source(
+            contacts=records,
+            source_path=self.source_path,
+            source_format=self.source_format,
+            csv_delimiter=self.csv_delimiter,
+            encoding=self.encoding,
+            sql=self.sql,
+            sql_conn_id=self.sql_conn_id,
+            sql_parameters=self.sql_parameters,
+        )
+
+    def failures_location(self, context: Context) -> ObjectStoragePath:
+        """``failures_path``, or a per-task-instance file on the worker."""
+        return ObjectStoragePath(self.failures_path or default_failures_path(context))
+
+    def rendered_failure_ratio(self) -> float:
+        return check_failure_ratio(float(self.max_failure_ratio))

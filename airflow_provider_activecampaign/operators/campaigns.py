@@ -33,6 +33,7 @@ from airflow_provider_activecampaign.campaigns.api import (
     account_wall_time,
     as_int,
     as_list,
+    assumed_utc_warning,
     campaign_report,
     check_emails,
     count_active_members,
@@ -98,7 +99,7 @@ class ActiveCampaignSendCampaignOperator(ActiveCampaignBaseOperator):
     :param segment_id: Send only to this segment of the lists (templated).
     :param send_at: When to send: an aware datetime or an ISO-8601 string with an offset
         (templated). Default: now. Past times send now.
-    :param account_timezone: IANA timezone of the API user in ActiveCampaign (Settings → Account),
+    :param account_timezone: IANA timezone of the API user in ActiveCampaign (Settings → My Settings),
         in which ActiveCampaign reads the send time. Default: the connection extra
         ``account_timezone``, else ``UTC``.
     :param verify_account_timezone: Before scheduling, compare the UTC offset of ActiveCampaign's
@@ -242,6 +243,8 @@ class ActiveCampaignSendCampaignOperator(ActiveCampaignBaseOperator):
 
         if ambiguity:
             self.log.warning(ambiguity)
+        if tz_setting is None and _blank_to_none(self.send_at) is not None:
+            self.log.warning(assumed_utc_warning(sdate))
         message = get_message(hook, message_id) if message_id else self._create_message()
         message_id = str(message["id"])
         self._check_account_timezone(message, account_tz, configured=tz_setting is not None)
@@ -456,7 +459,7 @@ class ActiveCampaignSendCampaignOperator(ActiveCampaignBaseOperator):
         raise ActiveCampaignCampaignError(
             f"{problem}{assumed} The campaign would send at the wrong hour, so nothing was sent.",
             hint="Set account_timezone= on the operator, or the connection extra account_timezone, to "
-            "the IANA name of the API user's timezone in ActiveCampaign (Settings → Account), "
+            "the IANA name of the API user's timezone in ActiveCampaign (Settings → My Settings), "
             "e.g. 'America/Chicago'.",
         )
 

@@ -9,9 +9,7 @@ The mapping rules live in :mod:`airflow_provider_activecampaign.contacts.mapping
 from __future__ import annotations
 
 import json
-import re
 import socket
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +31,13 @@ from airflow_provider_activecampaign.contacts.mapping import (
     ImportInfo,
     RecordRejected,
     find_tag_id,
+)
+from airflow_provider_activecampaign.contacts.refs import parse_contacts
+from airflow_provider_activecampaign.contacts.removal import (
+    RemovalApplier,
+    RemovalFinder,
+    resolve_lists,
+    resolve_tags,
 )
 from airflow_provider_activecampaign.contacts.sources import (
     DEFAULT_ENCODING,
@@ -56,12 +61,16 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.exports.windows import NoWindowError, resolve_window
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignBaseOperator,
     check_failure_ratio,
+    default_failures_path,
     failure_ratio_message,
 )
+from airflow_provider_activecampaign.syncs import audience
+from airflow_provider_activecampaign.syncs.plan import PlanMismatchError
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 
@@ -87,21 +96,6 @@ def _names(value: Any) -> list[str]:
 
 def _seconds(value: timedelta | float | int) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def _safe(text: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_") or "none"
-
-
-def default_failures_path(context: Context) -> str:
-    """``<tmp>/airflow-activecampaign/<dag>/<task>/<run>[-<map index>]/failures.jsonl`` on the worker."""
-    ti = context["ti"]
-    run = _safe(ti.run_id)
-    map_index = getattr(ti, "map_index", -1)
-    if map_index is not None and map_index >= 0:
-        run = f"{run}-{map_index}"
-    folder = f"{tempfile.gettempdir()}/airflow-activecampaign/{_safe(ti.dag_id)}/{_safe(ti.task_id)}"
-    return f"{folder}/{run}/failures.jsonl"
 
 
 def _progress_when_failed(tally: SyncTally, failures: FailureLog) -> str:
@@ -209,6 +203,30 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
     :param batch_size: Contacts per bulk import (1-250).
     :param sync_below: Batches with fewer contacts than this use ``contact/sync`` (0 disables it).
     :param progress_every: Log progress every this many batches (and at least every 30 s).
+    :param only_changed: Send only rows whose mapped payload changed since ActiveCampaign last
+        confirmed them (needs ``state_path``); see ``docs/operators/audience-sync.md``.
+    :param mode: ``sync`` (default) or ``plan``: write the plan (every row to send, every removal)
+        and return it without writing to ActiveCampaign; apply it with
+        ``ActiveCampaignApplyContactsPlanOperator``.
+    :param state_path: Where this sync keeps what it last sent (any ``ObjectStoragePath``; one per
+        sync). A missing or damaged file means one full sync. (templated)
+    :param full_every: Resend every row when this much time (a timedelta) or this many runs (an
+        int) passed since the last full sync.
+    :param mirror: Take ``mirror_tags`` / ``mirror_lists`` (default: ``tags`` / ``subscribe_lists``)
+        off contacts this sync sent before that left the source (never deletes, never re-subscribes).
+    :param mirror_tags: Tags the mirror removes (names).
+    :param mirror_lists: Lists the mirror unsubscribes from (names or ids).
+    :param max_removals: Most contacts that may leave in one run: a count, a ratio of the contacts
+        synced before, or ``{"count": n, "ratio": r}`` (default ratio 0.1); exceeded fails the run
+        before anything is sent or removed. (templated)
+    :param plan_path: Where the plan goes (default beside the state). (templated)
+    :param history_path: The JSON Lines history, one record per run (default
+        ``<state_path>.history.jsonl``). (templated)
+    :param changelog_path: One JSON line per row of this run (optional). (templated)
+
+    With ``only_changed``, ``mirror`` or ``mode="plan"`` the task waits for the imports in the
+    worker (the state is committed once they are confirmed), whatever ``deferrable`` says, and
+    returns the plan's counts with the sync's result (``counts``, ``removals``, ``history``).
 
     Returns ``{"records", "submitted", "succeeded", "failed", "rejected", "duplicates", "batch_ids",
     "failures_path", "warnings"}`` plus ``"failures"`` (every failure inline) when there are at most
@@ -229,6 +247,11 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         "unsubscribe_lists",
         "tags",
         "failures_path",
+        "state_path",
+        "plan_path",
+        "history_path",
+        "changelog_path",
+        "max_removals",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"contacts": "json", "sql": "sql", "field_map": "json"}
@@ -262,9 +285,36 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         batch_size: int = MAX_IMPORT_CONTACTS,
         sync_below: int = DEFAULT_SYNC_BELOW,
         progress_every: int = 10,
+        only_changed: bool = False,
+        mode: str = "sync",
+        state_path: str | ObjectStoragePath | None = None,
+        full_every: timedelta | int | None = None,
+        mirror: bool = False,
+        mirror_tags: Sequence[str] | str | None = None,
+        mirror_lists: Sequence[str | int] | str | None = None,
+        max_removals: Any = None,
+        plan_path: str | ObjectStoragePath | None = None,
+        history_path: str | ObjectStoragePath | None = None,
+        changelog_path: str | ObjectStoragePath | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.audience = audience.AudienceOptions.build(
+            only_changed=only_changed,
+            mode=mode,
+            state_path=state_path,
+            full_every=full_every,
+            mirror=mirror,
+            mirror_tags=mirror_tags,
+            mirror_lists=mirror_lists,
+            max_removals=max_removals,
+            wait_for_completion=wait_for_completion,
+        )
+        self.state_path = state_path
+        self.plan_path = plan_path
+        self.history_path = history_path
+        self.changelog_path = changelog_path
+        self.max_removals = max_removals
         sources = [
             name
             for name, value in (("contacts", contacts), ("source_path", source_path), ("sql", sql))
@@ -313,6 +363,8 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
     # ----------------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.audience.enabled:
+            return self._execute_audience(context)
         hook = self.hook
         path = ObjectStoragePath(str(self.failures_path or default_failures_path(context)))
         try:
@@ -372,6 +424,68 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
                         error.amend(_progress_when_failed(tally, failures))
                         raise
         return self._finish(tally, failures, str(path), reading)
+
+    def _execute_audience(self, context: Context) -> dict[str, Any]:
+        """Only changes / mirror / plan: plan against the state, then (unless ``mode="plan"``) apply it."""
+        hook = self.hook
+        try:
+            encoding = check_encoding(self.encoding)
+        except ValueError as error:
+            raise AirflowFailException(str(error)) from None
+        with open_source(
+            contacts=self.contacts,
+            source_path=self.source_path,
+            source_format=self.source_format,
+            csv_delimiter=self.csv_delimiter,
+            encoding=encoding,
+            sql=self.sql,
+            sql_conn_id=self.sql_conn_id,
+            sql_parameters=self.sql_parameters,
+        ) as source:
+            self.log.info("Planning the contact sync from %s.", source.description)
+            prepared = self._builder(hook, source.columns)
+            if prepared is None:
+                raise AirflowFailException(f"{source.description} has no columns: there is nothing to sync.")
+            mirror = audience.resolve_mirror(
+                hook,
+                self.audience,
+                tags=_names(self.tags),
+                lists=_names(self.subscribe_lists),
+                max_removals=self.max_removals,
+            )
+            summary = audience.plan_contacts(
+                hook,
+                source,
+                prepared.contacts,
+                self.audience,
+                context,
+                state_path=self.state_path,
+                plan_path=self.plan_path,
+                history_path=self.history_path,
+                changelog_path=self.changelog_path,
+                mirror=mirror,
+                settings={
+                    "list_names": prepared.list_names,
+                    "batch_size": self.batch_size,
+                    "sync_below": self.sync_below,
+                    "exclude_automations": self.exclude_automations,
+                },
+                logger=self.log,
+            )
+        if self.audience.mode == "plan":
+            return summary
+        return audience.apply_contacts_plan(
+            hook,
+            summary,
+            context,
+            failures_path=str(self.failures_path or default_failures_path(context)),
+            max_failure_ratio=self.max_failure_ratio,
+            poll_interval=self.poll_interval,
+            wait_timeout=self.wait_timeout,
+            max_pending_batches=self.max_pending_batches,
+            progress_every=self.progress_every,
+            logger=self.log,
+        )
 
     def _defer(
         self,
@@ -721,29 +835,19 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
         self.include_tags = include_tags
 
     def _window(self, context: Context) -> tuple[str | None, str | None]:
-        after: Any = self.updated_after or None
-        before: Any = self.updated_before or None
-        if self.use_data_interval and (after is None or before is None):
-            start = context.get("data_interval_start")
-            end = context.get("data_interval_end")
-            if start is None and end is None and after is None and before is None:
-                raise AirflowFailException(
-                    "This run has no data interval (e.g. a manual run of an unscheduled DAG). Pass "
-                    "updated_after/updated_before, or use_data_interval=False to export every contact."
-                )
-            if start is not None and end is not None and start == end:
-                # Airflow 3 cron schedules ("@daily") give runs a zero-length interval at the tick:
-                # continue from where the last successful run's window ended instead.
-                previous = context.get("prev_data_interval_end_success")
-                start = previous if previous and previous < end else None
-                self.log.info(
-                    "The run's data interval is empty; exporting from %s.",
-                    f"the previous successful run's end ({start})"
-                    if start is not None
-                    else "the beginning (no earlier successful run: a full first export)",
-                )
-            after = after if after is not None else start
-            before = before if before is not None else end
+        try:
+            after, before = resolve_window(
+                context,
+                updated_after=self.updated_after,
+                updated_before=self.updated_before,
+                use_data_interval=self.use_data_interval,
+                log=self.log,
+            )
+        except NoWindowError:
+            raise AirflowFailException(
+                "This run has no data interval (e.g. a manual run of an unscheduled DAG). Pass "
+                "updated_after/updated_before, or use_data_interval=False to export every contact."
+            ) from None
         start_text = filter_time(after) if after is not None else None
         if start_text is not None and self.overlap:
             start_text = filter_time(datetime.fromisoformat(start_text) - timedelta(seconds=self.overlap))
@@ -810,3 +914,196 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
         raise AirflowFailException(
             f"Unknown tag {tag!r}: no tag has this name. Pass an existing tag's name or id."
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# Plan, then apply
+# --------------------------------------------------------------------------------------------------
+
+
+class ActiveCampaignApplyContactsPlanOperator(ActiveCampaignBaseOperator):
+    """Apply exactly the plan a ``mode="plan"`` sync wrote (and someone approved), then commit its state.
+
+    The plan file is checked against the digest the plan task returned, and the sync state against
+    the one the plan was made from: a plan edited since, or one made before another run committed,
+    is refused with nothing applied. Rows ActiveCampaign did not confirm stay due for the next run.
+    See ``docs/operators/audience-sync.md``.
+
+    :param plan: The plan task's return value (``{{ ti.xcom_pull(task_ids='plan') }}`` or
+        ``plan_task.output``), or a plan path with ``plan_digest``. (templated)
+    :param plan_digest: The plan's SHA-256, when ``plan`` is a path. (templated)
+    :param failures_path: Where failed and rejected rows go (JSON Lines). (templated)
+    :param max_failure_ratio: Fail when (failed + rejected + failed removals) / rows exceeds this.
+    :param poll_interval: Longest pause between two status checks of a running import.
+    :param wait_timeout: How long to wait for ActiveCampaign to finish importing.
+
+    Returns the counts sent, confirmed, failed and rejected, the removals made, the history record.
+    """
+
+    template_fields: Sequence[str] = (
+        *ActiveCampaignBaseOperator.template_fields,
+        "plan",
+        "plan_digest",
+        "failures_path",
+    )
+
+    def __init__(
+        self,
+        *,
+        plan: Any,
+        plan_digest: str | None = None,
+        failures_path: str | ObjectStoragePath | None = None,
+        max_failure_ratio: float = 0.0,
+        poll_interval: float = 5.0,
+        wait_timeout: timedelta | float = timedelta(hours=6),
+        max_pending_batches: int = 100,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.plan_digest = plan_digest
+        self.failures_path = failures_path
+        self.max_failure_ratio = check_failure_ratio(max_failure_ratio)
+        self.poll_interval = float(poll_interval)
+        self.wait_timeout = _seconds(wait_timeout)
+        self.max_pending_batches = max_pending_batches
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            return audience.apply_contacts_plan(
+                self.hook,
+                self.plan,
+                context,
+                plan_digest=self.plan_digest,
+                failures_path=str(self.failures_path or default_failures_path(context)),
+                max_failure_ratio=self.max_failure_ratio,
+                poll_interval=self.poll_interval,
+                wait_timeout=self.wait_timeout,
+                max_pending_batches=self.max_pending_batches,
+                logger=self.log,
+            )
+        except PlanMismatchError as error:
+            raise AirflowFailException(str(error)) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Removal
+# --------------------------------------------------------------------------------------------------
+
+
+class _RemovalOperator(ActiveCampaignBaseOperator):
+    """Shared by the tag and list removal operators: contacts by email, names resolved first."""
+
+    template_fields: Sequence[str] = (*ActiveCampaignBaseOperator.template_fields, "contacts")
+    template_fields_renderers = {"contacts": "json"}
+    _what = ""
+
+    def __init__(
+        self, *, contacts: Any, dry_run: bool = False, max_failure_ratio: float = 0.0, **kwargs: Any
+    ):
+        super().__init__(**kwargs)
+        self.contacts = contacts
+        self.only_find = dry_run
+        self.max_failure_ratio = check_failure_ratio(max_failure_ratio)
+
+    def _targets(self, hook: ActiveCampaignHook) -> tuple[dict[str, str], dict[str, str]]:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = self.hook
+        try:
+            parsed = parse_contacts(self.contacts)
+            tags, lists = self._targets(hook)
+        except (TypeError, ValueError, ActiveCampaignNotFoundError, ActiveCampaignValidationError) as error:
+            raise AirflowFailException(str(error)) from None
+        emails = [ref.email for ref in parsed.refs if ref.email]
+        invalid = list(parsed.invalid) + [
+            {
+                "contact": ref.key,
+                "reason": "give the contact's email address (removal looks contacts up by email)",
+            }
+            for ref in parsed.refs
+            if not ref.email
+        ]
+        finder = RemovalFinder(hook, tags=tags, lists=lists, logger=self.log)
+        removals = list(finder.find(emails))
+        self.log.info(
+            "%d contacts: %d %s to make (read in %d requests, %s).",
+            len(emails),
+            len(removals),
+            self._what,
+            finder.reads,
+            finder.strategy or "nothing to read",
+        )
+        result: dict[str, Any] = {
+            "contacts": len(emails),
+            "invalid": invalid,
+            "planned": len(removals),
+            "reads": finder.reads,
+            "dry_run": self.only_find,
+            "sample": [r.to_json() for r in removals[:20]],
+        }
+        if self.only_find:
+            return result
+        counts = RemovalApplier(hook, logger=self.log).apply(removals)
+        result.update(counts.to_json())
+        problems = counts.failed + len(invalid)
+        total = max(len(emails) + len(invalid), 1)
+        if problems and problems / total > self.max_failure_ratio:
+            summary = failure_ratio_message(
+                problems, total, self.max_failure_ratio, what="contacts", happened="failed or were invalid"
+            )
+            raise AirflowFailException(
+                f"{summary}. First: {(counts.failures or invalid)[:5]}. The others were done."
+            )
+        return result
+
+
+class ActiveCampaignRemoveTagsOperator(_RemovalOperator):
+    """Take tags (by name) off any number of contacts (by email); idempotent, never deletes a contact.
+
+    Deletes each contactTag join (``DELETE /contactTags/{id}``: the join's id, looked up, not the
+    tag's id). A contact without the tag needs no request, so running it again writes nothing.
+
+    :param contacts: Emails, or records with an ``email`` (a list, an upstream XCom). (templated)
+    :param tags: Tag names (or ids) to take off. (templated)
+    :param dry_run: Only find and return what would be removed.
+    :param max_failure_ratio: Fail when failed removals / contacts exceeds this.
+
+    Returns ``{"contacts", "planned", "untagged", "already_done", "failed", "failures", "reads", ...}``.
+    """
+
+    template_fields: Sequence[str] = (*_RemovalOperator.template_fields, "tags")
+    _what = "tag removals"
+
+    def __init__(self, *, tags: Sequence[str] | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tags = tags
+
+    def _targets(self, hook: ActiveCampaignHook) -> tuple[dict[str, str], dict[str, str]]:
+        return resolve_tags(hook, _names(self.tags)), {}
+
+
+class ActiveCampaignUnsubscribeFromListsOperator(_RemovalOperator):
+    """Unsubscribe any number of contacts (by email) from lists (by name); idempotent.
+
+    Sends ``POST /contactLists`` with status 2 only for contacts still subscribed; never status 1,
+    so nobody is re-subscribed, and never deletes a contact.
+
+    :param contacts: Emails, or records with an ``email`` (a list, an upstream XCom). (templated)
+    :param lists: List names (or ids). (templated)
+    :param dry_run: Only find and return what would be unsubscribed.
+    :param max_failure_ratio: Fail when failed unsubscribes / contacts exceeds this.
+
+    Returns ``{"contacts", "planned", "unsubscribed", "already_done", "failed", "failures", "reads", ...}``.
+    """
+
+    template_fields: Sequence[str] = (*_RemovalOperator.template_fields, "lists")
+    _what = "unsubscribes"
+
+    def __init__(self, *, lists: Sequence[str | int] | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lists = lists
+
+    def _targets(self, hook: ActiveCampaignHook) -> tuple[dict[str, str], dict[str, str]]:
+        return {}, resolve_lists(hook, _names(self.lists))

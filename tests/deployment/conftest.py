@@ -34,6 +34,8 @@ def skip_or_fail(reason: str) -> NoReturn:
 #: DAG files every shared-deployment test adds here (one file per feature; dag ids prefixed
 #: ``shared_``). The folder is the deployment's DAGs folder as it is, so a new file needs no wiring.
 SHARED_DAGS = Path(__file__).parent / "dags" / "shared"
+#: The webhook receiver's token in the shared deployment (tests only; never a real secret).
+SHARED_WEBHOOK_TOKEN = "shared-webhooks-test-token-0123456789"
 
 
 @dataclass
@@ -49,6 +51,8 @@ class SharedDeployment:
 
     deployment: Deployment
     emulator: EmulatorProcess
+    #: ``activecampaign_default``'s extra ``webhook_token``: the webhook receiver's secret URL part.
+    webhook_token: str = SHARED_WEBHOOK_TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -62,14 +66,25 @@ def shared_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shar
     home = tmp_path_factory.mktemp("shared-airflow")
     with start_emulator_process(speed=1, rate_limit=True) as emulator:
         connection = connection_json(
-            emulator.url, emulator.api_key, requests_per_second=5, imports_per_minute=100
+            emulator.url,
+            emulator.api_key,
+            requests_per_second=5,
+            imports_per_minute=100,
+            webhook_token=SHARED_WEBHOOK_TOKEN,
         )
         with Deployment(
             dags_folder=SHARED_DAGS,
             executor="local",
             database=database,
             connections={"activecampaign_default": connection},
-            env={"AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "1"},
+            env={
+                "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "1",
+                # Asset-scheduled DAGs (webhooks -> asset events) need the scheduler to create runs
+                # itself; shared DAGs with a time schedule must therefore use schedule=None.
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
+                # The emulator's account host: the asset URIs of dags/shared/shared_webhooks_*.py.
+                "AC_WEBHOOKS_ACCOUNT_HOST": emulator.url.split("://", 1)[1].rstrip("/"),
+            },
             home=home / "airflow",
         ) as deployment:
             yield SharedDeployment(deployment=deployment, emulator=emulator)

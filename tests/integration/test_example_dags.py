@@ -156,18 +156,20 @@ def test_example_dags_load_without_errors_or_api_calls(account: Callable[..., An
     bag = DagBag(str(EXAMPLE_DAGS))
 
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {SYNC_DAG, NEWSLETTER_DAG, EXPORT_DAG}
+    assert {SYNC_DAG, NEWSLETTER_DAG, EXPORT_DAG} <= set(bag.dag_ids)
     # Parsing happens all the time: it must not touch ActiveCampaign.
     assert emulator.requests()["requests"] == []
     for dag_id, dag in bag.dags.items():
         assert dag.doc_md, f"{dag_id} has no module docstring as doc_md"
         assert len(dag.doc_md) > 200, dag_id
         assert "activecampaign" in dag.tags
-        # The connection id is named in one place per file, and every ActiveCampaign task uses it.
+        # The connection id is named in one place per file, and every ActiveCampaign task uses it
+        # (an example without ActiveCampaign tasks, e.g. one driven by webhooks, names none).
         source = Path(dag.fileloc).read_text(encoding="utf-8")
-        assert source.count('"activecampaign_default"') == 1, dag.fileloc
         conn_ids = {t.activecampaign_conn_id for t in dag.tasks if hasattr(t, "activecampaign_conn_id")}
-        assert conn_ids == {"activecampaign_default"}, dag_id
+        if dag_id in {SYNC_DAG, NEWSLETTER_DAG, EXPORT_DAG} or conn_ids:
+            assert source.count('"activecampaign_default"') == 1, dag.fileloc
+            assert conn_ids == {"activecampaign_default"}, dag_id
 
 
 # --------------------------------------------------------------------------------------------------
@@ -463,7 +465,10 @@ def test_run_example_script_runs_both_dags_and_reports_the_account(tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
 
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "run_example.py"), "--work-dir", str(work)],
+        # x20, not the script's default x60: at x60 an emulated second is 17 ms of real time, and a
+        # loaded machine's scheduling jitter alone can put six requests in one (a 429). At x20 the
+        # same pacing has three times the slack; "0 answered 429" still proves the pacing.
+        [sys.executable, str(ROOT / "scripts" / "run_example.py"), "--work-dir", str(work), "--speed", "20"],
         capture_output=True,
         text=True,
         env=env,

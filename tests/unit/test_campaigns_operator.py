@@ -213,3 +213,17 @@ def test_execute_complete() -> None:
         operator.execute_complete(context, {"status": "success", "outcome": "stopped", "report": report})
     with pytest.raises(ActiveCampaignError, match="boom"):
         operator.execute_complete(context, {"status": "error", "message": "boom"})
+
+
+def test_send_at_without_account_timezone_warns_that_it_assumes_utc(mocker: Any) -> None:
+    operator = ActiveCampaignSendCampaignOperator(
+        task_id="send",
+        lists="News",
+        message_id=8,
+        send_at="2025-03-09T12:00:00Z",
+        verify_account_timezone=False,
+    )
+    log = mocker.patch.object(type(operator), "log", new_callable=mocker.PropertyMock)
+    run(operator, FakeHook(extra={}))
+    warnings = [str(call.args[0]) for call in log.return_value.warning.call_args_list]
+    assert any("assuming the API user's time zone is UTC" in text for text in warnings), warnings

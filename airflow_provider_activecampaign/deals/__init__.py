@@ -1,0 +1,1 @@
+"""Deals: upserted by an external key in a deal custom field, never twice."""

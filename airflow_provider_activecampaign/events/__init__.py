@@ -1,0 +1,1 @@
+"""Custom events through ActiveCampaign event tracking."""

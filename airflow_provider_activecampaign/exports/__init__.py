@@ -1,0 +1,1 @@
+"""Any resource of the account out as files: the registry, windows, the paged read, atomic writes."""

@@ -1,0 +1,356 @@
+"""Every resource the export reads, described once: where it lives, how it pages, what its dates are.
+
+Each :class:`Resource` states only what the official v3 reference documents (SPEC = the ReadMe
+export of developers.activecampaign.com): the collection endpoint and its list key, the id field,
+the record's own update-time field, side-loads, the custom-field pivot and, for the two
+collections that document one (``GET /contacts`` and ``GET /deals``), the date filter that makes
+an incremental read cheap. Everything else is read in full; if it has an update-time field, a
+window can still be cut from the full read locally (``mode="incremental"``).
+
+Adding a resource is adding one entry to :data:`RESOURCES`; the operator, the docs' table and the
+tests all read this table.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Paging(StrEnum):
+    """How a collection is walked. ``id_greater`` stays fast on big accounts; ``offset`` is all most have."""
+
+    ID_GREATER = "id_greater"
+    OFFSET = "offset"
+
+
+class Incremental(StrEnum):
+    """How a window of changes is read."""
+
+    #: The API filters by update date (``filters[updated_after]``, a date): read with a day of
+    #: overlap, then keep exactly the window's records by their own update time.
+    API = "api"
+    #: No filter, but records carry their update time: read everything, keep the window locally.
+    LOCAL = "local"
+    #: No update time at all: every run is a full snapshot.
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class CustomFieldPivot:
+    """Where a resource's custom-field values come from, so they become columns named by the field.
+
+    :param meta_endpoint: Collection of field definitions (``dealCustomFieldMeta``).
+    :param label_field: The definition's human name (``fieldLabel``).
+    :param data_endpoint: Collection of values (``dealCustomFieldData``).
+    :param owner_field: The value's record id (``dealId``).
+    :param field_ref: The value's definition id (``customFieldId``).
+    :param value_field: The value itself (``fieldValue``).
+    :param owner_filter: Query parameter that selects one record's values (``filters[dealId]``).
+    """
+
+    meta_endpoint: str
+    label_field: str
+    data_endpoint: str
+    owner_field: str
+    field_ref: str
+    value_field: str
+    owner_filter: str
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A column added from another collection: ``deals.stage`` -> ``stage_title`` from ``dealStages``."""
+
+    column: str
+    source_field: str
+    endpoint: str
+    key: str
+    name_field: str
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One exportable collection.
+
+    :param name: What a DAG passes as ``resource``.
+    :param endpoint: The v3 collection, relative to ``/api/3``.
+    :param key: The list's key in the answer (``{"deals": [...], "meta": {...}}``).
+    :param updated_field: The record's own last-update time, if it has one.
+    :param created_field: The record's creation time, if it has one.
+    :param incremental: :class:`Incremental`; ``API`` needs ``filter_after``/``filter_before``.
+    :param paging: :class:`Paging`.
+    :param sideloads: Extra lists the page carries (``dealGroups`` sideloads ``dealStages``), kept
+        out of the records.
+    :param pivot: Custom fields as named columns, if the resource has custom fields.
+    :param lookups: Name columns resolved from other collections.
+    :param why: One line for the docs: why incremental or full.
+    """
+
+    name: str
+    endpoint: str
+    key: str
+    updated_field: str | None
+    created_field: str | None = None
+    incremental: Incremental = Incremental.NONE
+    filter_after: str | None = None
+    filter_before: str | None = None
+    paging: Paging = Paging.OFFSET
+    sideloads: tuple[str, ...] = ()
+    pivot: CustomFieldPivot | None = None
+    lookups: tuple[Lookup, ...] = ()
+    id_field: str = "id"
+    v1_report: str | None = None
+    why: str = ""
+    extra_params: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def supports_window(self) -> bool:
+        """Whether a window can be cut at all (by the API or locally)."""
+        return self.updated_field is not None
+
+
+_DEAL_PIVOT = CustomFieldPivot(
+    meta_endpoint="dealCustomFieldMeta",
+    label_field="fieldLabel",
+    data_endpoint="dealCustomFieldData",
+    owner_field="dealId",
+    field_ref="customFieldId",
+    value_field="fieldValue",
+    owner_filter="filters[dealId]",
+)
+_ACCOUNT_PIVOT = CustomFieldPivot(
+    meta_endpoint="accountCustomFieldMeta",
+    label_field="fieldLabel",
+    data_endpoint="accountCustomFieldData",
+    owner_field="accountId",
+    field_ref="customFieldId",
+    value_field="fieldValue",
+    owner_filter="filters[customerAccountId]",
+)
+
+_LOCAL = "no update filter in the reference; records carry {field}: a window is cut locally from a full read"
+_NONE = "no update filter and no update time in the reference: a full snapshot each run"
+
+
+def _local(field_name: str) -> str:
+    return _LOCAL.format(field=f"`{field_name}`")
+
+
+RESOURCES: dict[str, Resource] = {
+    resource.name: resource
+    for resource in (
+        Resource(
+            name="contacts",
+            endpoint="contacts",
+            key="contacts",
+            updated_field="udate",
+            created_field="cdate",
+            incremental=Incremental.API,
+            filter_after="filters[updated_after]",
+            filter_before="filters[updated_before]",
+            paging=Paging.ID_GREATER,
+            sideloads=("fieldValues",),
+            why="`filters[updated_after]` (SPEC `GET /contacts`); paged by `id_greater`, fields sideloaded",
+        ),
+        Resource(
+            name="deals",
+            endpoint="deals",
+            key="deals",
+            updated_field="mdate",
+            created_field="cdate",
+            incremental=Incremental.API,
+            filter_after="filters[updated_after]",
+            filter_before="filters[updated_before]",
+            pivot=_DEAL_PIVOT,
+            lookups=(
+                Lookup("stage_title", "stage", "dealStages", "dealStages", "title"),
+                Lookup("pipeline_title", "group", "dealGroups", "dealGroups", "title"),
+            ),
+            why='`filters[updated_after]` (SPEC `GET /deals`, "greater than or equal to given date")',
+        ),
+        Resource(
+            name="pipelines",
+            endpoint="dealGroups",
+            key="dealGroups",
+            updated_field="udate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            sideloads=("dealStages",),
+            why=_local("udate"),
+        ),
+        Resource(
+            name="stages",
+            endpoint="dealStages",
+            key="dealStages",
+            updated_field="udate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            why=_local("udate"),
+        ),
+        Resource(
+            name="accounts",
+            endpoint="accounts",
+            key="accounts",
+            updated_field="updatedTimestamp",
+            created_field="createdTimestamp",
+            incremental=Incremental.LOCAL,
+            pivot=_ACCOUNT_PIVOT,
+            why=_local("updatedTimestamp"),
+        ),
+        Resource(
+            name="account_contacts",
+            endpoint="accountContacts",
+            key="accountContacts",
+            updated_field="updatedTimestamp",
+            created_field="createdTimestamp",
+            incremental=Incremental.LOCAL,
+            why=_local("updatedTimestamp"),
+        ),
+        Resource(
+            name="lists",
+            endpoint="lists",
+            key="lists",
+            updated_field="udate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            why=_local("udate"),
+        ),
+        Resource(
+            name="tags", endpoint="tags", key="tags", updated_field=None, created_field="cdate", why=_NONE
+        ),
+        Resource(
+            name="fields",
+            endpoint="fields",
+            key="fields",
+            updated_field="udate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            sideloads=("fieldOptions", "fieldRels"),
+            why=_local("udate"),
+        ),
+        Resource(
+            name="deal_fields",
+            endpoint="dealCustomFieldMeta",
+            key="dealCustomFieldMeta",
+            updated_field="updatedTimestamp",
+            created_field="createdTimestamp",
+            incremental=Incremental.LOCAL,
+            why=_local("updatedTimestamp"),
+        ),
+        Resource(
+            name="account_fields",
+            endpoint="accountCustomFieldMeta",
+            key="accountCustomFieldMeta",
+            updated_field="updatedTimestamp",
+            created_field="createdTimestamp",
+            incremental=Incremental.LOCAL,
+            why=_local("updatedTimestamp"),
+        ),
+        Resource(
+            name="automations",
+            endpoint="automations",
+            key="automations",
+            updated_field="mdate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            why=_local("mdate"),
+        ),
+        Resource(
+            name="contact_automations",
+            endpoint="contactAutomations",
+            key="contactAutomations",
+            updated_field=None,
+            created_field="adddate",
+            why="no update filter; `lastdate` is the contact's last step, not an update time: full snapshot",
+        ),
+        Resource(
+            name="campaigns",
+            endpoint="campaigns",
+            key="campaigns",
+            updated_field="mdate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            v1_report="campaign_report_totals",
+            why=_local("mdate") + "; each campaign gets its v1 `campaign_report_totals` (one v1 call each)",
+        ),
+        Resource(
+            name="messages",
+            endpoint="messages",
+            key="messages",
+            updated_field="mdate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            why=_local("mdate"),
+        ),
+        Resource(name="users", endpoint="users", key="users", updated_field=None, why=_NONE),
+        Resource(
+            name="notes",
+            endpoint="notes",
+            key="notes",
+            updated_field="mdate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            why=_local("mdate"),
+        ),
+        Resource(
+            name="deal_tasks",
+            endpoint="dealTasks",
+            key="dealTasks",
+            updated_field="udate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            why=_local("udate") + " (`filters[due_after]` filters the due date, not the update)",
+        ),
+        Resource(
+            name="ecom_connections",
+            endpoint="connections",
+            key="connections",
+            updated_field="udate",
+            created_field="cdate",
+            incremental=Incremental.LOCAL,
+            why=_local("udate"),
+        ),
+        Resource(
+            name="ecom_customers",
+            endpoint="ecomCustomers",
+            key="ecomCustomers",
+            updated_field="tstamp",
+            incremental=Incremental.LOCAL,
+            why=_local("tstamp"),
+        ),
+        Resource(
+            name="ecom_orders",
+            endpoint="ecomOrders",
+            key="ecomOrders",
+            updated_field="updatedDate",
+            created_field="createdDate",
+            incremental=Incremental.LOCAL,
+            why=_local("updatedDate") + " (`filters[external_created_date]` is the shop's creation date)",
+        ),
+        Resource(
+            name="ecom_order_products",
+            endpoint="ecomOrderProducts",
+            key="ecomOrderProducts",
+            updated_field="updatedDate",
+            created_field="createdDate",
+            incremental=Incremental.LOCAL,
+            why=_local("updatedDate"),
+        ),
+    )
+}
+
+
+def get_resource(name: str) -> Resource:
+    """The resource called ``name``; an unknown name raises with every valid one listed."""
+    resource = RESOURCES.get(str(name).strip())
+    if resource is None:
+        close = difflib.get_close_matches(str(name).strip().lower(), RESOURCES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"Unknown ActiveCampaign resource {name!r}.{hint} "
+            f"Valid resources: {', '.join(sorted(RESOURCES))}."
+        )
+    return resource

@@ -1,0 +1,376 @@
+"""Reading one resource's window into a staged JSON Lines file, at the account's pace.
+
+The read for a resource described in :mod:`~airflow_provider_activecampaign.exports.registry`:
+
+1. ``contacts`` go through :class:`~airflow_provider_activecampaign.contacts.export.ContactExporter`
+   (``id_greater`` paging, field values sideloaded, parallel id slices): the rules of the contacts
+   export, with this module's exact window as its ``keep`` filter.
+2. Every other collection is read 100 per request by ``offset``. The first page gives
+   ``meta.total``; the rest is read ``parallel`` pages at a time (each reader has its own hook,
+   all share the account's rate limiter, so the total stays at 5 requests a second while slow
+   round trips overlap). Raw records are staged with an index ``id -> newest copy``, so a record
+   seen twice (offset pages shift while the account changes) is written once, its newest version.
+3. The window is cut on the record's own update time; a first page with records far outside the
+   API's date filter means the filter was ignored: a warning, and the local cut does the work.
+4. Custom fields become ``fields: {name: value}``: values are read for the kept records only,
+   either the whole value collection or one request per record, whichever costs fewer requests.
+   Lookups (a deal's stage and pipeline titles) and a campaign's v1 report totals are added last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_activecampaign.contacts.export import ContactExporter
+from airflow_provider_activecampaign.exports.registry import Incremental, Paging, Resource
+from airflow_provider_activecampaign.exports.windows import Window, api_date_filter, record_time
+from airflow_provider_activecampaign.exports.writer import columns_of, merge_columns
+from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
+
+#: Field types whose value is ``||a||b||`` (contacts: listbox/checkbox; deals/accounts: multiselect).
+MULTI_VALUE_TYPES = frozenset({"listbox", "checkbox", "multiselect"})
+#: v1 keys that describe the call, not the campaign.
+_V1_ENVELOPE = frozenset({"result_code", "result_message", "result_output"})
+
+#: What a run reads: ``api`` (the API's date filter + exact local cut), ``local`` (full read,
+#: local cut), ``full`` (everything, no cut).
+READ_MODES = ("api", "local", "full")
+
+
+@dataclass
+class ExportStats:
+    """What a read produced; the operator turns it into its manifest, XCom and asset event."""
+
+    resource: str
+    mode: str
+    count: int = 0
+    read: int = 0
+    outside_window: int = 0
+    duplicates: int = 0
+    filter_ignored: bool = False
+    api_filter: dict[str, str] = field(default_factory=dict)
+    columns: list[str] = field(default_factory=list)
+
+
+class ResourceExporter:
+    """Reads one resource's records (in ``window``, by ``mode``) into a local JSON Lines file, in id order.
+
+    :param hook: The ActiveCampaign hook of the task.
+    :param resource: The registry entry.
+    :param window: The exact window (ignored in ``full`` mode).
+    :param mode: One of :data:`READ_MODES`.
+    :param params: Extra query parameters for the collection (e.g. ``{"filters[group]": "1"}``).
+    :param parallel: Pages read at once after the first.
+    :param timezone: Zone of the API's naive timestamps (``2018-11-06 02:26:07``).
+    """
+
+    def __init__(
+        self,
+        hook: ActiveCampaignHook,
+        resource: Resource,
+        *,
+        window: Window,
+        mode: str,
+        params: Mapping[str, Any] | None = None,
+        parallel: int = 4,
+        hook_factory: Callable[[], ActiveCampaignHook] | None = None,
+        timezone: str = "UTC",
+        logger: Any = None,
+    ) -> None:
+        if mode not in READ_MODES:
+            raise ValueError(f"Unknown read mode {mode!r}; use one of {', '.join(READ_MODES)}.")
+        if mode == "api" and resource.incremental is not Incremental.API:
+            raise ValueError(f"{resource.name} has no API date filter; read it with mode 'local' or 'full'.")
+        if mode == "local" and not resource.supports_window:
+            raise ValueError(f"{resource.name} records have no update time: only a full read is possible.")
+        self.hook = hook
+        self.resource = resource
+        self.window = window if mode != "full" else Window(None, None)
+        self.mode = mode
+        self.params = dict(params or {})
+        self.parallel = max(1, int(parallel))
+        self.hook_factory = hook_factory or (lambda: ActiveCampaignHook(hook.activecampaign_conn_id))
+        self.timezone = timezone
+        self.log = logger or logging.getLogger(__name__)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._columns: list[str] = []
+        self._column_set: set[str] = set()
+        self._meta: dict[str, tuple[str, str]] = {}  # custom field id -> (name, type)
+
+    # ------------------------------------------------------------------------------------ entry
+
+    def run(self, staged: Path) -> ExportStats:
+        """Read into ``staged`` (overwritten); return the counts and the columns."""
+        stats = ExportStats(resource=self.resource.name, mode=self.mode)
+        query = {**self.resource.extra_params, **self.params}
+        if self.mode == "api":
+            after, before = api_date_filter(self.window)
+            if after and self.resource.filter_after:
+                query[self.resource.filter_after] = after
+            if before and self.resource.filter_before:
+                query[self.resource.filter_before] = before
+            stats.api_filter = {k: str(v) for k, v in query.items() if k.startswith("filters[")}
+        if self.resource.paging is Paging.ID_GREATER and self.resource.name == "contacts":
+            self._run_contacts(staged, query, stats)
+        else:
+            self._run_collection(staged, query, stats)
+        stats.columns = list(self._columns)
+        if stats.filter_ignored:
+            self.log.warning(
+                "GET /%s ignored %s: its first page held records far outside the window. Every record "
+                "was read and the window was cut locally on %s (correct, but slower).",
+                self.resource.endpoint,
+                ", ".join(f"{k}={v}" for k, v in stats.api_filter.items()) or "the date filter",
+                self.resource.updated_field,
+            )
+        return stats
+
+    # --------------------------------------------------------------------------------- contacts
+
+    def _run_contacts(self, staged: Path, query: dict[str, Any], stats: ExportStats) -> None:
+        seen = 0
+
+        def keep(record: dict[str, Any]) -> bool:
+            nonlocal seen
+            moment = record_time(record.get(self.resource.updated_field or ""), self.timezone)
+            inside = self.window.contains(moment)
+            with self._lock:
+                seen += 1
+                stats.read += 1
+                if self.mode == "api" and seen <= PAGE_SIZE and self.window.far_outside(moment):
+                    stats.filter_ignored = True
+                if inside:
+                    merge_columns(self._columns, self._column_set, columns_of(record))
+                else:
+                    stats.outside_window += 1
+            return inside
+
+        exporter = ContactExporter(
+            self.hook, parallel=self.parallel, hook_factory=self.hook_factory, logger=self.log, keep=keep
+        )
+        with staged.open("w", encoding="utf-8") as handle:
+            stats.count = exporter.export(handle, query)
+
+    # ------------------------------------------------------------------------------ collections
+
+    def _run_collection(self, staged: Path, query: dict[str, Any], stats: ExportStats) -> None:
+        resource = self.resource
+        raw_path = staged.with_name(staged.name + ".raw")
+        index: dict[str, tuple[float, int]] = {}  # id -> (update time, offset of its newest copy)
+        try:
+            with raw_path.open("w+", encoding="utf-8") as raw:
+                for number, page in enumerate(self._pages(resource.endpoint, resource.key, query)):
+                    for item in page:
+                        stats.read += 1
+                        moment = record_time(item.get(resource.updated_field or ""), self.timezone)
+                        if number == 0 and self.mode == "api" and self.window.far_outside(moment):
+                            stats.filter_ignored = True
+                        if not self.window.contains(moment):
+                            stats.outside_window += 1
+                            continue
+                        ident = str(item.get(resource.id_field))
+                        stamp = moment.timestamp() if moment is not None else 0.0
+                        known = index.get(ident)
+                        if known is not None:
+                            stats.duplicates += 1
+                            if known[0] > stamp:
+                                continue
+                        offset = raw.tell()
+                        raw.write(json.dumps(item, ensure_ascii=False) + "\n")
+                        index[ident] = (stamp, offset)
+                if stats.duplicates:
+                    self.log.info("Wrote %d records read twice once each.", stats.duplicates)
+                values = self._pivot_values(set(index)) if resource.pivot is not None else None
+                lookups = {
+                    lookup.column: self._names(lookup.endpoint, lookup.key, lookup.name_field)
+                    for lookup in resource.lookups
+                }
+                ordered = sorted(index.items(), key=lambda item: _id_order(item[0]))
+                with staged.open("w", encoding="utf-8") as out:
+                    for batch in _chunks(ordered, PAGE_SIZE):
+                        records = [
+                            self._record(_read_at(raw, offset), values, lookups) for _, (_, offset) in batch
+                        ]
+                        if resource.v1_report:
+                            self._add_reports(records)
+                        for record in records:
+                            merge_columns(self._columns, self._column_set, columns_of(record))
+                            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                            stats.count += 1
+        finally:
+            raw_path.unlink(missing_ok=True)
+
+    def _pages(self, endpoint: str, key: str, query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Every page's records of a collection: the first alone, then ``parallel`` at a time, in order."""
+        first = self._page(endpoint, key, {**query, "limit": PAGE_SIZE, "offset": 0})
+        items = first.get(key) or []
+        yield items
+        if len(items) < PAGE_SIZE:
+            return
+        total = _meta_total(first)
+        offset = len(items)
+        if total is not None and total > offset:
+            offsets = list(range(offset, total, PAGE_SIZE))
+            with ThreadPoolExecutor(self.parallel, thread_name_prefix="ac-export-page") as pool:
+                for chunk in _chunks(offsets, self.parallel * 2):
+                    futures = [
+                        pool.submit(self._page, endpoint, key, {**query, "limit": PAGE_SIZE, "offset": at})
+                        for at in chunk
+                    ]
+                    for future in futures:
+                        items = future.result().get(key) or []
+                        yield items
+            offset = offsets[-1] + len(items)
+            if len(items) < PAGE_SIZE:
+                return
+        while True:  # no total, or records were added while reading: walk on until a short page
+            items = self._page(endpoint, key, {**query, "limit": PAGE_SIZE, "offset": offset}).get(key) or []
+            yield items
+            if len(items) < PAGE_SIZE:
+                return
+            offset += len(items)
+
+    def _page(self, endpoint: str, key: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        page = self._hook().get(endpoint, params=params)
+        if not isinstance(page, dict) or key not in page:
+            found = sorted(page) if isinstance(page, dict) else type(page).__name__
+            raise ValueError(f"GET {endpoint} answered without a {key!r} list (it has {found}).")
+        return page
+
+    def _hook(self) -> ActiveCampaignHook:
+        """The calling thread's hook (hooks are not shared between threads)."""
+        if threading.current_thread() is threading.main_thread():
+            return self.hook
+        hook = getattr(self._local, "hook", None)
+        if hook is None:
+            hook = self._local.hook = self.hook_factory()
+        return hook
+
+    # ------------------------------------------------------------------------------- enrichment
+
+    def _record(
+        self,
+        item: dict[str, Any],
+        values: dict[str, dict[str, Any]] | None,
+        lookups: Mapping[str, Mapping[str, str]],
+    ) -> dict[str, Any]:
+        record = {k: v for k, v in item.items() if k != "links"}
+        for lookup in self.resource.lookups:
+            record[lookup.column] = lookups[lookup.column].get(str(item.get(lookup.source_field)))
+        if values is not None:
+            labels = self._labels
+            own = values.get(str(item.get(self.resource.id_field)), {})
+            record["fields"] = {label: own.get(label) for label in labels}
+        return record
+
+    @property
+    def _labels(self) -> list[str]:
+        return [label for label, _ in self._meta.values()]
+
+    def _pivot_values(self, owners: set[str]) -> dict[str, dict[str, Any]]:
+        """``{record id: {field name: value}}`` for ``owners``, by the cheaper of two ways to read them."""
+        pivot = self.resource.pivot
+        assert pivot is not None
+        self._meta = {
+            str(meta["id"]): (
+                str(meta.get(pivot.label_field) or f"field {meta['id']}"),
+                str(meta.get("fieldType")),
+            )
+            for meta in self._hook().paginate(pivot.meta_endpoint, key=pivot.meta_endpoint)
+        }
+        grouped: dict[str, dict[str, Any]] = {}
+        if not owners or not self._meta:
+            return grouped
+        probe = self._hook().get(pivot.data_endpoint, params={"limit": 1})
+        total = _meta_total(probe)
+        whole_read = math.ceil(total / PAGE_SIZE) if total is not None else math.inf
+        if whole_read <= len(owners):
+            rows: Iterator[dict[str, Any]] = (
+                row for page in self._pages(pivot.data_endpoint, pivot.data_endpoint, {}) for row in page
+            )
+        else:
+            rows = self._values_per_record(sorted(owners, key=_id_order))
+        for row in rows:
+            owner = str(row.get(pivot.owner_field))
+            if owner not in owners:
+                continue
+            meta = self._meta.get(str(row.get(pivot.field_ref)))
+            if meta is None:
+                continue
+            label, kind = meta
+            grouped.setdefault(owner, {})[label] = _field_value(row.get(pivot.value_field), kind)
+        return grouped
+
+    def _values_per_record(self, owners: list[str]) -> Iterator[dict[str, Any]]:
+        pivot = self.resource.pivot
+        assert pivot is not None
+
+        def read(owner: str) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = []
+            for page in self._hook().iter_pages(
+                pivot.data_endpoint, key=pivot.data_endpoint, params={pivot.owner_filter: owner}
+            ):
+                rows.extend(page.get(pivot.data_endpoint) or [])
+            return rows
+
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="ac-export-values") as pool:
+            for chunk in _chunks(owners, self.parallel * 4):
+                for rows in pool.map(read, chunk):
+                    yield from rows
+
+    def _names(self, endpoint: str, key: str, name_field: str) -> dict[str, str]:
+        return {
+            str(item.get("id")): str(item.get(name_field))
+            for item in self._hook().paginate(endpoint, key=key)
+        }
+
+    def _add_reports(self, records: list[dict[str, Any]]) -> None:
+        """Each campaign's v1 ``campaign_report_totals`` as ``report`` (its counts by name)."""
+        action = self.resource.v1_report
+        assert action is not None
+
+        def read(record: dict[str, Any]) -> dict[str, Any]:
+            answer = self._hook().legacy_request(action, params={"campaignid": record.get("id")})
+            return {k: v for k, v in dict(answer or {}).items() if k not in _V1_ENVELOPE}
+
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="ac-export-report") as pool:
+            for record, report in zip(records, pool.map(read, records), strict=True):
+                record["report"] = report
+
+
+def _field_value(value: Any, kind: str) -> Any:
+    if kind in MULTI_VALUE_TYPES and isinstance(value, str):
+        return [part for part in value.strip("|").split("||") if part] if value else []
+    return value
+
+
+def _read_at(handle: Any, offset: int) -> dict[str, Any]:
+    handle.seek(offset)
+    record: dict[str, Any] = json.loads(handle.readline())
+    handle.seek(0, 2)  # back to the end: the next write appends
+    return record
+
+
+def _id_order(ident: str) -> tuple[int, int | str]:
+    return (0, int(ident)) if ident.isdigit() else (1, ident)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _meta_total(page: Mapping[str, Any]) -> int | None:
+    try:
+        return int((page.get("meta") or {}).get("total"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,149 @@
+"""Which records belong to a run: the window, the API's date filter around it, and record times.
+
+A window is half-open, ``start <= updated < end``, so consecutive data intervals share no record:
+one updated at 23:59:59 belongs to that day, one updated at 00:00:00 to the next.
+
+``filters[updated_after]`` is declared ``format: date`` (SPEC ``GET /contacts``, ``GET /deals``),
+"greater than or equal to given date", in the account's time zone, which the API does not tell
+us. So the filter is sent as the day *before* the window's start and the day *after* its end
+(any account offset, up to ±14 h, then still covers the window), and the records are then kept
+exactly by their own update time. A first page holding records far outside that range means the
+filter was ignored (integrators report it of ``GET /contactLists``): the caller warns and relies
+on the local filter alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+import pendulum
+
+#: How much wider than the window the API's date filter is sent, on each side.
+FILTER_OVERLAP = timedelta(days=1)
+#: A record this far outside the window cannot have passed a date filter that was applied.
+IGNORED_FILTER_MARGIN = timedelta(days=2)
+_ZERO_DATES = ("0000-00-00", "0000-00-00 00:00:00")
+
+
+class NoWindowError(ValueError):
+    """The run has no data interval and no explicit bounds: refusing to guess what to export."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """``start <= t < end``; a missing bound is open."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def contains(self, moment: datetime | None) -> bool:
+        if self.start is None and self.end is None:
+            return True
+        if moment is None:
+            return False  # no update time: cannot be placed in a window
+        if self.start is not None and moment < self.start:
+            return False
+        return self.end is None or moment < self.end
+
+    @property
+    def is_open(self) -> bool:
+        return self.start is None and self.end is None
+
+    def far_outside(self, moment: datetime | None) -> bool:
+        """Outside the window by more than a date filter with overlap could let through."""
+        if moment is None:
+            return False
+        if self.start is not None and moment < self.start - IGNORED_FILTER_MARGIN:
+            return True
+        return self.end is not None and moment >= self.end + IGNORED_FILTER_MARGIN
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
+
+
+def as_utc(moment: datetime | str, default_tz: tzinfo | str = "UTC") -> datetime:
+    """A timezone-aware datetime; strings are ISO-8601, naive values are in ``default_tz``."""
+    zone = pendulum.timezone(default_tz) if isinstance(default_tz, str) else default_tz
+    if isinstance(moment, str):
+        parsed = pendulum.parse(moment.strip(), tz=zone)
+        if not isinstance(parsed, datetime):
+            raise ValueError(f"{moment!r} is not a date or datetime")
+        moment = parsed
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(pendulum.UTC)
+
+
+def record_time(value: Any, default_tz: tzinfo | str = "UTC") -> datetime | None:
+    """A record's timestamp (``"2019-04-29T07:51:31-05:00"``, ``"2018-11-06 02:26:07"``) or ``None``.
+
+    Naive times (the custom-field endpoints' ``createdTimestamp``) are in ``default_tz``; the
+    ``0000-00-00`` of old rows and anything unparsable are ``None``.
+    """
+    if value in (None, "") or str(value).strip() in _ZERO_DATES:
+        return None
+    try:
+        return as_utc(str(value), default_tz)
+    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
+        return None
+
+
+def api_date_filter(window: Window) -> tuple[str | None, str | None]:
+    """``(updated_after, updated_before)`` dates to send: one day wider than the window on each side."""
+    after = (window.start - FILTER_OVERLAP).date().isoformat() if window.start else None
+    before = (window.end + FILTER_OVERLAP).date().isoformat() if window.end else None
+    return after, before
+
+
+def resolve_window(
+    context: Mapping[str, Any],
+    *,
+    updated_after: datetime | str | None = None,
+    updated_before: datetime | str | None = None,
+    use_data_interval: bool = True,
+    log: Any = None,
+) -> tuple[datetime | str | None, datetime | str | None]:
+    """The window's bounds: explicit ones first, the rest from the run's data interval.
+
+    Airflow 3 cron schedules (``"@daily"``) give runs a zero-length interval at the tick; then the
+    window continues from where the last successful run's ended (or from the beginning on the
+    first run: a full first export). A run with no interval and no bounds raises
+    :class:`NoWindowError`.
+    """
+    after: Any = updated_after or None
+    before: Any = updated_before or None
+    if use_data_interval and (after is None or before is None):
+        start = context.get("data_interval_start")
+        end = context.get("data_interval_end")
+        if start is None and end is None and after is None and before is None:
+            raise NoWindowError(
+                "This run has no data interval (e.g. a manual run of an unscheduled DAG). Pass "
+                "updated_after/updated_before, or use_data_interval=False to export everything."
+            )
+        if start is not None and end is not None and start == end:
+            previous = context.get("prev_data_interval_end_success")
+            start = previous if previous and previous < end else None
+            if log is not None:
+                log.info(
+                    "The run's data interval is empty; exporting from %s.",
+                    f"the previous successful run's end ({start})"
+                    if start is not None
+                    else "the beginning (no earlier successful run: a full first export)",
+                )
+        after = after if after is not None else start
+        before = before if before is not None else end
+    return after, before
+
+
+def window_of(after: datetime | str | None, before: datetime | str | None) -> Window:
+    start = as_utc(after) if after is not None else None
+    end = as_utc(before) if before is not None else None
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"The window ends ({end.isoformat()}) before it starts ({start.isoformat()}).")
+    return Window(start, end)

@@ -1,0 +1,241 @@
+"""Export any ActiveCampaign resource to a file per window: the warehouse's landing zone.
+
+The resources and their rules live in :mod:`airflow_provider_activecampaign.exports` (registry,
+windows, the paged read, atomic writes); see ``docs/operators/export.md``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_activecampaign.common.lineage import (
+    collect_hook_lineage,
+    export_asset,
+    file_uri,
+    openlineage_datasets,
+    openlineage_pair,
+    resource_uri,
+)
+from airflow_provider_activecampaign.exports.registry import Incremental, Resource, get_resource
+from airflow_provider_activecampaign.exports.runner import ResourceExporter
+from airflow_provider_activecampaign.exports.windows import NoWindowError, Window, resolve_window, window_of
+from airflow_provider_activecampaign.exports.writer import FORMATS, destination, publish, write_manifest
+from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
+
+#: ``mode``: ``auto`` = the API's date filter where it has one, a full snapshot otherwise;
+#: ``incremental`` = a window always (cut locally when the API cannot filter); ``full`` = everything.
+MODES = ("auto", "incremental", "full")
+
+
+def read_mode(resource: Resource, mode: str) -> str:
+    """The runner's read mode for a resource and the operator's ``mode`` (raises if impossible)."""
+    if mode not in MODES:
+        raise ValueError(f"Unknown mode {mode!r}; use one of {', '.join(MODES)}.")
+    if mode == "full":
+        return "full"
+    if resource.incremental is Incremental.API:
+        return "api"
+    if mode == "incremental":
+        if resource.incremental is Incremental.LOCAL:
+            return "local"
+        raise ValueError(
+            f"{resource.name!r} cannot be exported incrementally: its records have no update time. "
+            "Use mode='full' (or 'auto')."
+        )
+    return "full"
+
+
+class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
+    """Write one resource's records of a window (or all of them) to a JSON Lines or CSV file, with a manifest.
+
+    ``resource`` is one of the registry's names (``deals``, ``accounts``, ``ecom_orders`` …; an
+    unknown name fails when the DAG is parsed, listing the valid ones). Where the API filters by
+    update date (contacts, deals) a run reads its data interval with a day of overlap and keeps
+    exactly the records updated in ``[start, end)``; other resources are read in full (``mode="auto"``),
+    or read in full and cut to the window on their own update time (``mode="incremental"``).
+    Custom fields come as ``fields: {name: value}`` (CSV columns ``fields.<name>``). The file
+    appears whole or not at all; ``<file>.manifest.json`` beside it holds the count, window and
+    columns, and the outlet's asset event carries the same in its ``extra``.
+
+    :param resource: What to export (see ``docs/operators/export.md``).
+    :param output_path: File to write (any ``ObjectStoragePath`` URI or local path). (templated)
+    :param format: ``jsonl`` (default) or ``csv``.
+    :param mode: ``auto``, ``incremental`` or ``full`` (see :data:`MODES`).
+    :param updated_after: Window start (default: the data interval's start). (templated)
+    :param updated_before: Window end (default: the data interval's end). (templated)
+    :param use_data_interval: Take missing bounds from the run's data interval.
+    :param api_params: Extra query parameters of the collection, e.g. ``{"filters[group]": "2"}``. (templated)
+    :param parallel_reads: Pages read at once (the account's rate limit holds for the total).
+    :param timezone: Time zone of the API's timestamps that carry no offset.
+    :param outlets: Assets this task produces. Default: the output path's folder (the path up to
+        its first template), so ``schedule=[Asset("file:///data/ac/deals")]`` follows every file.
+
+    Returns ``{"path", "manifest", "resource", "count", "window", "mode", "columns", "filter_ignored"}``.
+    """
+
+    template_fields: Sequence[str] = (
+        *ActiveCampaignBaseOperator.template_fields,
+        "output_path",
+        "updated_after",
+        "updated_before",
+        "api_params",
+    )
+
+    def __init__(
+        self,
+        *,
+        resource: str,
+        output_path: str,
+        format: str = "jsonl",
+        mode: str = "auto",
+        updated_after: datetime | str | None = None,
+        updated_before: datetime | str | None = None,
+        use_data_interval: bool = True,
+        api_params: Mapping[str, Any] | None = None,
+        parallel_reads: int = 4,
+        timezone: str = "UTC",
+        **kwargs: Any,
+    ) -> None:
+        spec = get_resource(resource)  # unknown names fail at DAG parse, listing the valid ones
+        if format not in FORMATS:
+            raise ValueError(f"Unknown format {format!r}; use one of {', '.join(FORMATS)}.")
+        self.read_mode = read_mode(spec, mode)
+        if parallel_reads < 1:
+            raise ValueError("parallel_reads must be at least 1.")
+        if "outlets" not in kwargs:
+            asset = export_asset(output_path)
+            if asset is not None:
+                kwargs["outlets"] = [asset]
+        super().__init__(**kwargs)
+        self.resource = spec.name
+        self.output_path = output_path
+        self.format = format
+        self.mode = mode
+        self.updated_after = updated_after
+        self.updated_before = updated_before
+        self.use_data_interval = use_data_interval
+        self.api_params = api_params
+        self.parallel_reads = parallel_reads
+        self.timezone = timezone
+        self._lineage: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
+
+    def _window(self, context: Context) -> Window:
+        try:
+            after, before = resolve_window(
+                context,
+                updated_after=self.updated_after,
+                updated_before=self.updated_before,
+                use_data_interval=self.use_data_interval,
+                log=self.log,
+            )
+        except NoWindowError as error:
+            if self.read_mode == "full":
+                return Window(None, None)
+            raise AirflowFailException(str(error)) from None
+        try:
+            return window_of(after, before)
+        except ValueError as error:
+            raise AirflowFailException(str(error)) from None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        spec = get_resource(self.resource)
+        window = self._window(context)
+        target = destination(str(self.output_path))
+        hook = self.hook
+        self.log.info(
+            "Exporting %s (%s read) updated in [%s, %s) to %s.",
+            spec.name,
+            self.read_mode,
+            window.start or "the beginning",
+            window.end or "now",
+            target,
+        )
+        exporter = ResourceExporter(
+            hook,
+            spec,
+            window=window,
+            mode=self.read_mode,
+            params=dict(self.api_params or {}),
+            parallel=self.parallel_reads,
+            timezone=self.timezone,
+            logger=self.log,
+        )
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="ac-export-") as folder:
+            staged = Path(folder) / "records.jsonl"
+            stats = exporter.run(staged)
+            publish(staged, target, fmt=self.format, columns=stats.columns)
+        elapsed = time.monotonic() - started
+        window_dict = window.as_dict() if self.read_mode != "full" else Window(None, None).as_dict()
+        manifest = {
+            "resource": spec.name,
+            "endpoint": spec.endpoint,
+            "path": str(target),
+            "format": self.format,
+            "count": stats.count,
+            "window": window_dict,
+            "mode": self.read_mode,
+            "api_filter": stats.api_filter,
+            "filter_ignored": stats.filter_ignored,
+            "records_read": stats.read,
+            "duplicates_dropped": stats.duplicates,
+            "columns": stats.columns,
+            "seconds": round(elapsed, 3),
+        }
+        manifest_at = write_manifest(target, manifest)
+        self.log.info(
+            "Exported %d %s to %s in %.1f s (%.0f records/s); manifest %s.",
+            stats.count,
+            spec.name,
+            target,
+            elapsed,
+            stats.count / max(elapsed, 1e-9),
+            manifest_at,
+        )
+        source = resource_uri(hook.base_url, spec.endpoint)
+        written = file_uri(target)
+        collect_hook_lineage(hook, inputs=[source], outputs=[written])
+        self._lineage = ([openlineage_pair(source)], [openlineage_pair(written)])
+        extra: dict[str, Any] = {
+            "resource": spec.name,
+            "path": str(target),
+            "count": stats.count,
+            "window_start": window_dict["start"],
+            "window_end": window_dict["end"],
+            "mode": self.read_mode,
+            "source": source,
+        }
+        outlet_events = context.get("outlet_events")
+        if outlet_events is not None:
+            for outlet in self.outlets or []:
+                try:
+                    outlet_events[outlet].extra.update(extra)
+                except (KeyError, TypeError, AttributeError) as error:
+                    self.log.debug("No asset event for %s: %s", outlet, error)
+        return {
+            "path": str(target),
+            "manifest": str(manifest_at),
+            "resource": spec.name,
+            "count": stats.count,
+            "window": window_dict,
+            "mode": self.read_mode,
+            "columns": stats.columns,
+            "filter_ignored": stats.filter_ignored,
+        }
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the collection read and the file written (no request is made for this)."""
+        try:
+            from airflow.providers.openlineage.extractors import OperatorLineage
+        except ImportError:
+            return None
+        inputs, outputs = self._lineage
+        return OperatorLineage(inputs=openlineage_datasets(inputs), outputs=openlineage_datasets(outputs))

@@ -1,0 +1,1 @@
+"""Reverse-ETL machinery shared by every sync: state, fingerprints, plans, mirror caps, history."""

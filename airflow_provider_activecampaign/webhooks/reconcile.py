@@ -1,0 +1,161 @@
+"""Find the changes the webhooks never delivered, as events in the webhook's own shape.
+
+ActiveCampaign sends each webhook once, never retries a failed delivery, and sends none for mass
+operations such as imports (reference §8).  Reconcile reads the account for the changes of a
+time window and returns, for each change that no recorded event covers, the event the webhook
+would have produced (``source: "reconcile"``):
+
+* ``unsubscribe``: list memberships with status 2 whose ``udate`` falls in the window, read per
+  watched list with ``GET /contacts?listid=L&status=2&include=contactLists`` (100 contacts a
+  request, one request per page);
+* ``contact_tag_added``: ``contactTags`` rows whose ``cdate`` falls in the window, per watched tag
+  with ``GET /contacts?tagid=T&include=contactTags``.
+
+A change counts as received when a recorded event (webhook or an earlier reconcile) has the same
+``change_key`` and a ``date_time`` within ``tolerance`` of the change.  A tag *removal* leaves no
+row to read, so it can only come from the webhook (documented in docs/webhooks.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from airflow_provider_activecampaign.webhooks.events import (
+    WebhookEvent,
+    change_key,
+    parse_date_time,
+)
+from airflow_provider_activecampaign.webhooks.payload import WebhookPayloadError
+
+DEFAULT_TOLERANCE = timedelta(minutes=10)
+
+
+class PagedApi(Protocol):
+    def iter_pages(self, endpoint: str, *, key: str, params: Any = None) -> Iterator[dict[str, Any]]: ...
+
+
+class Received:
+    """The change keys already recorded, with their times (from the assets' events' ``extra``)."""
+
+    def __init__(self, extras: Iterable[Mapping[str, Any]], tolerance: timedelta = DEFAULT_TOLERANCE) -> None:
+        self.tolerance = tolerance
+        self._times: dict[str, list[datetime]] = {}
+        for extra in extras:
+            key = extra.get("change_key") if isinstance(extra, Mapping) else None
+            raw = extra.get("date_time") if isinstance(extra, Mapping) else None
+            if not isinstance(key, str) or not isinstance(raw, str):
+                continue
+            try:
+                moment = parse_date_time(raw)
+            except WebhookPayloadError:
+                continue
+            self._times.setdefault(key, []).append(moment)
+
+    def covers(self, key: str, moment: datetime) -> bool:
+        return any(abs(seen - moment) <= self.tolerance for seen in self._times.get(key, ()))
+
+    def add(self, key: str, moment: datetime) -> None:
+        self._times.setdefault(key, []).append(moment)
+
+
+def missed_events(
+    api: PagedApi,
+    host: str,
+    *,
+    since: datetime,
+    until: datetime,
+    list_ids: Iterable[str] = (),
+    tags: Mapping[str, str] | None = None,
+    received: Received,
+) -> list[WebhookEvent]:
+    """The window's changes (``since`` < time <= ``until``) that ``received`` does not cover.
+
+    :param tags: ``{tag id: tag name}`` of the tags to watch (names as the webhook sends them).
+    """
+    found: list[WebhookEvent] = []
+    for list_id in list_ids:
+        for event in _unsubscribes(api, host, str(list_id), since, until):
+            if not received.covers(event.change_key, event.date_time):
+                received.add(event.change_key, event.date_time)
+                found.append(event)
+    for tag_id, tag_name in (tags or {}).items():
+        for event in _tag_adds(api, host, str(tag_id), tag_name, since, until):
+            if not received.covers(event.change_key, event.date_time):
+                received.add(event.change_key, event.date_time)
+                found.append(event)
+    return sorted(found, key=lambda e: (e.date_time, e.change_key))
+
+
+def _contact_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row.get("id")),
+        "email": (str(row.get("email") or "").lower() or None),
+        "first_name": row.get("firstName") or None,
+        "last_name": row.get("lastName") or None,
+        "phone": row.get("phone") or None,
+        "orgname": row.get("orgname") or None,
+        "tags": [],
+    }
+
+
+def _event(
+    host: str, event_type: str, moment: datetime, contact: dict[str, Any], **what: Any
+) -> WebhookEvent:
+    key = change_key(event_type, contact, what.get("list_id"), what.get("tag"), None)
+    digest = hashlib.sha256(f"{host}|reconcile|{key}|{moment.isoformat()}".encode()).hexdigest()
+    return WebhookEvent(
+        type=event_type,
+        date_time=moment,
+        account_host=host,
+        contact=contact,
+        list_id=what.get("list_id"),
+        tag=what.get("tag"),
+        deal=None,
+        initiated_from=None,
+        initiated_by="reconcile",
+        unsubscribe_reason=None,
+        delivery_key=digest,
+        source="reconcile",
+    )
+
+
+def _in_window(raw: Any, since: datetime, until: datetime) -> datetime | None:
+    if not isinstance(raw, str) or not raw or raw.startswith("0000"):
+        return None
+    moment = parse_date_time(raw)
+    return moment if since < moment <= until else None
+
+
+def _unsubscribes(
+    api: PagedApi, host: str, list_id: str, since: datetime, until: datetime
+) -> Iterator[WebhookEvent]:
+    params = {"listid": list_id, "status": 2, "include": "contactLists"}
+    for page in api.iter_pages("contacts", key="contacts", params=params):
+        contacts = {str(c.get("id")): c for c in page.get("contacts") or []}
+        for membership in page.get("contactLists") or []:
+            if str(membership.get("list")) != list_id or str(membership.get("status")) != "2":
+                continue
+            moment = _in_window(membership.get("udate"), since, until)
+            contact = contacts.get(str(membership.get("contact")))
+            if moment is None or contact is None:
+                continue
+            yield _event(host, "unsubscribe", moment, _contact_of(contact), list_id=list_id)
+
+
+def _tag_adds(
+    api: PagedApi, host: str, tag_id: str, tag_name: str, since: datetime, until: datetime
+) -> Iterator[WebhookEvent]:
+    params = {"tagid": tag_id, "include": "contactTags"}
+    for page in api.iter_pages("contacts", key="contacts", params=params):
+        contacts = {str(c.get("id")): c for c in page.get("contacts") or []}
+        for row in page.get("contactTags") or []:
+            if str(row.get("tag")) != tag_id:
+                continue
+            moment = _in_window(row.get("cdate"), since, until)
+            contact = contacts.get(str(row.get("contact")))
+            if moment is None or contact is None:
+                continue
+            yield _event(host, "contact_tag_added", moment, _contact_of(contact), tag=tag_name)

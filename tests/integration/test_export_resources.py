@@ -1,0 +1,211 @@
+"""ActiveCampaignExportOperator against the emulator through ``dag.test()``: every resource, exact windows.
+
+One run of ``export_everything`` exports every registered resource in full and is checked against a
+plain serial read of each collection (every record once, custom fields by name); three consecutive
+daily runs of ``export_windowed`` must add up to the full export of those days, nothing twice, with
+records updated at 23:59:59 and 00:00:00 in the right file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from airflow_provider_activecampaign.exports.registry import RESOURCES
+from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.operators.export import ActiveCampaignExportOperator
+from tests.integration.contacts_support import read_jsonl, use_emulator
+
+pytestmark = pytest.mark.integration
+
+D1 = datetime(2024, 3, 1, tzinfo=UTC)
+DAYS = [D1, D1 + timedelta(days=1), D1 + timedelta(days=2)]
+SECOND = timedelta(seconds=1)
+#: (moment, the window index it belongs to, or None): both sides of every midnight, to the second.
+BOUNDARY_MOMENTS = [
+    (D1 - SECOND, None),
+    (D1, 0),
+    (D1 + timedelta(hours=12), 0),
+    (DAYS[1] - SECOND, 0),  # 23:59:59
+    (DAYS[1], 1),  # 00:00:00 of the next day
+    (DAYS[2] - SECOND, 1),
+    (DAYS[2], 2),
+    (DAYS[2] + timedelta(days=1) - SECOND, 2),
+    (DAYS[2] + timedelta(days=1), None),
+]
+
+
+def seed_everything(emulator: EmulatorFixture) -> None:
+    """The default account (deals, accounts, e-commerce …) plus contacts, account links and a campaign."""
+    emulator.seed(
+        {
+            "contacts": [
+                {"email": f"c{n}@example.com", "firstName": f"C{n}", "fields": {"COMPANY": f"Co {n}"}}
+                for n in range(5)
+            ],
+            "campaigns": [{"name": "March newsletter", "type": "single", "status": 0, "lists": [1]}],
+        }
+    )
+    emulator.seed({"account_contacts": [{"contact": "c0@example.com", "account": 1, "jobTitle": "CTO"}]})
+
+
+def test_every_resource_exports_every_record_once_with_custom_fields_by_name(
+    emulator: EmulatorFixture, run_dag: Any, tmp_path: Path
+) -> None:
+    use_emulator(emulator, speed=20)
+    seed_everything(emulator)
+
+    dagrun = run_dag("export_everything", conf={"output_dir": str(tmp_path)})
+
+    assert set(run_dag.task_states(dagrun).values()) == {"success"}
+    hook = ActiveCampaignHook()
+    mismatches: dict[str, Any] = {}
+    for name, resource in RESOURCES.items():
+        rows = read_jsonl(tmp_path / f"{name}.jsonl")
+        manifest = json.loads((tmp_path / f"{name}.jsonl.manifest.json").read_text())
+        expected = [str(item["id"]) for item in hook.paginate(resource.endpoint, key=resource.key)]
+        ids = [str(row["id"]) for row in rows]
+        if sorted(ids) != sorted(expected) or len(set(ids)) != len(ids) or manifest["count"] != len(rows):
+            mismatches[name] = {"exported": len(ids), "unique": len(set(ids)), "expected": len(expected)}
+    assert mismatches == {}
+    assert {name for name in RESOURCES if not read_jsonl(tmp_path / f"{name}.jsonl")} <= {
+        "contact_automations"
+    }
+
+    deals = read_jsonl(tmp_path / "deals.jsonl")
+    assert len(deals) == 300
+    assert set(deals[0]["fields"]) == {"External key", "Lead source", "Close date", "Contract value"}
+    assert any(deal["fields"]["Lead source"] in {"Website", "Referral", "Event", "Partner"} for deal in deals)
+    assert {deal["pipeline_title"] for deal in deals} == {"Sales", "Partnerships"}
+    assert all(deal["stage_title"] for deal in deals)
+    accounts = read_jsonl(tmp_path / "accounts.jsonl")
+    assert set(accounts[0]["fields"]) == {"Company size", "Industry", "Warehouse id"}
+    contacts = read_jsonl(tmp_path / "contacts.jsonl")
+    assert [c["fields"] for c in contacts] == [{"Company": f"Co {n}"} for n in range(5)]
+    campaign = read_jsonl(tmp_path / "campaigns.jsonl")[0]
+    assert campaign["name"] == "March newsletter"
+    assert "report" in campaign
+    manifest = json.loads((tmp_path / "deals.jsonl.manifest.json").read_text())
+    assert "fields.Lead source" in manifest["columns"]
+    assert manifest["mode"] == "full"
+
+
+#: Each resource's natural key in the export (the emulator's seed does not return the new ids).
+NATURAL_KEYS = {"deals": "title", "contacts": "email", "accounts": "name"}
+
+
+def seed_windows(emulator: EmulatorFixture) -> dict[str, list[tuple[str, int | None]]]:
+    """Deals, contacts and accounts at the boundary moments plus a busy middle day (several pages)."""
+    moments = list(BOUNDARY_MOMENTS)
+    moments += [(DAYS[1] + timedelta(minutes=9 * n + 1), 1) for n in range(150)]
+    deals = [
+        {
+            "title": f"W{n}",
+            "pipeline": 1,
+            "cdate": (m - timedelta(days=30)).isoformat(),
+            "mdate": m.isoformat(),
+            "fields": {"External key": f"k{n}"},
+        }
+        for n, (m, _) in enumerate(moments)
+    ]
+    contacts = [{"email": f"w{n}@example.com", "cdate": m.isoformat()} for n, (m, _) in enumerate(moments)]
+    accounts = [{"name": f"Window {n}", "cdate": (m - timedelta(days=30)).isoformat(), "udate": m.isoformat()}
+                for n, (m, _) in enumerate(moments[:40])]  # fmt: skip
+    emulator.seed({"deals": deals, "contacts": contacts, "accounts": accounts})
+    return {
+        "deals": [(f"W{n}", w) for n, (_, w) in enumerate(moments)],
+        "contacts": [(f"w{n}@example.com", w) for n, (_, w) in enumerate(moments)],
+        "accounts": [(f"Window {n}", w) for n, (_, w) in enumerate(moments[:40])],
+    }
+
+
+def test_three_daily_windows_hold_exactly_their_records_and_add_up_to_the_full_export(
+    emulator: EmulatorFixture, run_dag: Any, tmp_path: Path
+) -> None:
+    use_emulator(emulator, speed=20)
+    seeded = seed_windows(emulator)
+
+    for day in DAYS:
+        end = day + timedelta(days=1)
+        dagrun = run_dag("export_windowed", conf={"output_dir": str(tmp_path)}, logical_date=end)
+        assert set(run_dag.task_states(dagrun).values()) == {"success"}
+
+    for resource, records in seeded.items():
+        key = NATURAL_KEYS[resource]
+        union: list[str] = []
+        all_ids: list[str] = []
+        for index, day in enumerate(DAYS):
+            path = tmp_path / resource / f"{day:%Y-%m-%d}.jsonl"
+            manifest = json.loads(Path(f"{path}.manifest.json").read_text())
+            assert manifest["window"] == {
+                "start": day.isoformat(),
+                "end": (day + timedelta(days=1)).isoformat(),
+            }
+            rows = read_jsonl(path)
+            names = [str(row[key]) for row in rows]
+            expected = [name for name, window in records if window == index]
+            assert sorted(names) == sorted(expected), (resource, day)
+            assert manifest["count"] == len(rows)
+            union += names
+            all_ids += [str(row["id"]) for row in rows]
+        assert len(all_ids) == len(set(all_ids)), f"{resource}: a record landed in two windows"
+        assert sorted(union) == sorted(name for name, w in records if w is not None)
+    # The deal updated at 23:59:59 is in the first day's file, the one at 00:00:00 in the second's.
+    first = {row["title"]: row for row in read_jsonl(tmp_path / "deals" / f"{DAYS[0]:%Y-%m-%d}.jsonl")}
+    assert set(first) == {"W1", "W2", "W3"}
+    assert first["W3"]["fields"]["External key"] == "k3"
+    deals_manifest = json.loads((tmp_path / "deals" / f"{DAYS[1]:%Y-%m-%d}.jsonl.manifest.json").read_text())
+    assert deals_manifest["api_filter"] == {
+        "filters[updated_after]": "2024-03-01",
+        "filters[updated_before]": "2024-03-04",
+    }
+    assert deals_manifest["filter_ignored"] is False
+
+
+def test_a_failure_mid_export_leaves_no_partial_file(emulator: EmulatorFixture, tmp_path: Path) -> None:
+    use_emulator(emulator, speed=20, max_retries=0)
+    output = tmp_path / "deals.jsonl"
+    output.write_text("the previous complete export\n")
+    # Every deal page reads fine; the stage titles (read after the pages) fail.
+    emulator.add_fault("GET", "/api/3/dealStages", "http_500", times=5)
+    operator = ActiveCampaignExportOperator(
+        task_id="export", resource="deals", mode="full", output_path=str(output)
+    )
+    with pytest.raises(Exception, match="500"):
+        operator.execute({})
+    assert emulator.requests()["counts"]["GET /api/3/deals 200"] >= 3  # pages had been read
+    assert output.read_text() == "the previous complete export\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deals.jsonl"]  # no part file, no manifest
+
+
+def test_an_incremental_export_outside_any_interval_refuses_to_guess(
+    emulator: EmulatorFixture, tmp_path: Path
+) -> None:
+    use_emulator(emulator, speed=20)
+    operator = ActiveCampaignExportOperator(
+        task_id="export", resource="deals", output_path=str(tmp_path / "x")
+    )
+    with pytest.raises(AirflowFailException, match="no data interval"):
+        operator.execute({})
+
+
+def test_csv_output_has_custom_fields_as_named_columns(emulator: EmulatorFixture, tmp_path: Path) -> None:
+    use_emulator(emulator, speed=20)
+    output = tmp_path / "accounts.csv"
+    operator = ActiveCampaignExportOperator(
+        task_id="export", resource="accounts", format="csv", output_path=str(output)
+    )
+    result = operator.execute({})
+    with output.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert result["count"] == len(rows) == 100
+    assert {"fields.Company size", "fields.Industry", "fields.Warehouse id"} <= set(rows[0])
+    assert {row["fields.Industry"] for row in rows} <= {"Software", "Retail", "Finance", "Health", ""}
+    assert any(row["fields.Industry"] for row in rows)

@@ -1,0 +1,102 @@
+"""The export's registry and window rules: names, incremental choices, exact boundaries, date filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from airflow_provider_activecampaign.exports.registry import RESOURCES, Incremental, Paging, get_resource
+from airflow_provider_activecampaign.exports.windows import (
+    NoWindowError,
+    Window,
+    api_date_filter,
+    record_time,
+    resolve_window,
+    window_of,
+)
+
+ISSUE_RESOURCES = {
+    "contacts", "deals", "pipelines", "stages", "accounts", "account_contacts", "lists", "tags",
+    "fields", "deal_fields", "account_fields", "automations", "contact_automations", "campaigns",
+    "messages", "users", "notes", "deal_tasks", "ecom_connections", "ecom_customers", "ecom_orders",
+    "ecom_order_products",
+}  # fmt: skip
+
+DAY = datetime(2024, 3, 2, tzinfo=UTC)
+
+
+def test_every_resource_the_issue_names_is_registered_once() -> None:
+    assert set(RESOURCES) >= ISSUE_RESOURCES
+    endpoints = [resource.endpoint for resource in RESOURCES.values()]
+    assert len(endpoints) == len(set(endpoints))  # each collection described once
+
+
+def test_only_the_collections_with_a_documented_date_filter_are_read_incrementally_by_the_api() -> None:
+    by_api = {name for name, resource in RESOURCES.items() if resource.incremental is Incremental.API}
+    assert by_api == {"contacts", "deals"}
+    for name in by_api:
+        assert RESOURCES[name].filter_after == "filters[updated_after]"
+    for resource in RESOURCES.values():
+        assert resource.why, f"{resource.name} has no stated reason for its incremental/full choice"
+        if resource.incremental is Incremental.LOCAL:
+            assert resource.updated_field
+    assert RESOURCES["contacts"].paging is Paging.ID_GREATER
+    assert RESOURCES["deals"].pivot is not None
+    assert RESOURCES["accounts"].pivot is not None
+
+
+def test_an_unknown_resource_lists_the_valid_names() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"resource 'deal'. Did you mean 'deals'.*: account_contacts, account_fields, accounts,",
+    ):
+        get_resource("deal")
+
+
+def test_a_window_is_half_open_to_the_second() -> None:
+    window = Window(DAY, DAY + timedelta(days=1))
+    assert window.contains(DAY)
+    assert window.contains(DAY + timedelta(hours=23, minutes=59, seconds=59))
+    assert not window.contains(DAY + timedelta(days=1))  # 00:00:00 belongs to the next day
+    assert not window.contains(DAY - timedelta(seconds=1))
+    assert not window.contains(None)
+    assert Window(None, None).contains(None)
+
+
+def test_the_api_date_filter_is_a_day_wider_on_each_side() -> None:
+    assert api_date_filter(Window(DAY, DAY + timedelta(days=1))) == ("2024-03-01", "2024-03-04")
+    assert api_date_filter(Window(None, DAY)) == (None, "2024-03-03")
+
+
+def test_far_outside_means_no_date_filter_could_have_let_it_through() -> None:
+    window = Window(DAY, DAY + timedelta(days=1))
+    assert not window.far_outside(DAY - timedelta(days=1, hours=23))
+    assert window.far_outside(DAY - timedelta(days=2, seconds=1))
+    assert window.far_outside(DAY + timedelta(days=3))
+    assert not window.far_outside(None)
+
+
+def test_record_times_in_every_shape_the_api_uses() -> None:
+    assert record_time("2024-03-02T07:51:31-05:00") == datetime(2024, 3, 2, 12, 51, 31, tzinfo=UTC)
+    assert record_time("2018-11-06 02:26:07") == datetime(2018, 11, 6, 2, 26, 7, tzinfo=UTC)
+    assert record_time("2018-11-06 02:26:07", "Europe/Berlin") == datetime(2018, 11, 6, 1, 26, 7, tzinfo=UTC)
+    assert record_time("0000-00-00 00:00:00") is None
+    assert record_time(None) is None
+    assert record_time("not a date") is None
+
+
+def test_resolve_window_uses_the_data_interval_or_the_last_success_on_empty_intervals() -> None:
+    end = DAY + timedelta(days=1)
+    assert resolve_window({"data_interval_start": DAY, "data_interval_end": end}) == (DAY, end)
+    previous = DAY - timedelta(days=1)
+    empty = {"data_interval_start": end, "data_interval_end": end, "prev_data_interval_end_success": previous}
+    assert resolve_window(empty) == (previous, end)
+    assert resolve_window({}, updated_after="2024-01-01", use_data_interval=False) == ("2024-01-01", None)
+    with pytest.raises(NoWindowError, match="no data interval"):
+        resolve_window({})
+
+
+def test_a_window_that_ends_before_it_starts_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"ends .* before it starts"):
+        window_of("2024-03-02", "2024-03-01")
