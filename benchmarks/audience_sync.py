@@ -194,7 +194,8 @@ def main() -> None:
     print(
         f"full sync of the same day (computed from its batches, not run): {full_batches:,} imports at "
         f"100/min = {full_seconds / 60:.0f} min of the importer, >= {full_requests:,} requests "
-        f"({full_requests / (full_seconds * 5):.1%} of 5 req/s over those 40 min, and 100% of the importer)"
+        f"({full_requests / (full_seconds * 5):.1%} of 5 req/s over those {full_seconds / 60:.0f} min, "
+        "and 100% of the importer)"
     )
     print(
         f"day 2 vs full: {day2_requests / full_requests:.2%} of the requests, "
