@@ -372,16 +372,7 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
         except ValueError as error:
             raise AirflowFailException(str(error)) from None  # a retry would not make it exist
         reading = _Reading()
-        with open_source(
-            contacts=self.contacts,
-            source_path=self.source_path,
-            source_format=self.source_format,
-            csv_delimiter=self.csv_delimiter,
-            encoding=encoding,
-            sql=self.sql,
-            sql_conn_id=self.sql_conn_id,
-            sql_parameters=self.sql_parameters,
-        ) as source:
+        with self._open_source(encoding) as source:
             self.log.info("Syncing contacts from %s.", source.description)
             builder = self._builder(hook, source.columns)
             tally = SyncTally(total=source.total)
@@ -425,14 +416,9 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
                         raise
         return self._finish(tally, failures, str(path), reading)
 
-    def _execute_audience(self, context: Context) -> dict[str, Any]:
-        """Only changes / mirror / plan: plan against the state, then (unless ``mode="plan"``) apply it."""
-        hook = self.hook
-        try:
-            encoding = check_encoding(self.encoding)
-        except ValueError as error:
-            raise AirflowFailException(str(error)) from None
-        with open_source(
+    def _open_source(self, encoding: str) -> ContactSource:
+        """The one source this sync reads (``contacts``, ``source_path`` or ``sql``), as ``encoding``."""
+        return open_source(
             contacts=self.contacts,
             source_path=self.source_path,
             source_format=self.source_format,
@@ -441,7 +427,16 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
             sql=self.sql,
             sql_conn_id=self.sql_conn_id,
             sql_parameters=self.sql_parameters,
-        ) as source:
+        )
+
+    def _execute_audience(self, context: Context) -> dict[str, Any]:
+        """Only changes / mirror / plan: plan against the state, then (unless ``mode="plan"``) apply it."""
+        hook = self.hook
+        try:
+            encoding = check_encoding(self.encoding)
+        except ValueError as error:
+            raise AirflowFailException(str(error)) from None
+        with self._open_source(encoding) as source:
             self.log.info("Planning the contact sync from %s.", source.description)
             prepared = self._builder(hook, source.columns)
             if prepared is None:
