@@ -96,7 +96,11 @@ def test_progress_false_waiting_active_completed(api: httpx.Client, emulator: Em
     active = _info(api, batch)
     assert active["status"] == "active"
     assert 5 <= len(active["success"]) <= 15
-    assert len(emulator.state()["contacts"]) == len(active["success"])  # applied as processed
+    # Applied as processed: what the batch reported as done is in the account, and not yet all of
+    # it (the emulated clock keeps running between the two reads, so a few more may have landed).
+    landed = {contact["id"] for contact in emulator.state()["contacts"]}
+    assert set(active["success"]) <= landed
+    assert len(landed) < 50
     emulator.advance(2.0)
     done = _info(api, batch)
     assert done["status"] == "completed"
