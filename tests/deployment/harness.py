@@ -119,6 +119,9 @@ def _wait_for_port(port: int, deadline: float, process: subprocess.Popen[bytes],
     raise DeploymentError(f"{what} did not listen on 127.0.0.1:{port} in time")
 
 
+_SPURIOUS_FINISH_NEEDLES = ("but the task instance's state attribute is", "Marking task as UP_FOR_RETRY")
+
+
 class DeploymentError(RuntimeError):
     """Something in the deployment did not start or finish in time (the message holds log tails)."""
 
@@ -636,13 +639,14 @@ class Deployment:
                 ]
         return hits
 
-    def spurious_finish_reports(self) -> list[str]:
+    def spurious_finish_reports(self, dag_id: str | None = None) -> list[str]:
         """Scheduler lines of apache/airflow#72716: an executor "finished" report for a task instance
-        that is already queued or running again, and the ``up_for_retry`` it causes."""
+        that is already queued or running again, and the ``up_for_retry`` it causes (of ``dag_id``'s
+        task instances only, when given)."""
         return [
             line
             for line in self.grep_logs("", ["scheduler"])
-            if "but the task instance's state attribute is" in line or "Marking task as UP_FOR_RETRY" in line
+            if any(n in line for n in _SPURIOUS_FINISH_NEEDLES) and (dag_id is None or dag_id in line)
         ]
 
     # ------------------------------------------------------------------------------------ REST API
@@ -751,10 +755,11 @@ class Deployment:
         body = self._json("GET", f"/dags/{dag_id}/dagRuns/~/taskInstances", params={"limit": 1000})
         return [(str(ti["task_id"]), ti.get("state")) for ti in body.get("task_instances", [])]
 
-    def deferral_count(self) -> int:
-        """How many times a task deferred (task logs' "Pausing task as DEFERRED")."""
+    def deferral_count(self, dag_id: str | None = None) -> int:
+        """How many times a task (of ``dag_id``, if given) deferred: logs' "Pausing task as DEFERRED"."""
         count = 0
-        for path in (self.home / "task-logs").rglob("attempt=*.log"):
+        logs = self.home / "task-logs"
+        for path in (logs / f"dag_id={dag_id}" if dag_id else logs).rglob("attempt=*.log"):
             with contextlib.suppress(OSError):
                 count += path.read_text(encoding="utf-8", errors="replace").count("Pausing task as DEFERRED")
         return count

@@ -8,27 +8,27 @@ the task instance's state attribute is queued" and marks the task ``up_for_retry
 happen. Here the emulator's importer finishes a batch in well under a second, so every trigger
 fires on its first poll, and several runs with 3 syncs and 3 sensors each make the race likely.
 
-Runs on a LocalExecutor with SQLite by default (``AC_DEPLOYMENT_DATABASE=postgres`` for
-PostgreSQL). Skipped when the machine lacks what the deployment needs, unless
-``AC_REQUIRE_DEPLOYMENT`` is set. About 70-90 s on 2 cores, most of it Airflow starting up.
+Runs on the session's shared deployment (tests/deployment/conftest.py), whose emulator's importer
+holds batches for this test only: its settings are restored afterwards. DAG:
+tests/deployment/dags/shared/shared_fast_triggers.py.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.deployment.conftest import skip_or_fail
-from tests.deployment.harness import Deployment, missing_requirements
+from tests.deployment.conftest import SharedDeployment
+from tests.deployment.harness import Deployment
 
 pytestmark = pytest.mark.deployment
 
-DAG_FILE = Path(__file__).parent / "dags" / "deployment_fast_triggers.py"
-DAG_ID = "deployment_fast_triggers"
+DAG_ID = "shared_fast_triggers"
 RUNS = 3
 PAIRS = 3  # keep in step with the DAG file
 CONTACTS = 400  # two bulk imports (250 + 150) per task
@@ -38,14 +38,19 @@ BATCHES_PER_TASK = 2
 HOLD_SECONDS = 3600  # emulated seconds a batch waits in the importer's queue until released
 
 
-def _held_importer_seed() -> dict[str, object]:
+@pytest.fixture
+def held_importer(shared_deployment: SharedDeployment) -> Iterator[Any]:
+    """The shared emulator's importer holds batches (this test only); yields its client."""
     from airflow_provider_activecampaign.emulator.seed import default_seed
 
-    seed = default_seed()
+    client = shared_deployment.emulator.client
     # Batches wait in the queue until the test moves the emulator's clock, then take a fraction of
     # a second: a deferred task's imports finish right after it deferred, whatever the machine's load.
-    seed["importer"] = {**seed["importer"], "queue_delay_seconds": HOLD_SECONDS, "contacts_per_second": 5000}
-    return seed
+    client.seed({"importer": {"queue_delay_seconds": HOLD_SECONDS, "contacts_per_second": 5000}})
+    try:
+        yield client
+    finally:
+        client.seed({"importer": default_seed()["importer"]})
 
 
 _NOT_YET_DEFERRED = frozenset({None, "scheduled", "queued", "running", "up_for_reschedule", "restarting"})
@@ -88,61 +93,47 @@ class _ReleaseOnDeferral(threading.Thread):
 
 
 def _contacts(prefix: str) -> list[dict[str, str]]:
-    return [{"email": f"{prefix}.{n}@example.com", "first_name": f"N{n}"} for n in range(CONTACTS)]
+    return [{"email": f"fast-{prefix}.{n}@example.com", "first_name": f"N{n}"} for n in range(CONTACTS)]
 
 
-def test_fast_triggers_never_cause_a_retry_or_a_resubmission(tmp_path: Path) -> None:
-    database = os.environ.get("AC_DEPLOYMENT_DATABASE", "sqlite")
-    missing = missing_requirements("local", database)
-    if missing:
-        skip_or_fail("A real Airflow deployment needs " + "; ".join(missing))
-    from airflow_provider_activecampaign.emulator.testing import connection_json, start_emulator_process
+def test_fast_triggers_never_cause_a_retry_or_a_resubmission(
+    shared_deployment: SharedDeployment, held_importer: Any, tmp_path: Path
+) -> None:
+    deployment = shared_deployment.deployment
+    imports_before = len(held_importer.state()["imports"])
+    held_importer.clear_requests()
+    expected: list[str] = []
+    run_ids = []
+    for run in range(RUNS):
+        conf = {
+            "sync": [_contacts(f"sync{run}-{i}") for i in range(PAIRS)],
+            "submit": [_contacts(f"submit{run}-{i}") for i in range(PAIRS)],
+            "failures_dir": str(tmp_path / "failures"),
+        }
+        expected += [c["email"] for group in conf["sync"] + conf["submit"] for c in group]
+        run_ids.append(deployment.trigger(DAG_ID, conf=conf))
 
-    with start_emulator_process(seed=_held_importer_seed(), speed=1, rate_limit=True) as emulator:
-        connection = connection_json(
-            emulator.url, emulator.api_key, requests_per_second=5, imports_per_minute=100
-        )
-        with Deployment(
-            dag_files=[DAG_FILE],
-            executor="local",
-            database=database,
-            connections={"activecampaign_default": connection},
-            home=tmp_path / "airflow",
-        ) as deployment:
-            expected: list[str] = []
-            run_ids = []
-            for run in range(RUNS):
-                conf = {
-                    "sync": [_contacts(f"sync{run}-{i}") for i in range(PAIRS)],
-                    "submit": [_contacts(f"submit{run}-{i}") for i in range(PAIRS)],
-                    "failures_dir": str(tmp_path / "failures"),
-                }
-                expected += [c["email"] for group in conf["sync"] + conf["submit"] for c in group]
-                run_ids.append(deployment.trigger(DAG_ID, conf=conf))
-
-            releaser = _ReleaseOnDeferral(deployment, emulator.client)
-            releaser.start()
-            try:
-                final = deployment.wait_for_runs(DAG_ID, run_ids, timeout=240)
-            finally:
-                releaser.stop()
-            assert releaser.error is None, releaser.error
-            reports = {run_id: deployment.task_instances(DAG_ID, run_id) for run_id in run_ids}
-            spurious = deployment.spurious_finish_reports()
-            timings = dict(deployment.timings)
-            deferrals = deployment.deferral_count()
-            wait_reports = {
-                run_id: [deployment.xcom(DAG_ID, run_id, f"wait_{i}") for i in range(PAIRS)]
-                for run_id in run_ids
-            }
-        state = emulator.client.state()
-        counts = emulator.client.requests()["counts"]
+    releaser = _ReleaseOnDeferral(deployment, held_importer)
+    releaser.start()
+    try:
+        final = deployment.wait_for_runs(DAG_ID, run_ids, timeout=240)
+    finally:
+        releaser.stop()
+    assert releaser.error is None, releaser.error
+    reports = {run_id: deployment.task_instances(DAG_ID, run_id) for run_id in run_ids}
+    spurious = deployment.spurious_finish_reports(DAG_ID)
+    deferrals = deployment.deferral_count(DAG_ID)
+    wait_reports = {
+        run_id: [deployment.xcom(DAG_ID, run_id, f"wait_{i}") for i in range(PAIRS)] for run_id in run_ids
+    }
+    state = held_importer.state()
+    counts = held_importer.requests()["counts"]
 
     summary = "\n".join(
         f"{run_id}: {final[run_id]}: " + ", ".join(f"{ti.label}={ti.state}/try {ti.try_number}" for ti in tis)
         for run_id, tis in reports.items()
     )
-    print(f"\n{summary}\n{deferrals} deferrals, {releaser.releases} import releases; timings {timings}")
+    print(f"\n{summary}\n{deferrals} deferrals, {releaser.releases} import releases")
     print("\n".join(spurious))
     retried = [
         f"{run_id} {ti.label}" for run_id, tis in reports.items() for ti in tis if ti.ever_up_for_retry
@@ -165,9 +156,10 @@ def test_fast_triggers_never_cause_a_retry_or_a_resubmission(tmp_path: Path) -> 
             assert report["failed"] == 0, (run_id, report)
             assert len(report["batch_ids"]) == BATCHES_PER_TASK, (run_id, report)
 
-    emails = Counter(contact["email"] for contact in state["contacts"])
+    emails = Counter(c["email"] for c in state["contacts"] if c["email"].startswith("fast-"))
     assert sorted(emails) == sorted(expected)
     assert max(emails.values()) == 1
     imports = RUNS * 2 * PAIRS * BATCHES_PER_TASK
-    assert len(state["imports"]) == imports, f"{len(state['imports'])} bulk imports, expected {imports}"
+    submitted = len(state["imports"]) - imports_before
+    assert submitted == imports, f"{submitted} bulk imports, expected {imports}"
     assert counts.get("POST /api/3/import/bulk_import 200", 0) == imports, counts

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import threading
 import time
 from typing import Any
@@ -69,12 +70,16 @@ def main() -> None:
     parser.add_argument("seconds", type=float)
     parser.add_argument("--async", dest="use_async", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--start-at", type=float, default=0.0, help="wall-clock time to start at")
+    parser.add_argument(
+        "--wait-for-go", action="store_true", help='print "ready", then start on a "go" line on stdin'
+    )
     args = parser.parse_args()
     import airflow_provider_activecampaign.hooks.activecampaign  # noqa: F401  (import before the start)
 
-    if args.start_at:
-        time.sleep(max(0.0, args.start_at - time.time()))
+    if args.wait_for_go:
+        # Every client starts at once, as soon as the slowest has imported Airflow.
+        print("ready", flush=True)
+        sys.stdin.readline()
     if args.use_async:
         result = asyncio.run(run_async(args.seconds, args.threads))
     else:

@@ -21,6 +21,9 @@ from tests.integration.contacts_support import contacts, fast_seed, use_emulator
 pytestmark = pytest.mark.integration
 
 DAG_ID = "audience_plan_approve_apply"
+# dag.test() waits for a HITL answer without end (no scheduler enforces a response timeout), so
+# a reviewer that cannot answer by then fails the waiting task: the run ends, the test fails.
+REVIEW_DEADLINE_SECONDS = 240
 
 
 _CLIENT: list[Any] = []
@@ -48,27 +51,54 @@ class Reviewer(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        try:
-            client = _api_client()
-            deadline = time.monotonic() + 90
-            while not self._halt.is_set() and time.monotonic() < deadline:
-                page = client.get(f"/api/v2/dags/{DAG_ID}/dagRuns/~/hitlDetails").json()
-                waiting = [d for d in page.get("hitl_details", []) if not d.get("response_received")]
+        # Transient failures (SQLite "database is locked" while the run's own session writes)
+        # are retried: a reviewer that gave up would leave ``dag.test()`` waiting for ever.
+        client = _api_client()
+        deadline = time.monotonic() + REVIEW_DEADLINE_SECONDS
+        while not self._halt.is_set() and time.monotonic() < deadline:
+            try:
+                listing = client.get(f"/api/v2/dags/{DAG_ID}/dagRuns/~/hitlDetails")
+                listing.raise_for_status()
+                waiting = [
+                    d for d in listing.json().get("hitl_details", []) if not d.get("response_received")
+                ]
                 if waiting:
                     detail = waiting[0]
                     ti = detail["task_instance"]
-                    self.seen_counts = detail.get("body")
                     answer = client.patch(
                         f"/api/v2/dags/{DAG_ID}/dagRuns/{ti['dag_run_id']}/taskInstances/"
                         f"{ti['task_id']}/{ti['map_index']}/hitlDetails",
                         json={"chosen_options": [self.choice], "params_input": {}},
                     )
                     answer.raise_for_status()
+                    self.seen_counts = detail.get("body")
                     self.answered = answer.json()
+                    self.error = None
                     return
-                time.sleep(0.2)
-        except BaseException as error:  # reported by the test
-            self.error = error
+            except Exception as error:  # kept for the test's message; tried again
+                self.error = error
+            time.sleep(0.2)
+        if self.answered is None and not self._halt.is_set():
+            self.error = TimeoutError(
+                f"no answer recorded within {REVIEW_DEADLINE_SECONDS}s; last error: {self.error!r}"
+            )
+            self._fail_waiting_tasks(client)
+
+    def _fail_waiting_tasks(self, client: Any) -> None:
+        """Fails every task parked on a question until the run has ended, so ``dag.test()`` returns."""
+        while not self._halt.is_set():
+            try:
+                listing = client.get(f"/api/v2/dags/{DAG_ID}/dagRuns/~/hitlDetails")
+                for detail in listing.json().get("hitl_details", []):
+                    if not detail.get("response_received"):
+                        ti = detail["task_instance"]
+                        client.patch(
+                            f"/api/v2/dags/{DAG_ID}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}",
+                            json={"new_state": "failed"},
+                        )
+            except Exception:  # the run's own writes may hold the database; tried again
+                pass
+            time.sleep(0.5)
 
     def stop(self) -> None:
         self._halt.set()
@@ -84,8 +114,7 @@ def _run(run_dag: Any, choice: str, conf: dict[str, Any], monkeypatch: pytest.Mo
     finally:
         reviewer.stop()
         reviewer.join(10)
-    assert reviewer.error is None, reviewer.error
-    assert reviewer.answered is not None
+    assert reviewer.answered is not None, f"the reviewer never answered: {reviewer.error!r}"
     assert reviewer.answered["chosen_options"] == [choice]
     return dagrun, reviewer
 

@@ -36,7 +36,9 @@ from tests.helpers.redis_server import RedisServer, redis_server, require_redis_
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "https://acct.api-us1.com"
-SECONDS = 10.0
+#: How long the clients of the shared-budget test send (the control's overshoot shows at once).
+SECONDS = 8.0
+CONTROL_SECONDS = 4.0
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +99,9 @@ def test_the_redis_window_runs_the_same_rules_as_the_in_memory_one(redis: RedisS
 
 
 def _run_clients(
-    account: EmulatorProcess, tmp_path: Path, backend: str | None
+    account: EmulatorProcess, tmp_path: Path, backend: str | None, seconds: float = SECONDS
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     account.client.clear_requests()
-    start_at = time.time() + 8.0  # every process imports Airflow first
     procs = []
     for index, use_async in enumerate([False, False, False, True]):
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__ACTIVECAMPAIGN__")}
@@ -115,13 +116,23 @@ def _run_clients(
             sys.executable,
             "-m",
             "tests.helpers.limiter_client",
-            str(SECONDS),
-            "--start-at",
-            str(start_at),
+            str(seconds),
+            "--wait-for-go",
         ]
         if use_async:
             command.append("--async")
-        procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+        )
+    for proc in procs:  # each imports Airflow first; a crash ends its output (and this wait)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready", proc.poll()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     results = []
     for proc in procs:
         out, _ = proc.communicate(timeout=120)
@@ -157,7 +168,7 @@ def test_control_hosts_with_only_their_own_windows_overshoot(
     limited_account: EmulatorProcess, tmp_path: Path
 ) -> None:
     """Without the shared backend the same clients go over: the test above can fail."""
-    _, log = _run_clients(limited_account, tmp_path, backend=None)
+    _, log = _run_clients(limited_account, tmp_path, backend=None, seconds=CONTROL_SECONDS)
     assert log["counts"].get("GET /api/3/users/me 429", 0) > 0, log["counts"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -59,13 +60,21 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record asyncio sleeps (retry and limiter waits) and skip them; sleeping moves the clock."""
+    """Record asyncio sleeps (retry and limiter waits) and skip them; sleeping moves the clock.
+
+    Only the test's own thread: an emulator's server thread in the same process (its loop sleeps
+    0.1 s between ticks) must neither be recorded nor move this test's clock.
+    """
     recorded: list[float] = []
     real_sleep = asyncio.sleep
     real_monotonic = time.monotonic
     slept = [0.0]
+    test_thread = threading.get_ident()
 
     async def fake_sleep(seconds: float, *args: Any, **kwargs: Any) -> None:
+        if threading.get_ident() != test_thread:
+            await real_sleep(seconds, *args, **kwargs)
+            return
         recorded.append(seconds)
         slept[0] += max(0.0, seconds)
         await real_sleep(0)

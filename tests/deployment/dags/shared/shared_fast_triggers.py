@@ -18,7 +18,7 @@ from airflow_provider_activecampaign.sensors.contacts import ActiveCampaignBulkI
 PAIRS = 3
 
 with DAG(
-    "deployment_fast_triggers",
+    "shared_fast_triggers",
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,
