@@ -471,3 +471,18 @@ def test_a_region_that_cannot_be_generated_is_an_error(scratch: Path, text: str,
     page = _doc(scratch, text)
     with pytest.raises(sync_docs.DocsError, match=re.escape(message)):
         sync_docs.stale_blocks([page], scratch)
+
+
+def test_wheel_names_in_the_install_steps_are_this_version() -> None:
+    """The README's and getting-started's "install from a built wheel" name the wheel the build makes."""
+    from airflow_provider_activecampaign import __version__
+
+    names = {
+        name
+        for page in (ROOT / "README.md", DOCS / "getting-started.md")
+        for name in re.findall(
+            r"airflow_provider_activecampaign-([0-9][^-]*)-py3-none-any\.whl", page.read_text()
+        )
+    }
+    assert names == {__version__}, f"install steps name {sorted(names)}, the package is {__version__}"
+    assert f"## {__version__}" in (DOCS / "changelog.md").read_text()

@@ -67,27 +67,10 @@ KNOWN_EVENTS = DOCUMENTED_EVENTS | OTHER_NAMED_EVENTS
 #: SPEC ``POST /webhooks`` sources.
 SOURCES = ("public", "admin", "api", "system")
 
-#: Events about one contact: a delivery without ``contact[id]`` or ``contact[email]`` is refused.
+#: Events about one contact (every documented one but the deal and list events, plus
+#: ``contact_task_add``): a delivery without ``contact[id]`` or ``contact[email]`` is refused.
 CONTACT_EVENTS = frozenset(
-    {
-        "bounce",
-        "click",
-        "contact_tag_added",
-        "contact_tag_removed",
-        "forward",
-        "open",
-        "reply",
-        "sent",
-        "share",
-        "sms_reply",
-        "sms_sent",
-        "sms_unsub",
-        "subscribe",
-        "subscriber_note",
-        "unsubscribe",
-        "update",
-        "contact_task_add",
-    }
+    {e for e in DOCUMENTED_EVENTS if not e.startswith("deal_") and e != "list_add"} | {"contact_task_add"}
 )
 TAG_EVENTS = frozenset({"contact_tag_added", "contact_tag_removed"})
 DEAL_EVENTS = frozenset({"deal_add", "deal_update", "deal_note_add", "deal_task_add", "deal_task_complete"})

@@ -683,6 +683,23 @@ class Deployment:
             time.sleep(0.5)
         raise DeploymentError(f"DAG {dag_id} was not parsed within {timeout:.0f} s:\n{self.log_tails()}")
 
+    def add_connection(self, conn_id: str, value: str) -> None:
+        """Store a connection (``AIRFLOW_CONN_`` JSON) in the metadata database, for every process."""
+        fields = json.loads(value)
+        body = {
+            "connection_id": conn_id,
+            "conn_type": fields["conn_type"],
+            "host": fields.get("host"),
+            "password": fields.get("password"),
+            "extra": json.dumps(fields.get("extra") or {}),
+        }
+        self._json("POST", "/connections", json=body)
+
+    def delete_connection(self, conn_id: str) -> None:
+        response = self.api.request("DELETE", f"/connections/{conn_id}")
+        if response.status_code >= 400:
+            raise DeploymentError(f"DELETE /connections/{conn_id} -> {response.status_code}: {response.text}")
+
     def trigger(
         self,
         dag_id: str,

@@ -16,6 +16,8 @@ from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyn
 from airflow_provider_activecampaign.sensors.contacts import ActiveCampaignBulkImportSensor
 
 PAIRS = 3
+#: The test's own emulator (its importer holds batches): a connection the test adds while it runs.
+CONN_ID = "activecampaign_fast_triggers"
 
 with DAG(
     "shared_fast_triggers",
@@ -30,6 +32,7 @@ with DAG(
     for i in range(PAIRS):
         sync = ActiveCampaignSyncContactsOperator(
             task_id=f"sync_{i}",
+            activecampaign_conn_id=CONN_ID,
             contacts=f"{{{{ dag_run.conf['sync'][{i}] }}}}",
             failures_path=f"{{{{ dag_run.conf['failures_dir'] }}}}/{{{{ run_id }}}}-sync_{i}.jsonl",
             sync_below=0,
@@ -40,6 +43,7 @@ with DAG(
         )
         submit = ActiveCampaignSyncContactsOperator(
             task_id=f"submit_{i}",
+            activecampaign_conn_id=CONN_ID,
             contacts=f"{{{{ dag_run.conf['submit'][{i}] }}}}",
             failures_path=f"{{{{ dag_run.conf['failures_dir'] }}}}/{{{{ run_id }}}}-submit_{i}.jsonl",
             sync_below=0,
@@ -49,6 +53,7 @@ with DAG(
             submit
             >> ActiveCampaignBulkImportSensor(
                 task_id=f"wait_{i}",
+                activecampaign_conn_id=CONN_ID,
                 batch_ids=submit.output,
                 deferrable=True,
                 defer_after=2,
