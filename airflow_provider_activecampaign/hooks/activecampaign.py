@@ -35,6 +35,10 @@ from airflow_provider_activecampaign.hooks.transport import (
 PAGE_SIZE = 100
 
 
+#: Write endpoints whose first path segment is not the collection they change.
+_WRITTEN_COLLECTIONS = {"contact": "contacts", "import": "contacts"}
+
+
 class ActiveCampaignHook(BaseHook):
     """Talk to one ActiveCampaign account: paced, retried where safe, with errors that explain themselves.
 
@@ -117,7 +121,10 @@ class ActiveCampaignHook(BaseHook):
         :param max_retries: Override the connection's ``max_retries`` for this call.
         """
         call = prepare_call(self.settings, method, endpoint, params=params, json=json, idempotent=idempotent)
-        return self._run(call, max_retries)
+        result = self._run(call, max_retries)
+        if method.upper() != "GET":  # answered: the write happened
+            self._collect_lineage(endpoint, written=True)
+        return result
 
     def get(self, endpoint: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", endpoint, params=params)
@@ -258,7 +265,7 @@ class ActiveCampaignHook(BaseHook):
                 raise ValueError(f"GET {endpoint} answered without a {key!r} list (it has {found}).")
             items = page.get(key) or []
             if not seen:
-                self._collect_read_lineage(endpoint)
+                self._collect_lineage(endpoint)
             yield page
             seen += len(items)
             if len(items) < PAGE_SIZE:
@@ -271,11 +278,13 @@ class ActiveCampaignHook(BaseHook):
                     return
                 query["offset"] = int(query["offset"]) + len(items)
 
-    def _collect_read_lineage(self, endpoint: str) -> None:
-        """Tell Airflow's hook-lineage collector this hook read ``activecampaign://<host>/<collection>``.
+    def _collect_lineage(self, endpoint: str, *, written: bool = False) -> None:
+        """Tell Airflow's hook-lineage collector this hook read (or wrote) a collection.
 
-        The URI scheme is registered in ``get_provider_info()`` (``asset-uris``); nothing is sent
-        for lineage, and a lineage problem never fails the read.
+        The asset is ``activecampaign://<host>/<collection>``, the collection as the v3 API names it
+        (``POST /contact/sync`` and ``POST /import/bulk_import`` write ``contacts``). The URI scheme
+        is registered in ``get_provider_info()`` (``asset-uris``); nothing is sent for lineage, and a
+        lineage problem never fails the call.
         """
         try:
             from urllib.parse import urlsplit
@@ -284,10 +293,15 @@ class ActiveCampaignHook(BaseHook):
 
             parts = urlsplit(self.base_url)
             host = (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else "")
-            collection = endpoint.strip("/").split("/")[0]
-            get_hook_lineage_collector().add_input_asset(
-                context=self, uri=f"activecampaign://{host}/{collection}"
-            )
+            collection = endpoint.strip("/").split("/")[0].split("?")[0]
+            if written:
+                collection = _WRITTEN_COLLECTIONS.get(collection, collection)
+            uri = f"activecampaign://{host}/{collection}"
+            collector = get_hook_lineage_collector()
+            if written:
+                collector.add_output_asset(context=self, uri=uri)
+            else:
+                collector.add_input_asset(context=self, uri=uri)
         except Exception as error:  # lineage must never cost the data
             self.log.debug("Hook lineage not recorded for %s: %s", endpoint, error)
 

@@ -141,7 +141,7 @@ def test_hook_lineage_reports_collections_read_and_files_written(monkeypatch: py
     monkeypatch.setattr(airflow.sdk.lineage, "get_hook_lineage_collector", lambda: collector)
     hook = ActiveCampaignHook()
     hook.__dict__["settings"] = SimpleNamespace(base_url="https://Acme.api-us1.com")
-    hook._collect_read_lineage("/dealGroups/")
+    hook._collect_lineage("/dealGroups/")
     lineage.collect_hook_lineage(
         hook, inputs=["activecampaign://acme.api-us1.com/deals"], outputs=["file:///x"]
     )
