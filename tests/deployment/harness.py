@@ -683,6 +683,25 @@ class Deployment:
             time.sleep(0.5)
         raise DeploymentError(f"DAG {dag_id} was not parsed within {timeout:.0f} s:\n{self.log_tails()}")
 
+    def open_questions(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The run's Human-in-the-loop requests that nobody has answered yet."""
+        details = self._json("GET", f"/dags/{dag_id}/dagRuns/{run_id}/hitlDetails")["hitl_details"]
+        return [d for d in details if not d.get("response_received")]
+
+    def answer(self, question: Mapping[str, Any], chosen: list[str]) -> None:
+        """Answer a Human-in-the-loop request as a reviewer in the UI does (the HITL REST API)."""
+        ti = question["task_instance"]
+        self._json(
+            "PATCH",
+            f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
+            f"{ti['map_index']}/hitlDetails",
+            json={"chosen_options": chosen, "params_input": {}},
+        )
+
+    def fail_run(self, dag_id: str, run_id: str) -> None:
+        """Mark a run failed (a test that gives up leaves nothing running in a shared deployment)."""
+        self._json("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
+
     def add_connection(self, conn_id: str, value: str) -> None:
         """Store a connection (``AIRFLOW_CONN_`` JSON) in the metadata database, for every process."""
         fields = json.loads(value)

@@ -1,4 +1,8 @@
-"""DAGs for the audience-sync tests: plan, a human approval (the standard ApprovalOperator), apply."""
+"""Plan, a human approval (the standard ApprovalOperator), apply: on the shared real deployment.
+
+The scheduler parks ``approve`` in ``awaiting_input``; the test answers through the api-server's
+HITL REST API, as a reviewer's click in the Required Actions page does.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,13 @@ from airflow_provider_activecampaign.operators.contacts import (
 )
 
 with DAG(
-    "audience_plan_approve_apply",
+    "shared_audience_approval",
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,
     render_template_as_native_obj=True,
-    tags=["tests", "audience"],
+    tags=["tests", "audience", "deployment"],
+    max_active_runs=1,
     default_args={"retries": 0, "retry_delay": timedelta(0)},
 ):
     plan = ActiveCampaignSyncContactsOperator(
