@@ -684,9 +684,22 @@ class Deployment:
         raise DeploymentError(f"DAG {dag_id} was not parsed within {timeout:.0f} s:\n{self.log_tails()}")
 
     def open_questions(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """The run's Human-in-the-loop requests that nobody has answered yet."""
+        """The run's Human-in-the-loop requests that nobody has answered yet and whose task waits.
+
+        Only tasks already parked in ``awaiting_input``: the request is written a moment before the
+        task parks, and on SQLite (no row locks) an answer in that moment can be recorded without
+        resuming the task, which then waits for ever (Airflow 3.3.2; PostgreSQL locks the rows).
+        """
         details = self._json("GET", f"/dags/{dag_id}/dagRuns/{run_id}/hitlDetails")["hitl_details"]
-        return [d for d in details if not d.get("response_received")]
+        waiting = [d for d in details if not d.get("response_received")]
+        return [
+            d
+            for d in waiting
+            if self._json(
+                "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{d['task_instance']['task_id']}"
+            )["state"]
+            == "awaiting_input"
+        ]
 
     def answer(self, question: Mapping[str, Any], chosen: list[str]) -> None:
         """Answer a Human-in-the-loop request as a reviewer in the UI does (the HITL REST API)."""
