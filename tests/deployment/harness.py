@@ -663,8 +663,20 @@ class Deployment:
             )
         return self._http
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.api.request(method, path, **kwargs)
+    def _json(self, method: str, path: str, *, conflict_ok: bool = False, **kwargs: Any) -> Any:
+        """Call the REST API; a 5xx (SQLite busy while the scheduler writes) is tried again.
+
+        Writes are only ever retried when repeating them is harmless: ``conflict_ok`` marks a write
+        whose retry may meet its own first attempt (409), which then counts as done.
+        """
+        retry = method == "GET" or conflict_ok
+        for attempt in range(10 if retry else 1):
+            response = self.api.request(method, path, **kwargs)
+            if response.status_code < 500 or not retry:
+                break
+            time.sleep(0.5 * (attempt + 1))
+        if conflict_ok and response.status_code == 409 and attempt > 0:
+            return {}
         if response.status_code >= 400:
             raise DeploymentError(f"{method} {path} -> {response.status_code}: {response.text[:1000]}")
         return response.json()
@@ -709,6 +721,7 @@ class Deployment:
             f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
             f"{ti['map_index']}/hitlDetails",
             json={"chosen_options": chosen, "params_input": {}},
+            conflict_ok=True,  # a retry after a 5xx that did record the answer: "already answered"
         )
 
     def fail_run(self, dag_id: str, run_id: str) -> None:
@@ -741,11 +754,12 @@ class Deployment:
     ) -> str:
         """Unpause ``dag_id`` and start a run with ``conf``; return its run id."""
         self.wait_for_dag(dag_id, wait_for_dag)
-        self._json("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-        body: dict[str, Any] = {"logical_date": None, "conf": dict(conf or {})}
-        if run_id is not None:
-            body["dag_run_id"] = run_id
-        return str(self._json("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
+        self._json("PATCH", f"/dags/{dag_id}", json={"is_paused": False}, conflict_ok=True)
+        # An explicit run id makes a retried POST harmless: its repeat meets the run (409).
+        run_id = run_id or f"manual__test_{secrets.token_hex(6)}"
+        body: dict[str, Any] = {"logical_date": None, "conf": dict(conf or {}), "dag_run_id": run_id}
+        self._json("POST", f"/dags/{dag_id}/dagRuns", json=body, conflict_ok=True)
+        return run_id
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return str(self._json("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
