@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_activecampaign.emulator.testing import connection_json, start_emulator_process
+from activecampaign_emulator.testing import connection_json, start_emulator_process
 
 
 def rss_mb() -> float:
@@ -145,7 +145,8 @@ def main() -> None:
         os.environ["AIRFLOW_CONN_ACTIVECAMPAIGN_DEFAULT"] = connection_json(
             emu.url, emu.api_key, requests_per_second=5, imports_per_minute=100
         )
-        from airflow_provider_activecampaign.emulator.testing import EmulatorClient
+        from activecampaign_emulator.testing import EmulatorClient
+
         from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
         client = EmulatorClient(emu.url)
@@ -246,7 +247,7 @@ def main() -> None:
 
 
 def _default_seed() -> dict[str, Any]:
-    from airflow_provider_activecampaign.emulator.seed import default_seed
+    from activecampaign_emulator.seed import default_seed
 
     return default_seed()
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from airflow_provider_activecampaign.emulator.testing import (
+from activecampaign_emulator.testing import (
     EmulatorProcess,
     connection_json,
     start_emulator_process,

@@ -26,7 +26,7 @@ MIN_CAMPAIGNS_PER_SECOND = 400.0
 
 
 def seed(size: int) -> dict[str, Any]:
-    from airflow_provider_activecampaign.emulator.seed import default_seed
+    from activecampaign_emulator.seed import default_seed
 
     data = default_seed()
     data["contacts"] = [{"email": f"reader{i}@example.com", "lists": {"1": 1}} for i in range(50)]
@@ -44,6 +44,8 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
 
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ac-campaigns-bench-"))
+    from activecampaign_emulator.testing import connection_json, start_emulator_process
+
     from airflow_provider_activecampaign.campaigns.api import (
         count_active_members,
         create_campaign,
@@ -51,7 +53,6 @@ def main() -> int:
         find_campaigns_named,
         get_campaign,
     )
-    from airflow_provider_activecampaign.emulator.testing import connection_json, start_emulator_process
     from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
     passed = True

@@ -71,7 +71,7 @@ def _setup() -> None:
 
 
 def _seed(**importer: Any) -> dict[str, Any]:
-    from airflow_provider_activecampaign.emulator.seed import default_seed
+    from activecampaign_emulator.seed import default_seed
 
     seed = default_seed()
     seed["importer"] = {**seed["importer"], **importer}
@@ -79,7 +79,7 @@ def _seed(**importer: Any) -> dict[str, Any]:
 
 
 def _connect(server: Any, **extra: Any) -> None:
-    from airflow_provider_activecampaign.emulator.testing import connection_json
+    from activecampaign_emulator.testing import connection_json
 
     os.environ["AIRFLOW_CONN_ACTIVECAMPAIGN_DEFAULT"] = connection_json(server.url, server.api_key, **extra)
 
@@ -165,7 +165,8 @@ def _applied_delays(server: Any) -> str:
 
 def figure_sync(contacts: int, speed: float, latency: float = 0.0, jitter: float = 0.0) -> bool:
     _setup()
-    from airflow_provider_activecampaign.emulator.testing import start_emulator_process
+    from activecampaign_emulator.testing import start_emulator_process
+
     from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyncContactsOperator
 
     _quiet()
@@ -245,7 +246,8 @@ def figure_sync(contacts: int, speed: float, latency: float = 0.0, jitter: float
 
 def figure_export(contacts: int, speed: float, latency: float = 0.0, jitter: float = 0.0) -> bool:
     _setup()
-    from airflow_provider_activecampaign.emulator.testing import start_emulator_process
+    from activecampaign_emulator.testing import start_emulator_process
+
     from airflow_provider_activecampaign.operators.contacts import ActiveCampaignExportContactsOperator
 
     _quiet()
@@ -325,7 +327,8 @@ def _rss_mb() -> float:
 
 def figure_memory(contacts: int) -> bool:
     _setup()
-    from airflow_provider_activecampaign.emulator.testing import start_emulator_process
+    from activecampaign_emulator.testing import start_emulator_process
+
     from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyncContactsOperator
 
     _quiet()

@@ -21,8 +21,7 @@ import time
 from collections.abc import Callable
 
 import httpx
-
-from airflow_provider_activecampaign.emulator.testing import start_emulator_process
+from activecampaign_emulator.testing import start_emulator_process
 
 TARGET_RPS = 500
 

@@ -29,8 +29,8 @@ import tempfile
 import time
 from typing import Any
 
-from airflow_provider_activecampaign.emulator.seed import default_seed
-from airflow_provider_activecampaign.emulator.testing import connection_json, start_emulator_process
+from activecampaign_emulator.seed import default_seed
+from activecampaign_emulator.testing import connection_json, start_emulator_process
 
 ACCOUNT_RPS = 5.0
 PAGE = 100

@@ -50,7 +50,7 @@ RATE_LIMIT_MESSAGE = "Rate limit exceeded."
 
 
 def _seed(contacts_per_second: float) -> dict[str, Any]:
-    from airflow_provider_activecampaign.emulator.seed import default_seed
+    from activecampaign_emulator.seed import default_seed
 
     seed = default_seed()
     seed["importer"] = {
@@ -89,7 +89,7 @@ def _import_rate_limited(entry: dict[str, Any]) -> bool:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from airflow_provider_activecampaign.emulator.testing import connection_json, start_emulator_process
+    from activecampaign_emulator.testing import connection_json, start_emulator_process
 
     missing = missing_requirements("celery")
     if missing:

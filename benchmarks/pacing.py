@@ -29,7 +29,8 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ac-pacing-"))
-    from airflow_provider_activecampaign.emulator.testing import connection_json, start_emulator_process
+    from activecampaign_emulator.testing import connection_json, start_emulator_process
+
     from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
     with start_emulator_process(speed=1.0, rate_limit=True) as server:

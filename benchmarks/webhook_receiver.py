@@ -36,10 +36,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from airflow_provider_activecampaign.emulator.testing import (  # noqa: E402
+from activecampaign_emulator.testing import (  # noqa: E402
     connection_json,
     start_emulator_process,
 )
+
 from tests.deployment.conftest import SHARED_DAGS, SHARED_WEBHOOK_TOKEN  # noqa: E402
 from tests.deployment.harness import Deployment  # noqa: E402
 

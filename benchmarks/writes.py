@@ -34,8 +34,8 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from airflow_provider_activecampaign.emulator.seed import default_seed
-from airflow_provider_activecampaign.emulator.testing import (
+from activecampaign_emulator.seed import default_seed
+from activecampaign_emulator.testing import (
     EmulatorProcess,
     connection_json,
     start_emulator_process,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv (or $VENV) with the provider installed editable, all its optional extras
-# ([sql], [redis], [emulator]) and the developer tools of the dependency groups in $DEV_GROUPS
+# ([sql], [redis], [emulator]: the activecampaign-emulator distribution of ./emulator, editable too) and the developer tools of the dependency groups in $DEV_GROUPS
 # (PEP 735 groups of pyproject.toml; default "test"; $EXTRAS is accepted as the old name).
 # Sourced by scripts/test.sh and scripts/run-example.sh; safe to run again (fast when up to date).
 set -euo pipefail
@@ -23,6 +23,7 @@ IFS=',' read -ra _groups <<< "$DEV_GROUPS"
 for group in "${_groups[@]}"; do
   [ -n "$group" ] && group_args+=(--group "$ROOT/pyproject.toml:$group")
 done
-echo "==> installing airflow-provider-activecampaign[sql,redis,emulator] and the ${DEV_GROUPS} tools into $VENV"
-VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet -e "$ROOT[sql,redis,emulator]" "${group_args[@]}"
+echo "==> installing airflow-provider-activecampaign[sql,redis,emulator] (the emulator from ./emulator) and the ${DEV_GROUPS} tools into $VENV"
+# The [emulator] extra names the activecampaign-emulator distribution, built here from ./emulator.
+VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet -e "$ROOT[sql,redis,emulator]" -e "$ROOT/emulator" "${group_args[@]}"
 export PATH="$VENV/bin:$PATH"

@@ -199,7 +199,7 @@ def run_dag(
 
 @contextmanager
 def emulator(speed: float) -> Iterator[Any]:
-    from airflow_provider_activecampaign.emulator.testing import start_emulator_process
+    from activecampaign_emulator.testing import start_emulator_process
 
     print(f"==> starting the ActiveCampaign emulator (clock x{speed:g})", flush=True)
     try:
@@ -214,7 +214,7 @@ def emulator(speed: float) -> Iterator[Any]:
 
 
 def connection_for(url: str, api_key: str, speed: float) -> str:
-    from airflow_provider_activecampaign.emulator.testing import connection_json
+    from activecampaign_emulator.testing import connection_json
 
     return connection_json(
         url,
@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.speed <= 0:
         parser.error("--speed must be positive")
     try:
-        import airflow_provider_activecampaign.emulator.testing  # noqa: F401
+        import activecampaign_emulator.testing  # noqa: F401
     except ImportError as error:
         print(
             f"error: cannot import the provider ({error}). Run ./scripts/run-example.sh, which installs "

@@ -466,7 +466,7 @@ def _rate_limited(ctx: ScenarioContext) -> None:
 
 
 def _import_rate_limit(ctx: ScenarioContext) -> None:
-    from airflow_provider_activecampaign.emulator.seed import default_seed
+    from activecampaign_emulator.seed import default_seed
 
     seed = default_seed()
     seed["importer"]["multi_contact_requests_per_minute"] = 1
@@ -539,7 +539,8 @@ def _normalise(text: str, replacements: Mapping[str, str]) -> str:
 
 def error_examples(names: Iterable[str]) -> dict[str, str]:
     """``{scenario: str(error)}`` for the named scenarios, each raised against a fresh emulator."""
-    from airflow_provider_activecampaign.emulator.testing import running_emulator
+    from activecampaign_emulator.testing import running_emulator
+
     from airflow_provider_activecampaign.exceptions import ActiveCampaignError
 
     wanted = [name for name in ERROR_SCENARIOS if name in set(names)]

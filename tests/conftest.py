@@ -49,8 +49,6 @@ os.environ["AIRFLOW__ACTIVECAMPAIGN__TRIGGER_FIRST_CHECK_AFTER"] = "0"
 _RATELIMIT_DIR = Path(tempfile.mkdtemp(prefix="ac-ratelimit-"))
 os.environ["AIRFLOW_PROVIDER_ACTIVECAMPAIGN_RATELIMIT_DIR"] = str(_RATELIMIT_DIR)
 
-pytest_plugins = ["airflow_provider_activecampaign.emulator.pytest_plugin"]
-
 
 @pytest.fixture(autouse=True)
 def _own_ratelimit_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:

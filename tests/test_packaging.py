@@ -10,8 +10,9 @@ resolves the same Airflow the rest of the suite runs. What the tests then check:
   parts as extras (``sql``, ``redis``, ``emulator``) and offers no developer tools;
 * ``airflow providers list`` (a real Airflow CLI, on a fresh ``AIRFLOW_HOME``) shows the provider;
 * without the optional parts (common-sql and uvicorn removed from the virtualenv), the operators
-  import, the SQL source fails with an error naming the ``[sql]`` extra, and the emulator's command
-  names the ``[emulator]`` extra.
+  import and the SQL source fails with an error naming the ``[sql]`` extra;
+* the wheel holds no emulator code; the emulator's own distribution (``emulator/``) builds, and its
+  pytest fixtures load through its ``pytest11`` entry point in a project with no conftest.
 """
 
 from __future__ import annotations
@@ -194,8 +195,9 @@ else:
     assert "sql: " in out
     assert "pip install 'airflow-provider-activecampaign[sql]'" in out
 
+    # The emulator is its own distribution: not in this wheel, so not importable here.
     emulator = subprocess.run(
-        [str(python), "-m", "airflow_provider_activecampaign.emulator", "--port", "0"],
+        [str(python), "-c", "import activecampaign_emulator"],
         capture_output=True,
         text=True,
         env=env,
@@ -204,5 +206,76 @@ else:
         check=False,
     )
     assert emulator.returncode != 0
-    assert "pip install 'airflow-provider-activecampaign[emulator]'" in emulator.stderr
-    assert "Traceback" not in emulator.stderr
+    assert "No module named 'activecampaign_emulator'" in emulator.stderr
+
+
+def test_the_provider_wheel_holds_no_emulator_code(dist: dict[str, Path]) -> None:
+    with zipfile.ZipFile(dist["wheel"]) as wheel:
+        names = wheel.namelist()
+    code = [n for n in names if n.endswith((".py", ".json"))]
+    assert any(n.startswith(f"{DIST_NAME}/operators/") for n in code)
+    assert [n for n in code if "emulator" in n.lower()] == []
+
+
+def test_the_emulator_distribution_builds_and_its_fixtures_load_through_the_entry_point(
+    fresh_venv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "emulator-dist"
+    _run([_uv(), "build", "--quiet", "--out-dir", str(out), str(ROOT / "emulator")], env=_clean_env())
+    [wheel] = out.glob("activecampaign_emulator-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/entry_points.txt"))
+        entry_points = archive.read(f"{info}/entry_points.txt").decode()
+    assert "activecampaign_emulator/default_seed.json" in names
+    assert "[pytest11]" in entry_points
+    assert "activecampaign_emulator = activecampaign_emulator.pytest_plugin" in entry_points
+    assert not any(n.startswith(f"{DIST_NAME}/") for n in names)
+
+    python = str(fresh_venv / "bin" / "python")
+    frozen = _run([_uv(), "pip", "freeze", "--python", sys.executable], env=_clean_env()).stdout
+    pins = [line for line in frozen.splitlines() if line and not line.startswith("-e")]
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
+    _run(
+        [
+            _uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "-c",
+            str(constraints),
+            str(wheel),
+            "pytest",
+        ],
+        env=_clean_env(),
+    )
+    # No conftest, no pytest_plugins line: the fixture comes from the installed entry point.
+    (tmp_path / "test_uses_the_fixture.py").write_text(
+        """
+import os
+import urllib.request
+
+
+def test_the_emulator_fixture_serves(emulator):
+    assert os.environ["AIRFLOW_CONN_ACTIVECAMPAIGN_DEFAULT"]
+    url = emulator.url + "/api/3/users/me"
+    request = urllib.request.Request(url, headers={"Api-Token": emulator.api_key})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200
+""",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_uses_the_fixture.py")],
+        capture_output=True,
+        text=True,
+        env=_clean_env(PATH=f"{fresh_venv / 'bin'}:/usr/bin:/bin"),
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "airflow_provider_activecampaign"
 #: Everything ruff checks: the package plus the code around it that users read or run.
-LINTED = [PACKAGE, "tests", "dags_examples", "benchmarks"]
+LINTED = [PACKAGE, "emulator", "tests", "dags_examples", "benchmarks"]
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:

@@ -17,9 +17,9 @@ import pytest
 
 if TYPE_CHECKING:
     import httpx
+    from activecampaign_emulator.pytest_plugin import EmulatorFixture
     from playwright.sync_api import Locator, Page
 
-    from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
     from tests.browser.conftest import AirflowApiServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

@@ -13,7 +13,7 @@ import pytest
 from tests.deployment.harness import Deployment, missing_requirements
 
 if TYPE_CHECKING:
-    from airflow_provider_activecampaign.emulator.testing import EmulatorProcess
+    from activecampaign_emulator.testing import EmulatorProcess
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,7 +61,7 @@ def shared_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shar
     missing = missing_requirements("local", database)
     if missing:
         skip_or_fail("A real Airflow deployment needs " + "; ".join(missing))
-    from airflow_provider_activecampaign.emulator.testing import connection_json, start_emulator_process
+    from activecampaign_emulator.testing import connection_json, start_emulator_process
 
     home = tmp_path_factory.mktemp("shared-airflow")
     with start_emulator_process(speed=1, rate_limit=True) as emulator:

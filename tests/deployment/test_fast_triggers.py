@@ -43,8 +43,8 @@ HOLD_SECONDS = 3600  # emulated seconds a batch waits in the importer's queue un
 @pytest.fixture
 def held_importer(shared_deployment: SharedDeployment) -> Iterator[Any]:
     """An emulator whose importer holds batches, as connection ``CONN_ID``; yields its client."""
-    from airflow_provider_activecampaign.emulator.seed import default_seed
-    from airflow_provider_activecampaign.emulator.testing import connection_json, start_emulator_process
+    from activecampaign_emulator.seed import default_seed
+    from activecampaign_emulator.testing import connection_json, start_emulator_process
 
     seed = default_seed()
     # Batches wait in the queue until the test moves the emulator's clock, then take a fraction of

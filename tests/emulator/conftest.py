@@ -9,8 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 # The ``emulator`` fixture comes from the plugin, which tests/conftest.py enables.
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 Shape = Callable[[Any, Any], list[str]]
 

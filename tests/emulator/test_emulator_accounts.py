@@ -6,8 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 Check = Callable[[httpx.Response, str], dict[str, Any]]
 

@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 import httpx
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 
 def _contact(api: httpx.Client, email: str = "a@example.com") -> str:

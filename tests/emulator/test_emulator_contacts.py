@@ -6,8 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 
 def _sync(api: httpx.Client, email: str, **attrs: Any) -> httpx.Response:

@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 Check = Callable[[httpx.Response, str], dict[str, Any]]
 Example = Callable[[str], dict[str, Any]]

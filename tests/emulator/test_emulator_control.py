@@ -11,13 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+from activecampaign_emulator import app as app_module
+from activecampaign_emulator.core import ApiRequest, BaseExtension, Emulator
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.server import ServerThread, bind, url_of
+from activecampaign_emulator.testing import running_emulator, start_emulator_process
 from starlette.responses import Response
-
-from airflow_provider_activecampaign.emulator import app as app_module
-from airflow_provider_activecampaign.emulator.core import ApiRequest, BaseExtension, Emulator
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
-from airflow_provider_activecampaign.emulator.server import ServerThread, bind, url_of
-from airflow_provider_activecampaign.emulator.testing import running_emulator, start_emulator_process
 
 
 def test_reset_restores_the_default_account(api: httpx.Client, emulator: EmulatorFixture) -> None:
@@ -225,7 +224,7 @@ def test_optional_route_modules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     (tmp_path / "fake_campaigns_mod.py").write_text(
         textwrap.dedent(
             """
-            from airflow_provider_activecampaign.emulator.core import ApiRequest
+            from activecampaign_emulator.core import ApiRequest
 
             def _hello(req: ApiRequest):
                 return req.json_response({"hello": True})

@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 Check = Callable[[httpx.Response, str], dict[str, Any]]
 
@@ -277,7 +276,7 @@ def test_volume_seed_serves_many_deals_and_contacts(emulator: EmulatorFixture, a
 
 
 def _base_seed() -> dict[str, Any]:
-    from airflow_provider_activecampaign.emulator.seed import default_seed
+    from activecampaign_emulator.seed import default_seed
 
     seed = default_seed()
     seed["account"]["start_time"] = "2026-03-05T09:00:00-05:00"

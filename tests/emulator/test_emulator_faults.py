@@ -6,8 +6,7 @@ import time
 
 import httpx
 import pytest
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 SYNC = "/api/3/contact/sync"
 BODY = {"contact": {"email": "f@example.com"}}

@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 import httpx
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 
 def _rows(count: int, prefix: str = "c", **extra: Any) -> list[dict[str, Any]]:

@@ -13,8 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 
 def _rows(count: int, prefix: str = "r") -> list[dict[str, Any]]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import httpx
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 
 def _contact(api: httpx.Client, email: str = "r@example.com") -> str:

@@ -10,8 +10,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 Check = Callable[[httpx.Response, str], dict[str, Any]]
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
+
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
 #: Ids of the emulator's default seed (``default_seed.json``): stable, tests may rely on them.

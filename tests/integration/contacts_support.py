@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
-from airflow_provider_activecampaign.emulator.seed import default_seed
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.seed import default_seed
 
 
 def fast_seed(contacts_per_second: float = 5_000, **importer: Any) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from tests.integration.contacts_support import run_operator
 from tests.integration.writes_support import fresh_crm

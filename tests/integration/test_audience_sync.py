@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.syncs import audience
 from airflow_provider_activecampaign.syncs.history import read_history
 from airflow_provider_activecampaign.syncs.state import REJECTED, load_state

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
+from activecampaign_emulator.seed import default_seed
 
 from airflow_provider_activecampaign.campaigns.api import ActiveCampaignCampaignError, check_emails
-from airflow_provider_activecampaign.emulator.seed import default_seed
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.hooks import transport
 from airflow_provider_activecampaign.operators.contacts import ActiveCampaignExportContactsOperator
 from tests.integration.contacts_support import api_counts, read_jsonl, use_emulator

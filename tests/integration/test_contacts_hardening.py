@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import structlog
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyncContactsOperator
 from airflow_provider_activecampaign.sensors.contacts import ActiveCampaignBulkImportSensor
 from tests.integration.contacts_support import (

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
 from airflow_provider_activecampaign.contacts import sync as contacts_sync
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignRateLimitError,

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from tests.integration.writes_support import fresh_crm
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activecampaign_emulator.seed import default_seed
 
-from airflow_provider_activecampaign.emulator.seed import default_seed
 from tests.conftest import EXAMPLE_DAGS, ROOT
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.exceptions import ActiveCampaignAuthError, ActiveCampaignConfigError
 from airflow_provider_activecampaign.hooks import transport
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import requests
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignAuthError,

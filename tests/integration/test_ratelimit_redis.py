@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
-from airflow_provider_activecampaign.emulator.testing import (
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.testing import (
     EmulatorProcess,
     connection_json,
     start_emulator_process,
 )
+
 from airflow_provider_activecampaign.hooks import transport
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.hooks.ratelimit import SlidingWindowLimiter

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
 from airflow.sdk.lineage import HookLineageCollector
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
 from tests.integration.contacts_support import contacts, fast_seed, use_emulator
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from airflow_provider_activecampaign.emulator.pytest_plugin import EmulatorFixture
-from airflow_provider_activecampaign.emulator.seed import default_seed
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
+from activecampaign_emulator.seed import default_seed
 
 _RESETS = itertools.count(1)
 
