@@ -33,7 +33,6 @@ import pendulum
 
 from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import (
-    ActiveCampaignError,
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
@@ -892,79 +891,6 @@ class BatchBuilder:
         self.duplicates += 1
         if self.on_duplicate is not None:
             self.on_duplicate(duplicate)
-
-
-# --------------------------------------------------------------------------------------------------
-# Bulk-import status
-# --------------------------------------------------------------------------------------------------
-
-#: ``GET /import/info`` statuses after which nothing more happens to the batch (DOC).
-TERMINAL_IMPORT_STATUSES = frozenset({"completed", "failed", "interrupted"})
-#: ``ImportInfo.status`` of a batch ``GET /import/info`` does not know (yet): 404 / "No Result found".
-UNKNOWN_IMPORT_STATUS = "unknown"
-#: How long a batch may stay unknown to ``GET /import/info`` before that counts as an error. Right
-#: after submission the importer may not know a batch for a moment (integrators report it).
-UNKNOWN_BATCH_GRACE = 120.0
-
-
-class UnknownBatchError(ActiveCampaignError):
-    """``GET /import/info`` still does not know a bulk import long after it was submitted."""
-
-
-def check_unknown_batch(batch_id: str, unknown_for: float, grace: float = UNKNOWN_BATCH_GRACE) -> None:
-    """Fail once a batch has been unknown to the importer for longer than ``grace`` seconds."""
-    if unknown_for > grace:
-        raise UnknownBatchError(
-            f"ActiveCampaign's importer still does not know bulk import {batch_id} {unknown_for:.0f} s "
-            "after it was submitted or first polled (GET /import/info answers 'No Result found').",
-            hint="Its contacts may or may not have been imported; re-running the sync sends them again, "
-            "which is safe (the importer upserts by email).",
-        )
-
-
-@dataclass(frozen=True)
-class ImportInfo:
-    """One ``GET /import/info?batchId=`` answer, normalised."""
-
-    batch_id: str
-    #: ``"pending"`` while the documented ``false`` status is returned, else the API's status text.
-    status: str
-    succeeded: int
-    failed_emails: tuple[str, ...]
-
-    @property
-    def done(self) -> bool:
-        return self.status in TERMINAL_IMPORT_STATUSES
-
-    @property
-    def unknown(self) -> bool:
-        return self.status == UNKNOWN_IMPORT_STATUS
-
-    @classmethod
-    def not_known_yet(cls, batch_id: str) -> ImportInfo:
-        """The answer for a batch the importer does not know (yet): still waiting, within the grace."""
-        return cls(batch_id=batch_id, status=UNKNOWN_IMPORT_STATUS, succeeded=0, failed_emails=())
-
-    @classmethod
-    def parse(cls, batch_id: str, body: Mapping[str, Any]) -> ImportInfo:
-        raw = body.get("status")
-        status = "pending" if raw in (False, None, "", 0, "0", "false") else str(raw).lower()
-        success = body.get("success") or []
-        failure = body.get("failure") or []
-        return cls(
-            batch_id=batch_id,
-            status=status,
-            succeeded=len(success) if isinstance(success, list) else _as_int(success),
-            failed_emails=tuple(str(email) for email in failure) if isinstance(failure, list) else (),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "succeeded": self.succeeded,
-            "failed": len(self.failed_emails),
-            "failed_emails": list(self.failed_emails),
-        }
 
 
 # --------------------------------------------------------------------------------------------------

@@ -38,21 +38,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_activecampaign.contacts.mapping import (
-    ContactBatch,
+from airflow_provider_activecampaign.contacts.import_status import (
     ImportInfo,
-    PreparedContact,
     check_unknown_batch,
-    find_tag_id,
+    read_import_info,
 )
+from airflow_provider_activecampaign.contacts.mapping import ContactBatch, PreparedContact, find_tag_id
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignError,
-    ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
-from airflow_provider_activecampaign.hooks.transport import prepare_call
 
 #: How many failures the task's return value repeats inline (the rest are only in the file).
 INLINE_FAILURES = 20
@@ -416,7 +413,7 @@ class ImportPipeline:
         self.pending: deque[PendingBatch] = deque()
         settings = hook.settings
         # Polls use at most the requests the importer's pace leaves free (never below 1/s).
-        self._account, self._importer = prepare_call(settings, "POST", "import/bulk_import").limiters
+        self._account, self._importer = hook.limiters("POST", "import/bulk_import")
         #: Shortest pause between two polls (the account's own limiter paces them further).
         self.poll_gap = 1.0 / settings.requests_per_second
         #: A poll goes only if the importer's next slot is at least this far: by then the poll has
@@ -672,11 +669,7 @@ class ImportPipeline:
 
     @staticmethod
     def _poll(hook: ActiveCampaignHook, batch_id: str) -> ImportInfo:
-        try:
-            body = hook.get("import/info", params={"batchId": batch_id})
-        except ActiveCampaignNotFoundError:
-            return ImportInfo.not_known_yet(batch_id)  # right after submission: not ready yet
-        return ImportInfo.parse(batch_id, body if isinstance(body, Mapping) else {})
+        return read_import_info(hook, batch_id)  # unknown right after submission: not ready yet
 
     def _finished(self, batch: PendingBatch, info: ImportInfo, now: float) -> None:
         succeeded, failed = record_import_result(info, batch.rows, self.failures)

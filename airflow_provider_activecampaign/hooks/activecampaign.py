@@ -126,6 +126,14 @@ class ActiveCampaignHook(BaseHook):
             self._collect_lineage(endpoint, written=True)
         return result
 
+    def limiters(self, method: str, endpoint: str) -> list[Any]:
+        """The rate limiters a call to ``endpoint`` passes (the account's; the importer's for imports).
+
+        For code that paces itself around them (the bulk-import pipeline polls in the gaps the
+        importer's limit leaves) without preparing a whole call.
+        """
+        return list(prepare_call(self.settings, method, endpoint).limiters)
+
     def get(self, endpoint: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", endpoint, params=params)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,8 +10,7 @@ from airflow.sdk import Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.common.failures import check_failure_ratio, failure_ratio_message
-from airflow_provider_activecampaign.contacts.mapping import ImportInfo, check_unknown_batch
-from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
+from airflow_provider_activecampaign.contacts.import_status import ImportWatch, read_import_info
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
@@ -63,32 +61,25 @@ class ActiveCampaignBulkImportSensor(ActiveCampaignDeferrableSensor):
         super().__init__(activecampaign_conn_id=activecampaign_conn_id, deferrable=deferrable, **kwargs)
         self.batch_ids = batch_ids
         self.max_failure_ratio = None if max_failure_ratio is None else check_failure_ratio(max_failure_ratio)
-        self._finished: dict[str, dict[str, Any]] = {}
-        #: When each batch was first found unknown to the importer (see ``UNKNOWN_BATCH_GRACE``).
-        self._unknown_since: dict[str, float] = {}
+        #: What earlier pokes learnt (finished batches, when each was first unknown to the importer).
+        self._watch: ImportWatch | None = None
 
     def poke(self, context: Context) -> PokeReturnValue:
         ids = parse_batch_ids(self.batch_ids)
-        for batch_id in ids:
-            if batch_id in self._finished:
-                continue
-            try:
-                body = self.hook.get("import/info", params={"batchId": batch_id})
-                info = ImportInfo.parse(batch_id, body if isinstance(body, Mapping) else {})
-            except ActiveCampaignNotFoundError:  # not known to the importer yet: within the grace, waiting
-                info = ImportInfo.not_known_yet(batch_id)
-                since = self._unknown_since.setdefault(batch_id, time.monotonic())
-                check_unknown_batch(batch_id, time.monotonic() - since)
+        if self._watch is None or self._watch.batch_ids != ids:
+            self._watch = ImportWatch(ids)
+        watch = self._watch
+        for batch_id in watch.unfinished():
+            info = watch.observe(read_import_info(self.hook, batch_id))
             if not info.done:
                 self.log.info(
                     "Bulk import %s is %s; %d of %d batches finished.",
                     batch_id,
                     info.status,
-                    len(self._finished),
+                    len(watch.finished),
                     len(ids),
                 )
                 return PokeReturnValue(is_done=False)
-            self._finished[batch_id] = info.to_json()
             self.log.info(
                 "Bulk import %s %s: %d imported, %d failed.",
                 batch_id,
@@ -96,7 +87,7 @@ class ActiveCampaignBulkImportSensor(ActiveCampaignDeferrableSensor):
                 info.succeeded,
                 len(info.failed_emails),
             )
-        return PokeReturnValue(is_done=True, xcom_value=self._report(ids, self._finished))
+        return PokeReturnValue(is_done=True, xcom_value=self._report(ids, watch.finished))
 
     def build_trigger(self) -> ActiveCampaignBulkImportTrigger:
         # The trigger gets every batch id (finished ones cost one more read each): the event then

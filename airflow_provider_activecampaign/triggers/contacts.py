@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_activecampaign.contacts.mapping import ImportInfo, check_unknown_batch
-from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
+from airflow_provider_activecampaign.contacts.import_status import ImportWatch, aread_import_info
 from airflow_provider_activecampaign.hooks.activecampaign_async import ActiveCampaignAsyncHook
 from airflow_provider_activecampaign.triggers.base import ActiveCampaignPollTrigger
 
@@ -38,32 +36,23 @@ class ActiveCampaignBulkImportTrigger(ActiveCampaignPollTrigger):
     ) -> None:
         super().__init__(activecampaign_conn_id=activecampaign_conn_id, poll_interval=poll_interval)
         self.batch_ids = [str(batch_id) for batch_id in batch_ids]
-        self._finished: dict[str, dict[str, Any]] = {}
-        #: When each batch was first found unknown to the importer (see ``UNKNOWN_BATCH_GRACE``).
-        self._unknown_since: dict[str, float] = {}
+        #: What earlier polls learnt (finished batches, when each was first unknown to the importer).
+        self._watch = ImportWatch(self.batch_ids)
 
     def serialize_kwargs(self) -> dict[str, Any]:
         return {"batch_ids": list(self.batch_ids)}
 
     async def check(self, hook: ActiveCampaignAsyncHook) -> dict[str, Any] | None:
-        for batch_id in self.batch_ids:
-            if batch_id in self._finished:
-                continue
-            try:
-                body = await hook.get("import/info", params={"batchId": batch_id})
-                info = ImportInfo.parse(batch_id, body if isinstance(body, dict) else {})
-            except ActiveCampaignNotFoundError:  # not known to the importer yet: within the grace, waiting
-                info = ImportInfo.not_known_yet(batch_id)
-                since = self._unknown_since.setdefault(batch_id, time.monotonic())
-                check_unknown_batch(batch_id, time.monotonic() - since)
+        watch = self._watch
+        for batch_id in watch.unfinished():
+            info = watch.observe(await aread_import_info(hook, batch_id))
             if not info.done:
                 self.log.info(
                     "Bulk import %s is %s; %d of %d batches finished.",
                     batch_id,
                     info.status,
-                    len(self._finished),
+                    len(watch.finished),
                     len(self.batch_ids),
                 )
                 return None
-            self._finished[batch_id] = info.to_json()
-        return {"batches": {batch_id: self._finished[batch_id] for batch_id in self.batch_ids}}
+        return {"batches": watch.results()}

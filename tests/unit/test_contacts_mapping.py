@@ -17,7 +17,6 @@ from airflow_provider_activecampaign.contacts.mapping import (
     ContactBuilder,
     CustomField,
     FieldCatalogue,
-    ImportInfo,
     PreparedContact,
     RecordRejected,
     ValueFormatError,
@@ -341,32 +340,3 @@ def test_batch_size_is_measured_on_the_body_as_sent() -> None:
 def test_batch_size_must_be_within_the_importers_limit() -> None:
     with pytest.raises(ValueError, match="between 1 and 250"):
         BatchBuilder(max_contacts=251)
-
-
-# --------------------------------------------------------------------------------------------------
-# Import status
-# --------------------------------------------------------------------------------------------------
-
-
-def test_import_info_false_status_is_pending() -> None:
-    info = ImportInfo.parse("b1", {"status": False})
-    assert info.status == "pending"
-    assert not info.done
-
-
-def test_import_info_completed() -> None:
-    info = ImportInfo.parse(
-        "b1", {"status": "completed", "success": ["1", "2"], "failure": ["x@example.com"]}
-    )
-    assert info.done
-    assert info.to_json() == {
-        "status": "completed",
-        "succeeded": 2,
-        "failed": 1,
-        "failed_emails": ["x@example.com"],
-    }
-
-
-@pytest.mark.parametrize("status", ["failed", "interrupted"])
-def test_failed_and_interrupted_imports_are_finished(status: str) -> None:
-    assert ImportInfo.parse("b1", {"status": status}).done

@@ -64,6 +64,10 @@ class FakeImporter:
         self.done_at: dict[str, float] = {}
         self.polls: list[tuple[float, str]] = []
 
+    def limiters(self, method: str, endpoint: str) -> list[Any]:
+        """The hook's limiters for a call (``ActiveCampaignHook.limiters``), on the fake clock."""
+        return list(prepare_call(SETTINGS, method, endpoint).limiters)
+
     def _paced(self, method: str, endpoint: str) -> None:
         """Wait for the call's limiters, each request counted from its slot (answers take no time).
 
