@@ -82,17 +82,17 @@ def main() -> None:
 
     from airflow.sdk import ObjectStoragePath
 
-    from airflow_provider_activecampaign.contacts.mapping import ColumnPlan, ContactBuilder, FieldCatalogue
-    from airflow_provider_activecampaign.syncs import audience
-    from airflow_provider_activecampaign.syncs.contacts import ContactPlanner
-    from airflow_provider_activecampaign.syncs.plan import PlanFile, PlanWriter
-    from airflow_provider_activecampaign.syncs.state import (
+    from airflow_provider_activecampaign.contacts.audience import service as audience
+    from airflow_provider_activecampaign.contacts.audience.plan import PlanFile, PlanWriter
+    from airflow_provider_activecampaign.contacts.audience.planner import ContactPlanner
+    from airflow_provider_activecampaign.contacts.audience.state import (
         CLEAN,
         StateChanges,
         SyncState,
         load_state,
         save_state,
     )
+    from airflow_provider_activecampaign.contacts.mapping import ColumnPlan, ContactBuilder, FieldCatalogue
 
     count = args.contacts
     every = max(1, round(1 / args.changed)) if args.changed else 0

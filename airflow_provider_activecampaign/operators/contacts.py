@@ -19,6 +19,8 @@ from typing import Any
 from airflow.sdk import Context, ObjectStoragePath, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_activecampaign.contacts.audience import service as audience
+from airflow_provider_activecampaign.contacts.audience.plan import PlanMismatchError
 from airflow_provider_activecampaign.contacts.export import ContactExporter, filter_time
 from airflow_provider_activecampaign.contacts.mapping import (
     MAX_IMPORT_CONTACTS,
@@ -69,8 +71,6 @@ from airflow_provider_activecampaign.operators.base import (
     default_failures_path,
     failure_ratio_message,
 )
-from airflow_provider_activecampaign.syncs import audience
-from airflow_provider_activecampaign.syncs.plan import PlanMismatchError
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 

@@ -10,9 +10,9 @@ from activecampaign_emulator.pytest_plugin import EmulatorFixture
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.syncs import audience
-from airflow_provider_activecampaign.syncs.history import read_history
-from airflow_provider_activecampaign.syncs.state import REJECTED, load_state
+from airflow_provider_activecampaign.contacts.audience import service as audience
+from airflow_provider_activecampaign.contacts.audience.history import read_history
+from airflow_provider_activecampaign.contacts.audience.state import REJECTED, load_state
 from tests.integration.contacts_support import api_counts, contacts, fast_seed, run_sync, use_emulator
 
 pytestmark = pytest.mark.integration

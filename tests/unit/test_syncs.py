@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_activecampaign.syncs.fingerprint import ALWAYS_SEND, fingerprint, key_digest
-from airflow_provider_activecampaign.syncs.mirror import RemovalCap, RemovalCapExceededError
-from airflow_provider_activecampaign.syncs.plan import PlanFile, PlanMismatchError, PlanWriter
-from airflow_provider_activecampaign.syncs.state import (
+from airflow_provider_activecampaign.contacts.audience.fingerprint import ALWAYS_SEND, fingerprint, key_digest
+from airflow_provider_activecampaign.contacts.audience.mirror import RemovalCap, RemovalCapExceededError
+from airflow_provider_activecampaign.contacts.audience.plan import PlanFile, PlanMismatchError, PlanWriter
+from airflow_provider_activecampaign.contacts.audience.state import (
     CLEAN,
     DIRTY,
     REJECTED,

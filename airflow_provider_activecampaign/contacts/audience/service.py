@@ -20,6 +20,20 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.common.failures import failure_ratio_message
+from airflow_provider_activecampaign.contacts.audience.history import (
+    Changelog,
+    append_history,
+    counting_throttled_seconds,
+)
+from airflow_provider_activecampaign.contacts.audience.mirror import RemovalCap, RemovalCapExceededError
+from airflow_provider_activecampaign.contacts.audience.plan import PlanFile, PlanMismatchError, PlanWriter
+from airflow_provider_activecampaign.contacts.audience.planner import (
+    ContactPlanApplier,
+    ContactPlanner,
+    Mirror,
+    TrackingFailureLog,
+)
+from airflow_provider_activecampaign.contacts.audience.state import load_state, save_state, state_digest
 from airflow_provider_activecampaign.contacts.mapping import ContactBatch, ContactBuilder, find_tag_id
 from airflow_provider_activecampaign.contacts.removal import resolve_lists
 from airflow_provider_activecampaign.contacts.sync import (
@@ -29,20 +43,6 @@ from airflow_provider_activecampaign.contacts.sync import (
     SyncTally,
 )
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError, ActiveCampaignNotFoundError
-from airflow_provider_activecampaign.syncs.contacts import (
-    ContactPlanApplier,
-    ContactPlanner,
-    Mirror,
-    TrackingFailureLog,
-)
-from airflow_provider_activecampaign.syncs.history import (
-    Changelog,
-    append_history,
-    counting_throttled_seconds,
-)
-from airflow_provider_activecampaign.syncs.mirror import RemovalCap, RemovalCapExceededError
-from airflow_provider_activecampaign.syncs.plan import PlanFile, PlanMismatchError, PlanWriter
-from airflow_provider_activecampaign.syncs.state import load_state, save_state, state_digest
 
 MODES = ("sync", "plan")
 

@@ -21,6 +21,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_activecampaign.contacts.audience.fingerprint import (
+    ALWAYS_SEND,
+    fingerprint,
+    key_digest,
+    raw_fingerprint,
+)
+from airflow_provider_activecampaign.contacts.audience.mirror import RemovalCap
+from airflow_provider_activecampaign.contacts.audience.plan import PlanFile, PlanWriter, Sample
+from airflow_provider_activecampaign.contacts.audience.state import (
+    CLEAN,
+    DIRTY,
+    REJECTED,
+    LoadedState,
+    StateChanges,
+    iter_departed,
+)
 from airflow_provider_activecampaign.contacts.emails import email_key
 from airflow_provider_activecampaign.contacts.mapping import (
     BatchBuilder,
@@ -37,22 +53,6 @@ from airflow_provider_activecampaign.contacts.removal import (
 )
 from airflow_provider_activecampaign.contacts.sources import BadRecord
 from airflow_provider_activecampaign.contacts.sync import FailureLog
-from airflow_provider_activecampaign.syncs.fingerprint import (
-    ALWAYS_SEND,
-    fingerprint,
-    key_digest,
-    raw_fingerprint,
-)
-from airflow_provider_activecampaign.syncs.mirror import RemovalCap
-from airflow_provider_activecampaign.syncs.plan import PlanFile, PlanWriter, Sample
-from airflow_provider_activecampaign.syncs.state import (
-    CLEAN,
-    DIRTY,
-    REJECTED,
-    LoadedState,
-    StateChanges,
-    iter_departed,
-)
 
 #: Reasons of small-batch failures that are about the contact's data (not retried unchanged).
 _DATA_REFUSALS = ("ActiveCampaign refused the contact",)

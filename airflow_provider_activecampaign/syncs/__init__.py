@@ -1,1 +1,0 @@
-"""Reverse-ETL machinery shared by every sync: state, fingerprints, plans, mirror caps, history."""
