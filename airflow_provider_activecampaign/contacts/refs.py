@@ -268,3 +268,14 @@ def failure_reason(error: ActiveCampaignError) -> str:
     """A short reason for a per-contact failure: the summary line and the HTTP status."""
     status = f" (HTTP {error.status})" if error.status is not None else ""
     return f"{error.summary}{status}"
+
+
+def split_names(value: Any) -> list[str]:
+    """Names or ids a DAG passes (lists, tags): a list, a single value, or a comma-separated string."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, int):
+        return [str(value)]
+    return [str(item).strip() for item in value if str(item).strip()]

@@ -1,65 +1,48 @@
 """Operators that push contacts into ActiveCampaign and read changed contacts back out.
 
-The mapping rules live in :mod:`airflow_provider_activecampaign.contacts.mapping`, the sources in
-:mod:`~airflow_provider_activecampaign.contacts.sources`, the sending and waiting in
-:mod:`~airflow_provider_activecampaign.contacts.sync` and the export in
-:mod:`~airflow_provider_activecampaign.contacts.export`; see ``docs/operators/contacts.md``.
+They are thin: each ``execute`` hands its (rendered) parameters to a service of
+:mod:`airflow_provider_activecampaign.contacts` and returns what it returns. The sync and the
+audience sync run on :class:`~airflow_provider_activecampaign.contacts.service.ContactSyncService`,
+the export on :mod:`~airflow_provider_activecampaign.contacts.export`, the removals on
+:mod:`~airflow_provider_activecampaign.contacts.removal`; see ``docs/operators/contacts.md`` and
+``docs/operators/audience-sync.md``.
 """
 
 from __future__ import annotations
 
-import json
-import socket
 import time
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.sdk import Context, ObjectStoragePath, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_activecampaign.contacts.audience import service as audience
 from airflow_provider_activecampaign.contacts.audience.plan import PlanMismatchError
 from airflow_provider_activecampaign.contacts.export import ContactExporter, filter_time
-from airflow_provider_activecampaign.contacts.mapping import (
-    MAX_IMPORT_CONTACTS,
-    BatchBuilder,
-    ColumnPlan,
-    ContactBatch,
-    ContactBuilder,
-    DuplicateRow,
-    FieldCatalogue,
-    ImportInfo,
-    RecordRejected,
-    find_tag_id,
-)
-from airflow_provider_activecampaign.contacts.refs import parse_contacts
+from airflow_provider_activecampaign.contacts.mapping import MAX_IMPORT_CONTACTS, find_tag_id
+from airflow_provider_activecampaign.contacts.refs import parse_contacts, split_names
 from airflow_provider_activecampaign.contacts.removal import (
     RemovalApplier,
     RemovalFinder,
     resolve_lists,
     resolve_tags,
 )
-from airflow_provider_activecampaign.contacts.sources import (
-    DEFAULT_ENCODING,
-    BadRecord,
-    ContactSource,
-    check_encoding,
-    open_source,
+from airflow_provider_activecampaign.contacts.routing import DEFAULT_SYNC_BELOW
+from airflow_provider_activecampaign.contacts.service import (
+    AudienceSpec,
+    ContactSyncService,
+    MappingSpec,
+    PendingSync,
+    SendingSpec,
+    SourceSpec,
+    seconds,
 )
-from airflow_provider_activecampaign.contacts.sync import (
-    INLINE_FAILURES,
-    FailureLog,
-    ImportPipeline,
-    ProgressReporter,
-    SmallBatchWriter,
-    SyncTally,
-    list_names,
-    record_import_result,
-)
+from airflow_provider_activecampaign.contacts.sources import DEFAULT_ENCODING
 from airflow_provider_activecampaign.exceptions import (
-    ActiveCampaignError,
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
@@ -74,72 +57,165 @@ from airflow_provider_activecampaign.operators.base import (
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 
-#: Batches with fewer contacts than this go through ``contact/sync`` instead of the importer.
-DEFAULT_SYNC_BELOW = 10
+__all__ = [
+    "DEFAULT_SYNC_BELOW",
+    "ActiveCampaignApplyContactsPlanOperator",
+    "ActiveCampaignAudienceSyncOperator",
+    "ActiveCampaignExportContactsOperator",
+    "ActiveCampaignRemoveTagsOperator",
+    "ActiveCampaignSyncContactsOperator",
+    "ActiveCampaignUnsubscribeFromListsOperator",
+]
+
 #: XCom key of what a deferred sync needs to resume: counts so far and the rows of unfinished batches.
 #: (XCom, not the deferral's method kwargs: ``dag.test()`` replaces those with the trigger event.)
 DEFERRAL_STATE_XCOM_KEY = "contacts_sync_state"
-#: Duplicate emails logged one by one; the rest are counted in one summary line.
-LOGGED_DUPLICATES = 5
+
+#: ``ActiveCampaignSyncContactsOperator`` parameters that belong to ``ActiveCampaignAudienceSyncOperator``
+#: now, with the value that means "not used".
+DEPRECATED_AUDIENCE_PARAMETERS: dict[str, Any] = {
+    "only_changed": False,
+    "mode": "sync",
+    "state_path": None,
+    "full_every": None,
+    "mirror": False,
+    "mirror_tags": None,
+    "mirror_lists": None,
+    "max_removals": None,
+    "plan_path": None,
+    "history_path": None,
+    "changelog_path": None,
+}
+
+_AUDIENCE_TEMPLATE_FIELDS = ("state_path", "plan_path", "history_path", "changelog_path", "max_removals")
 
 
-def _names(value: Any) -> list[str]:
-    """A list of names or ids from a list, a single value, or a comma-separated string."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, int):
-        return [str(value)]
-    return [str(item).strip() for item in value if str(item).strip()]
+class _ContactSyncOperator(ActiveCampaignBaseOperator):
+    """The source, mapping and sending parameters both contact syncs share (documented on each)."""
 
-
-def _seconds(value: timedelta | float | int) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def _progress_when_failed(tally: SyncTally, failures: FailureLog) -> str:
-    """What a failed sync had done, for its error message: what was sent, and what a re-run does."""
-    total = f" of {tally.total:,}" if tally.total is not None else ""
-    return (
-        f"Before this failure the sync had submitted {tally.submitted:,}{total} records "
-        f"({tally.batches:,} bulk imports, {tally.small_batches:,} small batches; {tally.confirmed:,} "
-        f"confirmed imported) and rejected {failures.rejected:,}. Re-running the task sends every "
-        "record again, which is safe: the importer and contact/sync upsert by email, so nothing is "
-        "created twice."
+    template_fields: Sequence[str] = (
+        *ActiveCampaignBaseOperator.template_fields,
+        "contacts",
+        "source_path",
+        "sql",
+        "sql_conn_id",
+        "sql_parameters",
+        "encoding",
+        "field_map",
+        "subscribe_lists",
+        "unsubscribe_lists",
+        "tags",
+        "failures_path",
     )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"contacts": "json", "sql": "sql", "field_map": "json"}
+
+    def __init__(
+        self,
+        *,
+        contacts: Any = None,
+        source_path: str | ObjectStoragePath | None = None,
+        source_format: str | None = None,
+        csv_delimiter: str | None = None,
+        encoding: str = DEFAULT_ENCODING,
+        sql: str | None = None,
+        sql_conn_id: str | None = None,
+        sql_parameters: Any = None,
+        field_map: Mapping[str, str | None] | None = None,
+        subscribe_lists: Sequence[str | int] | str | None = None,
+        unsubscribe_lists: Sequence[str | int] | str | None = None,
+        tags: Sequence[str] | str | None = None,
+        tags_column: str | None = None,
+        tag_separator: str = ",",
+        exclude_automations: bool = False,
+        poll_interval: float = 5.0,
+        wait_timeout: timedelta | float = timedelta(hours=6),
+        max_pending_batches: int = 100,
+        failures_path: str | ObjectStoragePath | None = None,
+        max_failure_ratio: float = 0.0,
+        batch_size: int = MAX_IMPORT_CONTACTS,
+        sync_below: int = DEFAULT_SYNC_BELOW,
+        progress_every: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.contacts = contacts
+        self.source_path = source_path
+        self.source_format = source_format
+        self.csv_delimiter = csv_delimiter
+        self.encoding = encoding
+        self.sql = sql
+        self.sql_conn_id = sql_conn_id
+        self.sql_parameters = sql_parameters
+        self.field_map = field_map
+        self.subscribe_lists = subscribe_lists
+        self.unsubscribe_lists = unsubscribe_lists
+        self.tags = tags
+        self.tags_column = tags_column
+        self.tag_separator = tag_separator
+        self.exclude_automations = exclude_automations
+        self.poll_interval = float(poll_interval)
+        self.wait_timeout = seconds(wait_timeout)
+        self.max_pending_batches = max_pending_batches
+        self.failures_path = failures_path
+        self.max_failure_ratio = check_failure_ratio(max_failure_ratio)
+        self.batch_size = batch_size
+        self.sync_below = sync_below
+        self.progress_every = max(1, progress_every)
+        self._source_spec().check()  # a wrong source fails when the DAG is parsed
+        self._sending_spec(wait_for_completion=True).check()
+
+    def _source_spec(self) -> SourceSpec:
+        return SourceSpec(
+            contacts=self.contacts,
+            source_path=self.source_path,
+            source_format=self.source_format,
+            csv_delimiter=self.csv_delimiter,
+            encoding=self.encoding,
+            sql=self.sql,
+            sql_conn_id=self.sql_conn_id,
+            sql_parameters=self.sql_parameters,
+        )
+
+    def _sending_spec(self, *, wait_for_completion: bool) -> SendingSpec:
+        return SendingSpec(
+            batch_size=self.batch_size,
+            sync_below=self.sync_below,
+            progress_every=self.progress_every,
+            wait_for_completion=wait_for_completion,
+            poll_interval=self.poll_interval,
+            wait_timeout=self.wait_timeout,
+            max_pending_batches=self.max_pending_batches,
+            max_failure_ratio=self.max_failure_ratio,
+        )
+
+    def service(self, *, wait_for_completion: bool = True) -> ContactSyncService:
+        """The sync service for this task's (rendered) parameters."""
+        mapping = MappingSpec(
+            field_map=self.field_map,
+            subscribe_lists=self.subscribe_lists,
+            unsubscribe_lists=self.unsubscribe_lists,
+            tags=self.tags,
+            tags_column=self.tags_column,
+            tag_separator=self.tag_separator,
+            exclude_automations=self.exclude_automations,
+        )
+        sending = self._sending_spec(wait_for_completion=wait_for_completion)
+        return ContactSyncService(self.hook, self._source_spec(), mapping, sending, logger=self.log)
+
+    def failures_location(self, context: Context) -> str:
+        return str(self.failures_path or default_failures_path(context))
+
+    def run_audience(self, context: Context, spec: AudienceSpec) -> dict[str, Any]:
+        """Plan against the state; then, unless ``mode="plan"``, apply that plan."""
+        service = self.service()
+        summary = service.plan(context, spec)
+        if spec.options.mode == "plan":
+            return summary
+        return service.apply(context, summary, self.failures_location(context))
 
 
-class _FailuresReport(FailureLog):
-    """The failures file, plus the rows a later row with the same email superseded.
-
-    A duplicate gets a line with ``stage`` ``duplicate`` (which row wins, and why) so the report
-    accounts for every row, but it is neither failed nor rejected: nothing was lost, so it does not
-    count against ``max_failure_ratio`` and is not among the inline ``failures``.
-    """
-
-    def __init__(self, path: Any, *, duplicates: int = 0, **counts: Any) -> None:
-        super().__init__(path, **counts)
-        self.duplicates = duplicates
-
-    def __enter__(self) -> _FailuresReport:
-        self.open()
-        return self
-
-    def add_duplicate(self, duplicate: DuplicateRow) -> None:
-        self.duplicates += 1
-        self._handle.write(json.dumps(duplicate.as_entry(), ensure_ascii=False, default=str) + "\n")
-
-
-@dataclass
-class _Reading:
-    """What was read from the source, for the result: rows, warnings about the source itself."""
-
-    records: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-
-class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
+class ActiveCampaignSyncContactsOperator(_ContactSyncOperator):
     """Create or update any number of contacts, with custom fields, lists and tags; wait for the result.
 
     Records come from exactly one source: ``contacts`` (a list of dicts, e.g. an upstream task's
@@ -203,13 +279,122 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
     :param batch_size: Contacts per bulk import (1-250).
     :param sync_below: Batches with fewer contacts than this use ``contact/sync`` (0 disables it).
     :param progress_every: Log progress every this many batches (and at least every 30 s).
+
+    Deprecated: ``only_changed``, ``mode``, ``state_path``, ``full_every``, ``mirror``,
+    ``mirror_tags``, ``mirror_lists``, ``max_removals``, ``plan_path``, ``history_path`` and
+    ``changelog_path`` still work (with an ``AirflowProviderDeprecationWarning``) and do what they
+    do on :class:`ActiveCampaignAudienceSyncOperator`; use that operator instead.
+
+    Returns ``{"records", "submitted", "succeeded", "failed", "rejected", "duplicates", "batch_ids",
+    "failures_path", "warnings"}`` plus ``"failures"`` (every failure inline) when there are at most
+    20; ``records`` counts every row read, ``succeeded`` is ``None`` when not waiting, ``warnings``
+    repeats what the log warned about the source (empty, duplicate emails).
+    """
+
+    template_fields: Sequence[str] = (*_ContactSyncOperator.template_fields, *_AUDIENCE_TEMPLATE_FIELDS)
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        defer_after: timedelta | float = DEFAULT_DEFER_AFTER,
+        **kwargs: Any,
+    ) -> None:
+        given = {name: kwargs.pop(name) for name in DEPRECATED_AUDIENCE_PARAMETERS if name in kwargs}
+        super().__init__(**kwargs)
+        used = sorted(name for name, value in given.items() if value != DEPRECATED_AUDIENCE_PARAMETERS[name])
+        if used:
+            warnings.warn(
+                f"ActiveCampaignSyncContactsOperator({', '.join(used)}) is deprecated: use "
+                "ActiveCampaignAudienceSyncOperator, which takes the same parameters "
+                "(see docs/operators/audience-sync.md).",
+                AirflowProviderDeprecationWarning,
+                stacklevel=2,
+            )
+        settings = {**DEPRECATED_AUDIENCE_PARAMETERS, **given}
+        self.audience = audience.AudienceOptions.build(
+            only_changed=settings["only_changed"],
+            mode=settings["mode"],
+            state_path=settings["state_path"],
+            full_every=settings["full_every"],
+            mirror=settings["mirror"],
+            mirror_tags=settings["mirror_tags"],
+            mirror_lists=settings["mirror_lists"],
+            max_removals=settings["max_removals"],
+            wait_for_completion=wait_for_completion,
+        )
+        self.state_path = settings["state_path"]
+        self.plan_path = settings["plan_path"]
+        self.history_path = settings["history_path"]
+        self.changelog_path = settings["changelog_path"]
+        self.max_removals = settings["max_removals"]
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.defer_after = seconds(defer_after)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.audience.enabled:  # the deprecated parameters: what ActiveCampaignAudienceSyncOperator does
+            spec = AudienceSpec(
+                self.audience,
+                state_path=self.state_path,
+                plan_path=self.plan_path,
+                history_path=self.history_path,
+                changelog_path=self.changelog_path,
+                max_removals=self.max_removals,
+            )
+            return self.run_audience(context, spec)
+        outcome = self.service(wait_for_completion=self.wait_for_completion).run(
+            self.failures_location(context), defer_after=self.defer_after if self.deferrable else None
+        )
+        if isinstance(outcome, PendingSync):
+            context["ti"].xcom_push(key=DEFERRAL_STATE_XCOM_KEY, value=outcome.state)
+            self.defer(
+                trigger=ActiveCampaignBulkImportTrigger(
+                    batch_ids=outcome.batch_ids,
+                    activecampaign_conn_id=self.activecampaign_conn_id,
+                    poll_interval=self.poll_interval,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.wait_timeout),
+            )
+        return outcome  # a PendingSync deferred above
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Merge the imports the trigger waited for into the counts from before the deferral."""
+        if event.get("status") != "success":
+            raise AirflowException(f"Waiting for the bulk imports failed: {event.get('message')}")
+        ti = context["ti"]
+        state = ti.xcom_pull(task_ids=ti.task_id, key=DEFERRAL_STATE_XCOM_KEY, map_indexes=ti.map_index)
+        if not state:
+            raise AirflowException(
+                f"The task resumed without the state it saved in XCom {DEFERRAL_STATE_XCOM_KEY!r} "
+                "before deferring; re-run it (safe: the importer upserts by email)."
+            )
+        result = self.service(wait_for_completion=self.wait_for_completion).resume(state, event)
+        # The saved rows hold email addresses: keep them in XCom no longer than needed.
+        ti.xcom_push(key=DEFERRAL_STATE_XCOM_KEY, value=None)
+        return result
+
+
+class ActiveCampaignAudienceSyncOperator(_ContactSyncOperator):
+    """Sync an audience: only the rows that changed, mirrored (with caps), optionally planned for approval.
+
+    The records, columns, lists and tags work exactly as in ``ActiveCampaignSyncContactsOperator``
+    (same parameters, same rules: see there). On top, the sync keeps a state at ``state_path``:
+    what it last sent and ActiveCampaign confirmed. Each run plans first (every row to send, every
+    removal; reads only) and then applies that plan, or with ``mode="plan"`` returns the plan for
+    ``ActiveCampaignApplyContactsPlanOperator`` to apply once approved. The state is committed only
+    once ActiveCampaign confirmed the imports, so the task always waits for them in the worker. See
+    ``docs/operators/audience-sync.md``.
+
     :param only_changed: Send only rows whose mapped payload changed since ActiveCampaign last
-        confirmed them (needs ``state_path``); see ``docs/operators/audience-sync.md``.
-    :param mode: ``sync`` (default) or ``plan``: write the plan (every row to send, every removal)
-        and return it without writing to ActiveCampaign; apply it with
-        ``ActiveCampaignApplyContactsPlanOperator``.
+        confirmed them (default); ``False`` sends every row (e.g. a mirror-only sync).
+    :param mode: ``sync`` (default: plan, then apply) or ``plan``: write the plan and return it
+        without writing to ActiveCampaign.
     :param state_path: Where this sync keeps what it last sent (any ``ObjectStoragePath``; one per
-        sync). A missing or damaged file means one full sync. (templated)
+        sync). A missing or damaged file means one full sync. Needed by ``only_changed`` and
+        ``mirror``. (templated)
     :param full_every: Resend every row when this much time (a timedelta) or this many runs (an
         int) passed since the last full sync.
     :param mirror: Take ``mirror_tags`` / ``mirror_lists`` (default: ``tags`` / ``subscribe_lists``)
@@ -223,69 +408,18 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
     :param history_path: The JSON Lines history, one record per run (default
         ``<state_path>.history.jsonl``). (templated)
     :param changelog_path: One JSON line per row of this run (optional). (templated)
+    :param max_failure_ratio: Fail when (failed + rejected + failed removals) / rows exceeds this.
 
-    With ``only_changed``, ``mirror`` or ``mode="plan"`` the task waits for the imports in the
-    worker (the state is committed once they are confirmed), whatever ``deferrable`` says, and
-    returns the plan's counts with the sync's result (``counts``, ``removals``, ``history``).
-
-    Returns ``{"records", "submitted", "succeeded", "failed", "rejected", "duplicates", "batch_ids",
-    "failures_path", "warnings"}`` plus ``"failures"`` (every failure inline) when there are at most
-    20; ``records`` counts every row read, ``succeeded`` is ``None`` when not waiting, ``warnings``
-    repeats what the log warned about the source (empty, duplicate emails).
+    Returns the plan's summary (``plan_path``, ``plan_digest``, ``counts``, ``sample`` ...) with
+    ``mode="plan"``; else the sync's counts with ``counts``, ``removals`` and ``history``.
     """
 
-    template_fields: Sequence[str] = (
-        *ActiveCampaignBaseOperator.template_fields,
-        "contacts",
-        "source_path",
-        "sql",
-        "sql_conn_id",
-        "sql_parameters",
-        "encoding",
-        "field_map",
-        "subscribe_lists",
-        "unsubscribe_lists",
-        "tags",
-        "failures_path",
-        "state_path",
-        "plan_path",
-        "history_path",
-        "changelog_path",
-        "max_removals",
-    )
-    template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"contacts": "json", "sql": "sql", "field_map": "json"}
+    template_fields: Sequence[str] = (*_ContactSyncOperator.template_fields, *_AUDIENCE_TEMPLATE_FIELDS)
 
     def __init__(
         self,
         *,
-        contacts: Any = None,
-        source_path: str | ObjectStoragePath | None = None,
-        source_format: str | None = None,
-        csv_delimiter: str | None = None,
-        encoding: str = DEFAULT_ENCODING,
-        sql: str | None = None,
-        sql_conn_id: str | None = None,
-        sql_parameters: Any = None,
-        field_map: Mapping[str, str | None] | None = None,
-        subscribe_lists: Sequence[str | int] | str | None = None,
-        unsubscribe_lists: Sequence[str | int] | str | None = None,
-        tags: Sequence[str] | str | None = None,
-        tags_column: str | None = None,
-        tag_separator: str = ",",
-        exclude_automations: bool = False,
-        wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        defer_after: timedelta | float = DEFAULT_DEFER_AFTER,
-        poll_interval: float = 5.0,
-        wait_timeout: timedelta | float = timedelta(hours=6),
-        max_pending_batches: int = 100,
-        failures_path: str | ObjectStoragePath | None = None,
-        max_failure_ratio: float = 0.0,
-        batch_size: int = MAX_IMPORT_CONTACTS,
-        sync_below: int = DEFAULT_SYNC_BELOW,
-        progress_every: int = 10,
-        only_changed: bool = False,
+        only_changed: bool = True,
         mode: str = "sync",
         state_path: str | ObjectStoragePath | None = None,
         full_every: timedelta | int | None = None,
@@ -308,450 +442,29 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
             mirror_tags=mirror_tags,
             mirror_lists=mirror_lists,
             max_removals=max_removals,
-            wait_for_completion=wait_for_completion,
+            wait_for_completion=True,
         )
+        if not self.audience.enabled:
+            raise ValueError(
+                "Nothing for an audience sync to do: set only_changed, mirror or mode='plan' (or use "
+                "ActiveCampaignSyncContactsOperator for a plain sync)."
+            )
         self.state_path = state_path
         self.plan_path = plan_path
         self.history_path = history_path
         self.changelog_path = changelog_path
         self.max_removals = max_removals
-        sources = [
-            name
-            for name, value in (("contacts", contacts), ("source_path", source_path), ("sql", sql))
-            if value is not None
-        ]
-        if len(sources) != 1:
-            raise ValueError(
-                "Give exactly one source: contacts, source_path or sql"
-                + (f" (got {', '.join(sources)})." if sources else ".")
-            )
-        if sql is not None and not sql_conn_id:
-            raise ValueError("sql needs sql_conn_id: the Airflow connection of the database to query.")
-        if not 1 <= batch_size <= MAX_IMPORT_CONTACTS:
-            raise ValueError(f"batch_size must be between 1 and {MAX_IMPORT_CONTACTS}, got {batch_size}.")
-        if poll_interval <= 0:
-            raise ValueError("poll_interval must be positive.")
-        if "{{" not in str(encoding) and "{%" not in str(encoding):
-            check_encoding(encoding)  # a typo fails when the DAG is parsed; a template, at run time
-        self.contacts = contacts
-        self.source_path = source_path
-        self.source_format = source_format
-        self.csv_delimiter = csv_delimiter
-        self.encoding = encoding
-        self.sql = sql
-        self.sql_conn_id = sql_conn_id
-        self.sql_parameters = sql_parameters
-        self.field_map = field_map
-        self.subscribe_lists = subscribe_lists
-        self.unsubscribe_lists = unsubscribe_lists
-        self.tags = tags
-        self.tags_column = tags_column
-        self.tag_separator = tag_separator
-        self.exclude_automations = exclude_automations
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.defer_after = _seconds(defer_after)
-        self.poll_interval = float(poll_interval)
-        self.wait_timeout = _seconds(wait_timeout)
-        self.max_pending_batches = max_pending_batches
-        self.failures_path = failures_path
-        self.max_failure_ratio = check_failure_ratio(max_failure_ratio)
-        self.batch_size = batch_size
-        self.sync_below = sync_below
-        self.progress_every = max(1, progress_every)
-
-    # ----------------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if self.audience.enabled:
-            return self._execute_audience(context)
-        hook = self.hook
-        path = ObjectStoragePath(str(self.failures_path or default_failures_path(context)))
-        try:
-            encoding = check_encoding(self.encoding)
-        except ValueError as error:
-            raise AirflowFailException(str(error)) from None  # a retry would not make it exist
-        reading = _Reading()
-        with self._open_source(encoding) as source:
-            self.log.info("Syncing contacts from %s.", source.description)
-            builder = self._builder(hook, source.columns)
-            tally = SyncTally(total=source.total)
-            with _FailuresReport(path) as failures:
-                progress = ProgressReporter(
-                    tally, self.log, failures=failures, every_batches=self.progress_every
-                )
-                pipeline = ImportPipeline(
-                    hook,
-                    failures,
-                    tally,
-                    progress,
-                    track=self.wait_for_completion,
-                    poll_interval=self.poll_interval,
-                    max_pending=self.max_pending_batches,
-                    wait_timeout=self.wait_timeout,
-                    logger=self.log,
-                )
-                small = SmallBatchWriter(
-                    hook,
-                    failures,
-                    tally,
-                    progress,
-                    list_names=builder.list_names if builder else {},
-                    logger=self.log,
-                )
-                with pipeline:
-                    try:
-                        self._send_all(
-                            source, builder.contacts if builder else None, failures, pipeline, small, reading
-                        )
-                        progress.finished_sending(len(pipeline.pending))
-                        if pipeline.pending and self.deferrable:
-                            # Imports that finish soon finish here (see defer_after).
-                            pipeline.drain(until=time.monotonic() + self.defer_after)
-                        if pipeline.pending and self.deferrable:
-                            self._defer(context, pipeline, tally, failures, path, reading)
-                        pipeline.drain()
-                    except ActiveCampaignError as error:
-                        error.amend(_progress_when_failed(tally, failures))
-                        raise
-        return self._finish(tally, failures, str(path), reading)
-
-    def _open_source(self, encoding: str) -> ContactSource:
-        """The one source this sync reads (``contacts``, ``source_path`` or ``sql``), as ``encoding``."""
-        return open_source(
-            contacts=self.contacts,
-            source_path=self.source_path,
-            source_format=self.source_format,
-            csv_delimiter=self.csv_delimiter,
-            encoding=encoding,
-            sql=self.sql,
-            sql_conn_id=self.sql_conn_id,
-            sql_parameters=self.sql_parameters,
+        spec = AudienceSpec(
+            self.audience,
+            state_path=self.state_path,
+            plan_path=self.plan_path,
+            history_path=self.history_path,
+            changelog_path=self.changelog_path,
+            max_removals=self.max_removals,
         )
-
-    def _execute_audience(self, context: Context) -> dict[str, Any]:
-        """Only changes / mirror / plan: plan against the state, then (unless ``mode="plan"``) apply it."""
-        hook = self.hook
-        try:
-            encoding = check_encoding(self.encoding)
-        except ValueError as error:
-            raise AirflowFailException(str(error)) from None
-        with self._open_source(encoding) as source:
-            self.log.info("Planning the contact sync from %s.", source.description)
-            prepared = self._builder(hook, source.columns)
-            if prepared is None:
-                raise AirflowFailException(f"{source.description} has no columns: there is nothing to sync.")
-            mirror = audience.resolve_mirror(
-                hook,
-                self.audience,
-                tags=_names(self.tags),
-                lists=_names(self.subscribe_lists),
-                max_removals=self.max_removals,
-            )
-            summary = audience.plan_contacts(
-                hook,
-                source,
-                prepared.contacts,
-                self.audience,
-                context,
-                state_path=self.state_path,
-                plan_path=self.plan_path,
-                history_path=self.history_path,
-                changelog_path=self.changelog_path,
-                mirror=mirror,
-                settings={
-                    "list_names": prepared.list_names,
-                    "batch_size": self.batch_size,
-                    "sync_below": self.sync_below,
-                    "exclude_automations": self.exclude_automations,
-                },
-                logger=self.log,
-            )
-        if self.audience.mode == "plan":
-            return summary
-        return audience.apply_contacts_plan(
-            hook,
-            summary,
-            context,
-            failures_path=str(self.failures_path or default_failures_path(context)),
-            max_failure_ratio=self.max_failure_ratio,
-            poll_interval=self.poll_interval,
-            wait_timeout=self.wait_timeout,
-            max_pending_batches=self.max_pending_batches,
-            progress_every=self.progress_every,
-            logger=self.log,
-        )
-
-    def _defer(
-        self,
-        context: Context,
-        pipeline: ImportPipeline,
-        tally: SyncTally,
-        failures: _FailuresReport,
-        path: ObjectStoragePath,
-        reading: _Reading,
-    ) -> None:
-        """Save what resuming needs in XCom, then wait for the unfinished imports in the triggerer."""
-        pending = pipeline.pending_state()
-        if not pending:
-            return  # everything turned out finished already
-        state: dict[str, Any] = {
-            "tally": tally.to_json(),
-            "pending": pending,
-            "failures_path": str(path),
-            "rejected": failures.rejected,
-            "failed": failures.failed,
-            "duplicates": failures.duplicates,
-            "first_failures": failures.first,
-            "records": reading.records,
-            "warnings": reading.warnings,
-            "host": socket.gethostname(),
-        }
-        failures.close()
-        context["ti"].xcom_push(key=DEFERRAL_STATE_XCOM_KEY, value=state)
-        self.log.info(
-            "All records sent; waiting in the triggerer for %d bulk imports to finish.", len(pending)
-        )
-        self.defer(
-            trigger=ActiveCampaignBulkImportTrigger(
-                batch_ids=list(pending),
-                activecampaign_conn_id=self.activecampaign_conn_id,
-                poll_interval=self.poll_interval,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.wait_timeout),
-        )
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Merge the imports the trigger waited for into the counts from before the deferral."""
-        if event.get("status") != "success":
-            raise AirflowException(f"Waiting for the bulk imports failed: {event.get('message')}")
-        ti = context["ti"]
-        state = ti.xcom_pull(task_ids=ti.task_id, key=DEFERRAL_STATE_XCOM_KEY, map_indexes=ti.map_index)
-        if not state:
-            raise AirflowException(
-                f"The task resumed without the state it saved in XCom {DEFERRAL_STATE_XCOM_KEY!r} "
-                "before deferring; re-run it (safe: the importer upserts by email)."
-            )
-        tally = SyncTally.from_json(state["tally"])
-        path = ObjectStoragePath(state["failures_path"])
-        if getattr(path, "protocol", "") in ("", "file") and not path.exists() and state.get("host"):
-            self.log.warning(
-                "%s was written on %s and is not on this worker; it will hold only the failures found "
-                "after the wait. Set failures_path to shared storage for deferrable syncs.",
-                path,
-                state["host"],
-            )
-        failures = _FailuresReport(
-            path,
-            append=True,
-            rejected=int(state["rejected"]),
-            failed=int(state["failed"]),
-            duplicates=int(state.get("duplicates") or 0),
-        )
-        failures.first = list(state.get("first_failures") or [])
-        records = state.get("records")
-        reading = _Reading(
-            records=int(records) if records is not None else tally.submitted + failures.rejected,
-            warnings=list(state.get("warnings") or []),
-        )
-        batches: Mapping[str, Any] = event.get("batches") or {}
-        with failures:
-            for batch_id, rows in (state.get("pending") or {}).items():
-                result = batches.get(batch_id)
-                if result is None:
-                    raise AirflowException(f"The trigger returned no result for bulk import {batch_id}.")
-                info = ImportInfo(
-                    batch_id=batch_id,
-                    status=str(result.get("status")),
-                    succeeded=int(result.get("succeeded", 0)),
-                    failed_emails=tuple(result.get("failed_emails") or ()),
-                )
-                succeeded, _ = record_import_result(info, rows, failures)
-                tally.confirmed += succeeded
-        # The saved rows hold email addresses: keep them in XCom no longer than needed.
-        ti.xcom_push(key=DEFERRAL_STATE_XCOM_KEY, value=None)
-        return self._finish(tally, failures, str(path), reading)
-
-    # ----------------------------------------------------------------------------------------------
-
-    def _builder(self, hook: ActiveCampaignHook, columns: list[str]) -> _Prepared | None:
-        """Resolve columns and lists against the account: any unknown name fails here, before writing."""
-        subscribe = _names(self.subscribe_lists)
-        unsubscribe = _names(self.unsubscribe_lists)
-        both = set(subscribe) & set(unsubscribe)
-        if both:
-            raise AirflowFailException(
-                f"Lists {sorted(both)} are both in subscribe_lists and unsubscribe_lists."
-            )
-        try:
-            lists = hook.resolve_ids("lists", key="lists", wanted=subscribe + unsubscribe, kind="list")
-            if not columns:
-                return None
-            catalogue = FieldCatalogue.load(hook)
-            field_map = dict(self.field_map or {})
-            plan = ColumnPlan.build(columns, catalogue, field_map=field_map, tags_column=self.tags_column)
-        except (ActiveCampaignNotFoundError, ActiveCampaignValidationError) as error:
-            # A name that does not exist will not exist on a retry either: fail without retrying.
-            raise AirflowFailException(str(error)) from None
-        subscribe_ids = [lists[name] for name in subscribe]
-        unsubscribe_ids = [lists[name] for name in unsubscribe]
-        builder = ContactBuilder(
-            plan,
-            subscribe_list_ids=subscribe_ids,
-            unsubscribe_list_ids=unsubscribe_ids,
-            tags=_names(self.tags),
-            tag_separator=self.tag_separator,
-            exclude_automations=self.exclude_automations,
-        )
-        return _Prepared(builder, list_names(hook, subscribe_ids + unsubscribe_ids))
-
-    def _send_all(
-        self,
-        source: ContactSource,
-        builder: ContactBuilder | None,
-        failures: _FailuresReport,
-        pipeline: ImportPipeline,
-        small: SmallBatchWriter,
-        reading: _Reading,
-    ) -> None:
-        """Read every row, reject the bad ones, and send the rest in batches, in source order.
-
-        ``builder`` is ``None`` when the source has no columns; its rows (if any) are then all bad.
-        """
-
-        def duplicate(row: DuplicateRow) -> None:
-            failures.add_duplicate(row)
-            if failures.duplicates <= LOGGED_DUPLICATES:
-                self.log.warning(
-                    "%s is on rows %s and %d: row %d wins (rows with one email are applied in source "
-                    "order).%s",
-                    row.email,
-                    row.row if row.row is not None else "(an earlier row)",
-                    row.kept_row,
-                    row.kept_row,
-                    " Further duplicates are only counted."
-                    if failures.duplicates == LOGGED_DUPLICATES
-                    else "",
-                )
-
-        batches = BatchBuilder(self.batch_size, on_duplicate=duplicate)
-
-        def send(batch: ContactBatch) -> None:
-            # A batch repeating an email of an earlier one goes through the importer, which applies
-            # batches in order: contact/sync would apply it before an earlier import still queued.
-            if len(batch) < self.sync_below and not self.exclude_automations and not batch.follows_earlier:
-                small.write(batch)
-            else:
-                pipeline.submit(batch)
-
-        for row, record in source:
-            reading.records += 1
-            if isinstance(record, BadRecord):
-                failures.add({"row": row, "email": None, "stage": "rejected", "reason": record.reason})
-                continue
-            if builder is None:
-                failures.add(
-                    {
-                        "row": row,
-                        "email": None,
-                        "field": "email",
-                        "stage": "rejected",
-                        "reason": "no email address",
-                    }
-                )
-                continue
-            try:
-                contact = builder.build(row, record)
-            except RecordRejected as rejected:
-                failures.add({**rejected.as_failure(), "stage": "rejected"})
-                continue
-            for batch in batches.add(contact):
-                send(batch)
-        last = batches.flush()
-        if last is not None:
-            send(last)
-        if not reading.records:
-            self._warn(
-                reading,
-                f"{source.describe_empty()}: nothing was synced. If the source should have rows, check "
-                "the task that writes it (a path for the wrong date, an export that failed half-way).",
-            )
-        if failures.duplicates:
-            count = failures.duplicates
-            rows = f"{count:,} row had an email" if count == 1 else f"{count:,} rows had an email"
-            self._warn(
-                reading,
-                f"{rows} that a later row of the source repeats; the last row with each email won (rows "
-                "with one email are applied in source order: merged into one contact within a batch, "
-                "and across batches because the importer applies batches in order). They are not "
-                f"failures; each is in {failures.path} with stage 'duplicate'.",
-            )
-
-    def _warn(self, reading: _Reading, message: str) -> None:
-        """Log a warning about the source and keep it for the result, where downstream tasks see it."""
-        self.log.warning(message)
-        reading.warnings.append(message)
-
-    def _finish(
-        self, tally: SyncTally, failures: _FailuresReport, path: str, reading: _Reading
-    ) -> dict[str, Any]:
-        records = reading.records
-        waited = self.wait_for_completion
-        result: dict[str, Any] = {
-            "records": records,
-            "submitted": tally.submitted,
-            "succeeded": tally.submitted - failures.failed if waited else None,
-            "failed": failures.failed,
-            "rejected": failures.rejected,
-            "duplicates": failures.duplicates,
-            "batch_ids": list(tally.batch_ids),
-            "failures_path": path,
-            "warnings": list(reading.warnings),
-        }
-        if failures.count <= INLINE_FAILURES:
-            result["failures"] = list(failures.first)
-        self.log.info(
-            "Contacts: %d records, %d submitted, %s succeeded, %d failed, %d rejected, %d duplicates, "
-            "%d bulk imports.",
-            records,
-            tally.submitted,
-            result["succeeded"] if waited else "(not waited for)",
-            failures.failed,
-            failures.rejected,
-            failures.duplicates,
-            len(tally.batch_ids),
-        )
-        ratio = failures.count / records if records else 0.0
-        if failures.count and ratio > self.max_failure_ratio:
-            first = "; ".join(_describe(f) for f in failures.first[:5])
-            more = f" and {failures.count - 5} more" if failures.count > 5 else ""
-            summary = failure_ratio_message(
-                failures.count,
-                max(records, failures.count),
-                self.max_failure_ratio,
-                detail=f" ({failures.failed:,} failed, {failures.rejected:,} rejected)",
-            )
-            raise AirflowFailException(
-                f"{summary}. First: {first}{more}. Every one is listed in {path}. The other contacts "
-                "were synced."
-            )
-        return result
-
-
-class _Prepared:
-    """A contact builder plus the names of the lists it uses (for messages)."""
-
-    def __init__(self, contacts: ContactBuilder, names: dict[str, str]) -> None:
-        self.contacts = contacts
-        self.list_names = names
-
-
-def _describe(failure: Mapping[str, Any]) -> str:
-    where = f"row {failure.get('row')}" if failure.get("row") is not None else "a record"
-    email = f" ({failure['email']})" if failure.get("email") else ""
-    column = f" [{failure['field']}]" if failure.get("field") else ""
-    return f"{where}{email}{column}: {failure.get('reason')}"
+        return self.run_audience(context, spec)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -820,7 +533,7 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
         self.updated_after = updated_after
         self.updated_before = updated_before
         self.use_data_interval = use_data_interval
-        self.overlap = _seconds(overlap)
+        self.overlap = seconds(overlap)
         if self.overlap < 0:
             raise ValueError("overlap must not be negative.")
         self.list_id = list_id
@@ -960,7 +673,7 @@ class ActiveCampaignApplyContactsPlanOperator(ActiveCampaignBaseOperator):
         self.failures_path = failures_path
         self.max_failure_ratio = check_failure_ratio(max_failure_ratio)
         self.poll_interval = float(poll_interval)
-        self.wait_timeout = _seconds(wait_timeout)
+        self.wait_timeout = seconds(wait_timeout)
         self.max_pending_batches = max_pending_batches
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -1076,7 +789,7 @@ class ActiveCampaignRemoveTagsOperator(_RemovalOperator):
         self.tags = tags
 
     def _targets(self, hook: ActiveCampaignHook) -> tuple[dict[str, str], dict[str, str]]:
-        return resolve_tags(hook, _names(self.tags)), {}
+        return resolve_tags(hook, split_names(self.tags)), {}
 
 
 class ActiveCampaignUnsubscribeFromListsOperator(_RemovalOperator):
@@ -1101,4 +814,4 @@ class ActiveCampaignUnsubscribeFromListsOperator(_RemovalOperator):
         self.lists = lists
 
     def _targets(self, hook: ActiveCampaignHook) -> tuple[dict[str, str], dict[str, str]]:
-        return {}, resolve_lists(hook, _names(self.lists))
+        return {}, resolve_lists(hook, split_names(self.lists))

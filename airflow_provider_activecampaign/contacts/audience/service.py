@@ -34,8 +34,10 @@ from airflow_provider_activecampaign.contacts.audience.planner import (
     TrackingFailureLog,
 )
 from airflow_provider_activecampaign.contacts.audience.state import load_state, save_state, state_digest
-from airflow_provider_activecampaign.contacts.mapping import ContactBatch, ContactBuilder, find_tag_id
+from airflow_provider_activecampaign.contacts.mapping import ContactBuilder, find_tag_id
+from airflow_provider_activecampaign.contacts.refs import split_names
 from airflow_provider_activecampaign.contacts.removal import resolve_lists
+from airflow_provider_activecampaign.contacts.routing import DEFAULT_SYNC_BELOW, BatchRouter
 from airflow_provider_activecampaign.contacts.sync import (
     ImportPipeline,
     ProgressReporter,
@@ -104,24 +106,14 @@ class AudienceOptions:
         return options
 
 
-def _names(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, int):
-        return [str(value)]
-    return [str(item).strip() for item in value if str(item).strip()]
-
-
 def resolve_mirror(
     hook: Any, options: AudienceOptions, *, tags: Sequence[str], lists: Sequence[str], max_removals: Any
 ) -> Mirror | None:
     """The tags and lists the mirror takes off departed contacts (by default the sync's own)."""
     if not options.mirror:
         return None
-    tag_names = _names(options.mirror_tags) if options.mirror_tags is not None else list(tags)
-    list_names = _names(options.mirror_lists) if options.mirror_lists is not None else list(lists)
+    tag_names = split_names(options.mirror_tags) if options.mirror_tags is not None else list(tags)
+    list_names = split_names(options.mirror_lists) if options.mirror_lists is not None else list(lists)
     try:
         cap = RemovalCap.parse(max_removals)
         list_ids = resolve_lists(hook, list_names)
@@ -346,15 +338,12 @@ def apply_contacts_plan(
             small = SmallBatchWriter(
                 hook, failures, tally, progress, list_names=settings.get("list_names") or {}, logger=log
             )
-            sync_below = int(settings.get("sync_below", 10))
-            exclude = bool(settings.get("exclude_automations"))
-
-            def send(batch: ContactBatch) -> None:
-                if len(batch) < sync_below and not exclude and not batch.follows_earlier:
-                    small.write(batch)
-                else:
-                    pipeline.submit(batch)
-
+            send = BatchRouter(
+                pipeline,
+                small,
+                sync_below=int(settings.get("sync_below", DEFAULT_SYNC_BELOW)),
+                exclude_automations=bool(settings.get("exclude_automations")),
+            )
             applier = ContactPlanApplier(
                 hook,
                 plan_file,
