@@ -72,3 +72,13 @@ def run_sync(tmp_path: Any, **options: Any) -> dict[str, Any]:
     options.setdefault("poll_interval", 0.2)
     result: dict[str, Any] = run_operator(ActiveCampaignSyncContactsOperator(task_id="sync", **options))
     return result
+
+
+def run_audience_sync(tmp_path: Any, **options: Any) -> dict[str, Any]:
+    """Run ``ActiveCampaignAudienceSyncOperator`` outside a DAG, its failures report in ``tmp_path``."""
+    from airflow_provider_activecampaign.operators.contacts import ActiveCampaignAudienceSyncOperator
+
+    options.setdefault("failures_path", str(tmp_path / "failures.jsonl"))
+    options.setdefault("poll_interval", 0.2)
+    result: dict[str, Any] = run_operator(ActiveCampaignAudienceSyncOperator(task_id="sync", **options))
+    return result

@@ -7,13 +7,21 @@ from typing import Any
 
 import pytest
 from activecampaign_emulator.pytest_plugin import EmulatorFixture
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.contacts.audience import service as audience
 from airflow_provider_activecampaign.contacts.audience.history import read_history
 from airflow_provider_activecampaign.contacts.audience.state import REJECTED, load_state
-from tests.integration.contacts_support import api_counts, contacts, fast_seed, run_sync, use_emulator
+from tests.integration.contacts_support import (
+    api_counts,
+    contacts,
+    fast_seed,
+    run_audience_sync,
+    run_sync,
+    use_emulator,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +67,7 @@ class _Sent:
 
 def _audience(tmp_path: Path, records: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
     options.setdefault("state_path", str(tmp_path / "state" / "customers.state"))
-    options.setdefault("only_changed", True)
-    return run_sync(tmp_path, contacts=records, **options)
+    return run_audience_sync(tmp_path, contacts=records, **options)
 
 
 def test_unchanged_rerun_writes_nothing_and_one_percent_changed_sends_only_those(
@@ -245,3 +252,23 @@ def test_a_corrupt_state_means_one_full_sync(fast: EmulatorFixture, sent: _Sent,
     assert "not a readable state file" in second["history"]["full_reason"]
     assert second["submitted"] == 15
     assert _audience(tmp_path, records)["submitted"] == 0
+
+
+def test_the_sync_operators_old_audience_parameters_still_work_with_a_deprecation_warning(
+    fast: EmulatorFixture, tmp_path: Path
+) -> None:
+    """DAGs written before ActiveCampaignAudienceSyncOperator keep running, on the same state."""
+    records = contacts(30, Company="ACME")
+    state = str(tmp_path / "state" / "customers.state")
+    with pytest.warns(AirflowProviderDeprecationWarning, match=r"only_changed, state_path\) is deprecated"):
+        first = run_sync(tmp_path, contacts=records, only_changed=True, state_path=state, tags=["customer"])
+    assert (first["counts"]["creates"], first["succeeded"], first["full"]) == (30, 30, True)
+    # The new operator takes over the state the old parameters wrote: nothing changed, nothing is sent.
+    second = _audience(tmp_path, records, state_path=state, tags=["customer"])
+    assert (second["counts"]["unchanged"], second["submitted"]) == (30, 0)
+    with pytest.warns(AirflowProviderDeprecationWarning, match="ActiveCampaignAudienceSyncOperator"):
+        plan = run_sync(
+            tmp_path, contacts=records[:29], mode="plan", mirror=True, state_path=state, tags=["customer"]
+        )
+    assert (plan["counts"]["departed"], plan["counts"]["untags"]) == (1, 1)
+    assert "plan_digest" in plan
