@@ -21,7 +21,7 @@ from airflow.sdk import dag
 
 from airflow_provider_activecampaign.operators.contacts import (
     ActiveCampaignApplyContactsPlanOperator,
-    ActiveCampaignSyncContactsOperator,
+    ActiveCampaignAudienceSyncOperator,
 )
 
 ACTIVECAMPAIGN_CONN_ID = "activecampaign_default"
@@ -39,14 +39,14 @@ STATE = "s3://warehouse/activecampaign/customers.state"
 )
 def activecampaign_audience_sync() -> None:
     # [START plan]
-    plan = ActiveCampaignSyncContactsOperator(
+    plan = ActiveCampaignAudienceSyncOperator(
         task_id="plan",
         activecampaign_conn_id=ACTIVECAMPAIGN_CONN_ID,
         mode="plan",  # a dry run: reads only, writes the plan
         source_path=WAREHOUSE + "/{{ ds }}.jsonl",
         subscribe_lists=["Customers"],
         tags=["customer"],
-        only_changed=True,
+        only_changed=True,  # the default: only new and changed customers are sent
         state_path=STATE,
         full_every=timedelta(days=7),
         mirror=True,
