@@ -34,6 +34,7 @@ from starlette.types import Message, Receive, Scope, Send
 from activecampaign_emulator import (
     accounts,
     automations,
+    catalog,
     contacts,
     control,
     crm_control,
@@ -81,6 +82,7 @@ CORE_ROUTE_MODULES: tuple[ModuleType, ...] = (
     notes,
     tracking,
     ecommerce,
+    catalog,
 )
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from activecampaign_emulator.pytest_plugin import EmulatorFixture
 from airflow.sdk.exceptions import AirflowFailException
@@ -47,13 +48,34 @@ def seed_everything(emulator: EmulatorFixture) -> None:
     emulator.seed(
         {
             "contacts": [
-                {"email": f"c{n}@example.com", "firstName": f"C{n}", "fields": {"COMPANY": f"Co {n}"}}
+                {
+                    "email": f"c{n}@example.com",
+                    "firstName": f"C{n}",
+                    "fields": {"COMPANY": f"Co {n}"},
+                    "lists": {"1": 1},
+                    "tags": ["vip"],
+                }
                 for n in range(5)
             ],
             "campaigns": [{"name": "March newsletter", "type": "single", "status": 0, "lists": [1]}],
         }
     )
     emulator.seed({"account_contacts": [{"contact": "c0@example.com", "account": 1, "jobTitle": "CTO"}]})
+    # No seed section holds webhooks: register one as a user would (SPEC POST /webhooks).
+    answer = httpx.post(
+        f"{emulator.url}/api/3/webhooks",
+        headers={"Api-Token": emulator.api_key},
+        json={
+            "webhook": {
+                "name": "Exported",
+                "url": "https://hooks.example.com/activecampaign",
+                "events": ["subscribe"],
+                "sources": ["public"],
+            }
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
 
 
 def test_every_resource_exports_every_record_once_with_custom_fields_by_name(
