@@ -16,7 +16,7 @@ import time
 
 import httpx
 from activecampaign_emulator.seed import default_seed
-from activecampaign_emulator.testing import start_emulator_process
+from activecampaign_emulator.testing import EmulatorClient, start_emulator_process
 
 PAGE = 100
 
@@ -45,7 +45,8 @@ def main() -> None:
         seed["volume"] = {"contacts": size}
         with start_emulator_process(rate_limit=False, startup_timeout=600) as emu:
             started = time.perf_counter()
-            emu.client.reset(seed)
+            with EmulatorClient(emu.url, timeout=1800) as patient:  # a million contacts take a while
+                patient.reset(seed)
             seeded = time.perf_counter() - started
             started = time.perf_counter()
             contacts, pages = walk(emu.url, emu.api_key)
