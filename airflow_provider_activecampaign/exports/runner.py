@@ -197,6 +197,27 @@ class ResourceExporter:
                         out.write(json.dumps(record, ensure_ascii=False) + "\n")
                         stats.count += 1
 
+    def current_ids(self) -> Iterator[str]:
+        """Every id the collection holds now, whatever the window: delete capture's reconciliation.
+
+        One request per 100 records: contacts walk ``id_greater`` in id order, the rest page by offset.
+        """
+        resource = self.resource
+        query = dict(resource.extra_params)
+        if resource.paging is Paging.ID_GREATER:
+            cursor: Any = 0
+            while True:
+                params = {**query, "id_greater": cursor, "orders[id]": "ASC", "limit": PAGE_SIZE}
+                items = self._page(resource.endpoint, resource.key, params).get(resource.key) or []
+                for item in items:
+                    yield str(item.get(resource.id_field))
+                if len(items) < PAGE_SIZE:
+                    return
+                cursor = items[-1].get(resource.id_field)
+        for page in self._pages(resource.endpoint, resource.key, query):
+            for item in page:
+                yield str(item.get(resource.id_field))
+
     def _pages(self, endpoint: str, key: str, query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """Every page's records of a collection: the first alone, then ``parallel`` at a time, in order."""
         first = self._page(endpoint, key, {**query, "limit": PAGE_SIZE, "offset": 0})
