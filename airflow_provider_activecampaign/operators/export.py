@@ -25,6 +25,7 @@ from airflow_provider_activecampaign.common.lineage import (
     openlineage_pair,
     resource_uri,
 )
+from airflow_provider_activecampaign.exports import parquet
 from airflow_provider_activecampaign.exports.deletes import IdSet, IdState, append_tombstones, gone
 from airflow_provider_activecampaign.exports.registry import Incremental, Resource, get_resource
 from airflow_provider_activecampaign.exports.runner import ResourceExporter
@@ -76,7 +77,8 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
 
     :param resource: What to export (see ``docs/operators/export.md``).
     :param output_path: File to write (any ``ObjectStoragePath`` URI or local path). (templated)
-    :param format: ``jsonl`` (default) or ``csv``.
+    :param format: ``jsonl`` (default), ``csv`` or ``parquet`` (typed columns; needs the ``[parquet]``
+        extra, pyarrow).
     :param mode: ``auto``, ``incremental`` or ``full`` (see :data:`MODES`).
     :param updated_after: Window start (default: the data interval's start). (templated)
     :param updated_before: Window end (default: the data interval's end). (templated)
@@ -125,6 +127,11 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
         spec = get_resource(resource)  # unknown names fail at DAG parse, listing the valid ones
         if format not in FORMATS:
             raise ValueError(f"Unknown format {format!r}; use one of {', '.join(FORMATS)}.")
+        if format == "parquet" and not parquet.available():
+            raise ValueError(
+                "format='parquet' needs pyarrow, which is not installed on this machine: "
+                "pip install 'airflow-provider-activecampaign[parquet]'."
+            )
         self.read_mode = read_mode(spec, mode)
         if parallel_reads < 1:
             raise ValueError("parallel_reads must be at least 1.")
@@ -198,7 +205,10 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
                 if self.capture_deletes:
                     current = cleanup.enter_context(IdSet(Path(folder) / "ids.sqlite"))
                     deletes = self._add_tombstones(spec, exporter, staged, target, current, stats.columns)
-                publish(staged, target, fmt=self.format, columns=stats.columns)
+                time_columns = [name for name in (spec.updated_field, spec.created_field) if name]
+                column_types = publish(
+                    staged, target, fmt=self.format, columns=stats.columns, time_columns=time_columns
+                )
                 if current is not None:
                     # Only after the output is published: a failure in between reports them again.
                     IdState(deletes["state"]).write(iter(current))
@@ -217,6 +227,7 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
             "records_read": stats.read,
             "duplicates_dropped": stats.duplicates,
             "columns": stats.columns,
+            **({"column_types": column_types} if column_types else {}),
             "seconds": round(elapsed, 3),
             **({"deleted": deletes["deleted"], "deletes": deletes} if deletes else {}),
         }

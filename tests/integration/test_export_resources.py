@@ -231,3 +231,31 @@ def test_csv_output_has_custom_fields_as_named_columns(emulator: EmulatorFixture
     assert {"fields.Company size", "fields.Industry", "fields.Warehouse id"} <= set(rows[0])
     assert {row["fields.Industry"] for row in rows} <= {"Software", "Retail", "Finance", "Health", ""}
     assert any(row["fields.Industry"] for row in rows)
+
+
+def test_parquet_output_is_typed_and_holds_what_jsonl_holds(
+    emulator: EmulatorFixture, tmp_path: Path
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")  # the [parquet] extra; scripts/bootstrap.sh installs it
+    use_emulator(emulator, speed=20)
+    seed_everything(emulator)
+    results = {}
+    for fmt in ("jsonl", "parquet"):
+        operator = ActiveCampaignExportOperator(
+            task_id=f"deals_{fmt}",
+            resource="deals",
+            mode="full",
+            format=fmt,
+            output_path=str(tmp_path / f"deals.{fmt}"),
+        )
+        results[fmt] = operator.execute({})
+    table = pq.read_table(tmp_path / "deals.parquet")
+    rows = read_jsonl(tmp_path / "deals.jsonl")
+    assert table.num_rows == len(rows) == results["parquet"]["count"] > 0
+    assert sorted(table.column("id").to_pylist()) == sorted(str(row["id"]) for row in rows)
+    assert str(table.schema.field("mdate").type) == "timestamp[us, tz=UTC]"
+    assert str(table.schema.field("id").type) == "string"  # ids are strings, as ActiveCampaign sends them
+    assert any(name.startswith("fields.") for name in table.schema.names)  # custom fields by name
+    manifest = json.loads((tmp_path / "deals.parquet.manifest.json").read_text())
+    assert manifest["column_types"]["mdate"] == "timestamp"
+    assert manifest["format"] == "parquet"
