@@ -39,6 +39,7 @@ from activecampaign_emulator import (
     control,
     crm_control,
     crm_fields,
+    custom_objects,
     deals,
     ecommerce,
     fields,
@@ -83,6 +84,7 @@ CORE_ROUTE_MODULES: tuple[ModuleType, ...] = (
     tracking,
     ecommerce,
     catalog,
+    custom_objects,
 )
 
 
