@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 from activecampaign_emulator.seed import default_seed
-from activecampaign_emulator.testing import connection_json, start_emulator_process
+from activecampaign_emulator.testing import EmulatorClient, connection_json, start_emulator_process
 
 ACCOUNT_RPS = 5.0
 PAGE = 100
@@ -122,7 +122,8 @@ def main() -> int:
         seed = default_seed()
         seed["volume"] = {"deals": args.volume, "contacts": args.volume}
         started = time.perf_counter()
-        emu.client.reset(seed)
+        with EmulatorClient(emu.url, timeout=1800) as patient:  # a large seed takes a while to build
+            patient.reset(seed)
         emu.client.configure(speed=args.speed)
         seeded = time.perf_counter() - started
         for name in ("deals", "contacts"):

@@ -23,7 +23,7 @@ IFS=',' read -ra _groups <<< "$DEV_GROUPS"
 for group in "${_groups[@]}"; do
   [ -n "$group" ] && group_args+=(--group "$ROOT/pyproject.toml:$group")
 done
-echo "==> installing airflow-provider-activecampaign[sql,redis,emulator] (the emulator from ./emulator) and the ${DEV_GROUPS} tools into $VENV"
+echo "==> installing airflow-provider-activecampaign[sql,redis,emulator,parquet] (the emulator from ./emulator) and the ${DEV_GROUPS} tools into $VENV"
 # The [emulator] extra names the activecampaign-emulator distribution, built here from ./emulator.
-VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet -e "$ROOT[sql,redis,emulator]" -e "$ROOT/emulator" "${group_args[@]}"
+VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet -e "$ROOT[sql,redis,emulator,parquet]" -e "$ROOT/emulator" "${group_args[@]}"
 export PATH="$VENV/bin:$PATH"

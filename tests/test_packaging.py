@@ -7,7 +7,7 @@ pinned to the versions of this environment (``uv pip freeze``) so that the insta
 resolves the same Airflow the rest of the suite runs. What the tests then check:
 
 * LICENSE and NOTICE are in the wheel and the sdist; the wheel's metadata declares the optional
-  parts as extras (``sql``, ``redis``, ``emulator``) and offers no developer tools;
+  parts as extras (``sql``, ``redis``, ``emulator``, ``parquet``) and offers no developer tools;
 * ``airflow providers list`` (a real Airflow CLI, on a fresh ``AIRFLOW_HOME``) shows the provider;
 * without the optional parts (common-sql and uvicorn removed from the virtualenv), the operators
   import and the SQL source fails with an error naming the ``[sql]`` extra;
@@ -114,13 +114,20 @@ def test_the_wheel_declares_optional_parts_as_extras_and_no_developer_tools(dist
         name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
         metadata = Parser().parsestr(wheel.read(name).decode())
     assert metadata["License-Expression"] == "Apache-2.0"
-    assert set(metadata.get_all("Provides-Extra") or []) == {"sql", "redis", "emulator"}
+    assert set(metadata.get_all("Provides-Extra") or []) == {"sql", "redis", "emulator", "parquet"}
     requires = metadata.get_all("Requires-Dist") or []
     unconditional = {
         r.split(";")[0].split(">")[0].split("=")[0].strip().lower() for r in requires if ";" not in r
     }
     assert "apache-airflow" in unconditional
-    for optional in ("apache-airflow-providers-common-sql", "starlette", "uvicorn", "redis", "pytest"):
+    for optional in (
+        "apache-airflow-providers-common-sql",
+        "starlette",
+        "uvicorn",
+        "redis",
+        "pyarrow",
+        "pytest",
+    ):
         assert optional not in unconditional, f"{optional} must be optional"
     # No URL in the metadata points at a repository that has not been published.
     assert not any("github.com" in (url or "") for url in metadata.get_all("Project-URL") or [])

@@ -19,6 +19,7 @@ The read for a resource described in :mod:`~airflow_provider_activecampaign.expo
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ from typing import Any
 
 from airflow_provider_activecampaign.contacts.export import ContactExporter
 from airflow_provider_activecampaign.exports.registry import Incremental, Paging, Resource
+from airflow_provider_activecampaign.exports.spool import RecordSpool
 from airflow_provider_activecampaign.exports.windows import Window, api_date_filter, record_time
 from airflow_provider_activecampaign.exports.writer import columns_of, merge_columns
 from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
@@ -164,50 +166,57 @@ class ResourceExporter:
 
     def _run_collection(self, staged: Path, query: dict[str, Any], stats: ExportStats) -> None:
         resource = self.resource
-        raw_path = staged.with_name(staged.name + ".raw")
-        index: dict[str, tuple[float, int]] = {}  # id -> (update time, offset of its newest copy)
-        try:
-            with raw_path.open("w+", encoding="utf-8") as raw:
-                for number, page in enumerate(self._pages(resource.endpoint, resource.key, query)):
-                    for item in page:
-                        stats.read += 1
-                        moment = record_time(item.get(resource.updated_field or ""), self.timezone)
-                        if number == 0 and self.mode == "api" and self.window.far_outside(moment):
-                            stats.filter_ignored = True
-                        if not self.window.contains(moment):
-                            stats.outside_window += 1
-                            continue
-                        ident = str(item.get(resource.id_field))
-                        stamp = moment.timestamp() if moment is not None else 0.0
-                        known = index.get(ident)
-                        if known is not None:
-                            stats.duplicates += 1
-                            if known[0] > stamp:
-                                continue
-                        offset = raw.tell()
-                        raw.write(json.dumps(item, ensure_ascii=False) + "\n")
-                        index[ident] = (stamp, offset)
-                if stats.duplicates:
-                    self.log.info("Wrote %d records read twice once each.", stats.duplicates)
-                values = self._pivot_values(set(index)) if resource.pivot is not None else None
-                lookups = {
-                    lookup.column: self._names(lookup.endpoint, lookup.key, lookup.name_field)
-                    for lookup in resource.lookups
-                }
-                ordered = sorted(index.items(), key=lambda item: _id_order(item[0]))
-                with staged.open("w", encoding="utf-8") as out:
-                    for batch in _chunks(ordered, PAGE_SIZE):
-                        records = [
-                            self._record(_read_at(raw, offset), values, lookups) for _, (_, offset) in batch
-                        ]
-                        if resource.v1_report:
-                            self._add_reports(records)
-                        for record in records:
-                            merge_columns(self._columns, self._column_set, columns_of(record))
-                            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                            stats.count += 1
-        finally:
-            raw_path.unlink(missing_ok=True)
+        with RecordSpool(staged.with_name(staged.name + ".spool")) as spool:
+            for number, page in enumerate(self._pages(resource.endpoint, resource.key, query)):
+                for item in page:
+                    stats.read += 1
+                    moment = record_time(item.get(resource.updated_field or ""), self.timezone)
+                    if number == 0 and self.mode == "api" and self.window.far_outside(moment):
+                        stats.filter_ignored = True
+                    if not self.window.contains(moment):
+                        stats.outside_window += 1
+                        continue
+                    stamp = moment.timestamp() if moment is not None else 0.0
+                    if spool.put(str(item.get(resource.id_field)), stamp, item):
+                        stats.duplicates += 1
+            if stats.duplicates:
+                self.log.info("Wrote %d records read twice once each.", stats.duplicates)
+            if resource.pivot is not None:
+                self._pivot_values(spool)
+            lookups = {
+                lookup.column: self._names(lookup.endpoint, lookup.key, lookup.name_field)
+                for lookup in resource.lookups
+            }
+            with staged.open("w", encoding="utf-8") as out:
+                for batch in spool.pages(PAGE_SIZE):
+                    records = [self._record(item, values, lookups) for item, values in batch]
+                    if resource.v1_report:
+                        self._add_reports(records)
+                    for record in records:
+                        merge_columns(self._columns, self._column_set, columns_of(record))
+                        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                        stats.count += 1
+
+    def current_ids(self) -> Iterator[str]:
+        """Every id the collection holds now, whatever the window: delete capture's reconciliation.
+
+        One request per 100 records: contacts walk ``id_greater`` in id order, the rest page by offset.
+        """
+        resource = self.resource
+        query = dict(resource.extra_params)
+        if resource.paging is Paging.ID_GREATER:
+            cursor: Any = 0
+            while True:
+                params = {**query, "id_greater": cursor, "orders[id]": "ASC", "limit": PAGE_SIZE}
+                items = self._page(resource.endpoint, resource.key, params).get(resource.key) or []
+                for item in items:
+                    yield str(item.get(resource.id_field))
+                if len(items) < PAGE_SIZE:
+                    return
+                cursor = items[-1].get(resource.id_field)
+        for page in self._pages(resource.endpoint, resource.key, query):
+            for item in page:
+                yield str(item.get(resource.id_field))
 
     def _pages(self, endpoint: str, key: str, query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """Every page's records of a collection: the first alone, then ``parallel`` at a time, in order."""
@@ -258,26 +267,21 @@ class ResourceExporter:
     # ------------------------------------------------------------------------------- enrichment
 
     def _record(
-        self,
-        item: dict[str, Any],
-        values: dict[str, dict[str, Any]] | None,
-        lookups: Mapping[str, Mapping[str, str]],
+        self, item: dict[str, Any], values: Mapping[str, Any], lookups: Mapping[str, Mapping[str, str]]
     ) -> dict[str, Any]:
         record = {k: v for k, v in item.items() if k != "links"}
         for lookup in self.resource.lookups:
             record[lookup.column] = lookups[lookup.column].get(str(item.get(lookup.source_field)))
-        if values is not None:
-            labels = self._labels
-            own = values.get(str(item.get(self.resource.id_field)), {})
-            record["fields"] = {label: own.get(label) for label in labels}
+        if self.resource.pivot is not None:
+            record["fields"] = {label: values.get(label) for label in self._labels}
         return record
 
     @property
     def _labels(self) -> list[str]:
         return [label for label, _ in self._meta.values()]
 
-    def _pivot_values(self, owners: set[str]) -> dict[str, dict[str, Any]]:
-        """``{record id: {field name: value}}`` for ``owners``, by the cheaper of two ways to read them."""
+    def _pivot_values(self, spool: RecordSpool) -> None:
+        """The spooled records' field values, by field name, read the cheaper of two ways."""
         pivot = self.resource.pivot
         assert pivot is not None
         self._meta = {
@@ -287,30 +291,27 @@ class ResourceExporter:
             )
             for meta in self._hook().paginate(pivot.meta_endpoint, key=pivot.meta_endpoint)
         }
-        grouped: dict[str, dict[str, Any]] = {}
+        owners = spool.count()
         if not owners or not self._meta:
-            return grouped
+            return
         probe = self._hook().get(pivot.data_endpoint, params={"limit": 1})
         total = _meta_total(probe)
         whole_read = math.ceil(total / PAGE_SIZE) if total is not None else math.inf
-        if whole_read <= len(owners):
+        if whole_read <= owners:
             rows: Iterator[dict[str, Any]] = (
                 row for page in self._pages(pivot.data_endpoint, pivot.data_endpoint, {}) for row in page
             )
         else:
-            rows = self._values_per_record(sorted(owners, key=_id_order))
+            rows = self._values_per_record(spool.ids())
         for row in rows:
             owner = str(row.get(pivot.owner_field))
-            if owner not in owners:
-                continue
             meta = self._meta.get(str(row.get(pivot.field_ref)))
-            if meta is None:
+            if meta is None or not spool.holds(owner):
                 continue
             label, kind = meta
-            grouped.setdefault(owner, {})[label] = _field_value(row.get(pivot.value_field), kind)
-        return grouped
+            spool.set_value(owner, label, _field_value(row.get(pivot.value_field), kind))
 
-    def _values_per_record(self, owners: list[str]) -> Iterator[dict[str, Any]]:
+    def _values_per_record(self, owners: Iterator[str]) -> Iterator[dict[str, Any]]:
         pivot = self.resource.pivot
         assert pivot is not None
 
@@ -323,7 +324,7 @@ class ResourceExporter:
             return rows
 
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="ac-export-values") as pool:
-            for chunk in _chunks(owners, self.parallel * 4):
+            while chunk := list(itertools.islice(owners, self.parallel * 4)):
                 for rows in pool.map(read, chunk):
                     yield from rows
 
@@ -351,17 +352,6 @@ def _field_value(value: Any, kind: str) -> Any:
     if kind in MULTI_VALUE_TYPES and isinstance(value, str):
         return [part for part in value.strip("|").split("||") if part] if value else []
     return value
-
-
-def _read_at(handle: Any, offset: int) -> dict[str, Any]:
-    handle.seek(offset)
-    record: dict[str, Any] = json.loads(handle.readline())
-    handle.seek(0, 2)  # back to the end: the next write appends
-    return record
-
-
-def _id_order(ident: str) -> tuple[int, int | str]:
-    return (0, int(ident)) if ident.isdigit() else (1, ident)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -1,10 +1,12 @@
 """Export files written whole or not at all, to any ``ObjectStoragePath``, with a manifest beside them.
 
-Records are first staged in a local temporary file (the read can fail at any page); only a
-complete read is published. On a local file system the file is written next to its destination
-under a temporary name and renamed into place (``os.replace`` is atomic); on an object store the
-finished file is uploaded in one go (an object appears only when its upload completes). The
-manifest is written last, so a reader that waits for it never sees a file being written.
+JSON Lines, CSV (custom fields spread into ``fields.<name>`` columns) or Parquet (typed columns;
+the ``[parquet]`` extra, see :mod:`.parquet`). Records are first staged in a local temporary file
+(the read can fail at any page); only a complete read is published. On a local file system the
+file is written next to its destination under a temporary name and renamed into place
+(``os.replace`` is atomic); on an object store the finished file is uploaded in one go (an object
+appears only when its upload completes). The manifest is written last, so a reader that waits for
+it never sees a file being written.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from airflow.sdk import ObjectStoragePath
 
-FORMATS = ("jsonl", "csv")
+FORMATS = ("jsonl", "csv", "parquet")
 #: Objects spread into ``<key>.<name>`` columns: custom fields by name, a campaign's report totals.
 SPREAD_KEYS = ("fields", "report")
 
@@ -84,8 +86,32 @@ def _write_format(staged: Path, handle: IO[str], fmt: str, columns: list[str]) -
         writer.writerow(flatten(record))
 
 
-def publish(staged: Path, target: ObjectStoragePath, *, fmt: str, columns: list[str]) -> None:
-    """Write the staged records to ``target`` in ``fmt``, atomically (see the module docstring)."""
+def _render(
+    staged: Path, into: Path, fmt: str, columns: list[str], time_columns: Sequence[str]
+) -> dict[str, str] | None:
+    """Write ``into`` in ``fmt``; Parquet returns its column types."""
+    if fmt == "parquet":
+        from airflow_provider_activecampaign.exports.parquet import write_parquet  # pyarrow: optional
+
+        with into.open("wb") as binary:
+            return write_parquet(staged, binary, columns, time_columns)
+    with into.open("w", encoding="utf-8", newline="") as handle:
+        _write_format(staged, handle, fmt, columns)
+    return None
+
+
+def publish(
+    staged: Path,
+    target: ObjectStoragePath,
+    *,
+    fmt: str,
+    columns: list[str],
+    time_columns: Sequence[str] = (),
+) -> dict[str, str] | None:
+    """Write the staged records to ``target`` in ``fmt``, atomically (see the module docstring).
+
+    Returns the column types of a Parquet file (``time_columns`` become UTC timestamps), else None.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if is_local(target):
@@ -93,15 +119,13 @@ def publish(staged: Path, target: ObjectStoragePath, *, fmt: str, columns: list[
         final.parent.mkdir(parents=True, exist_ok=True)
         partial = final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
         try:
-            with partial.open("w", encoding="utf-8", newline="") as handle:
-                _write_format(staged, handle, fmt, columns)
+            kinds = _render(staged, partial, fmt, columns, time_columns)
             os.replace(partial, final)
         finally:
             partial.unlink(missing_ok=True)
-        return
+        return kinds
     rendered = staged.with_suffix(".out")
-    with rendered.open("w", encoding="utf-8", newline="") as handle:
-        _write_format(staged, handle, fmt, columns)
+    kinds = _render(staged, rendered, fmt, columns, time_columns)
     try:
         with rendered.open("rb") as source, target.open("wb") as out:
             shutil.copyfileobj(source, out)
@@ -111,6 +135,7 @@ def publish(staged: Path, target: ObjectStoragePath, *, fmt: str, columns: list[
         raise
     finally:
         rendered.unlink(missing_ok=True)
+    return kinds
 
 
 def write_manifest(target: ObjectStoragePath, manifest: Mapping[str, Any]) -> ObjectStoragePath:

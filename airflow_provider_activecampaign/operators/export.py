@@ -6,14 +6,15 @@ windows, the paged read, atomic writes); see ``docs/operators/export.md``.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Context
+from airflow.sdk import Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.common.lineage import (
@@ -24,10 +25,19 @@ from airflow_provider_activecampaign.common.lineage import (
     openlineage_pair,
     resource_uri,
 )
+from airflow_provider_activecampaign.exports import parquet
+from airflow_provider_activecampaign.exports.deletes import IdSet, IdState, append_tombstones, gone
 from airflow_provider_activecampaign.exports.registry import Incremental, Resource, get_resource
 from airflow_provider_activecampaign.exports.runner import ResourceExporter
 from airflow_provider_activecampaign.exports.windows import NoWindowError, Window, resolve_window, window_of
-from airflow_provider_activecampaign.exports.writer import FORMATS, destination, publish, write_manifest
+from airflow_provider_activecampaign.exports.writer import (
+    FORMATS,
+    destination,
+    merge_columns,
+    publish,
+    read_staged,
+    write_manifest,
+)
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
 
 #: ``mode``: ``auto`` = the API's date filter where it has one, a full snapshot otherwise;
@@ -67,7 +77,8 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
 
     :param resource: What to export (see ``docs/operators/export.md``).
     :param output_path: File to write (any ``ObjectStoragePath`` URI or local path). (templated)
-    :param format: ``jsonl`` (default) or ``csv``.
+    :param format: ``jsonl`` (default), ``csv`` or ``parquet`` (typed columns; needs the ``[parquet]``
+        extra, pyarrow).
     :param mode: ``auto``, ``incremental`` or ``full`` (see :data:`MODES`).
     :param updated_after: Window start (default: the data interval's start). (templated)
     :param updated_before: Window end (default: the data interval's end). (templated)
@@ -75,6 +86,12 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
     :param api_params: Extra query parameters of the collection, e.g. ``{"filters[group]": "2"}``. (templated)
     :param parallel_reads: Pages read at once (the account's rate limit holds for the total).
     :param timezone: Time zone of the API's timestamps that carry no offset.
+    :param capture_deletes: Also report the records deleted since the previous run, as tombstones
+        (``{"id": ..., "_deleted": true, "_deleted_at": ...}``) appended to the output and counted in
+        the manifest's ``deleted``. Ids are reconciled with the previous run's: free in ``full`` mode,
+        one request per 100 records otherwise. The first run is the baseline (no tombstones).
+    :param deletes_state_path: Where the ids of the previous run are kept (any ``ObjectStoragePath``).
+        Default: ``.<resource>.ids`` in the output file's folder. (templated)
     :param outlets: Assets this task produces. Default: the output path's folder (the path up to
         its first template), so ``schedule=[Asset("file:///data/ac/deals")]`` follows every file.
 
@@ -87,6 +104,7 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
         "updated_after",
         "updated_before",
         "api_params",
+        "deletes_state_path",
     )
 
     def __init__(
@@ -102,11 +120,18 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
         api_params: Mapping[str, Any] | None = None,
         parallel_reads: int = 4,
         timezone: str = "UTC",
+        capture_deletes: bool = False,
+        deletes_state_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         spec = get_resource(resource)  # unknown names fail at DAG parse, listing the valid ones
         if format not in FORMATS:
             raise ValueError(f"Unknown format {format!r}; use one of {', '.join(FORMATS)}.")
+        if format == "parquet" and not parquet.available():
+            raise ValueError(
+                "format='parquet' needs pyarrow, which is not installed on this machine: "
+                "pip install 'airflow-provider-activecampaign[parquet]'."
+            )
         self.read_mode = read_mode(spec, mode)
         if parallel_reads < 1:
             raise ValueError("parallel_reads must be at least 1.")
@@ -125,6 +150,8 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
         self.api_params = api_params
         self.parallel_reads = parallel_reads
         self.timezone = timezone
+        self.capture_deletes = capture_deletes
+        self.deletes_state_path = deletes_state_path
         self._lineage: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
 
     def _window(self, context: Context) -> Window:
@@ -169,10 +196,22 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
             logger=self.log,
         )
         started = time.monotonic()
+        deletes: dict[str, Any] = {}
         with tempfile.TemporaryDirectory(prefix="ac-export-") as folder:
             staged = Path(folder) / "records.jsonl"
             stats = exporter.run(staged)
-            publish(staged, target, fmt=self.format, columns=stats.columns)
+            with contextlib.ExitStack() as cleanup:
+                current: IdSet | None = None
+                if self.capture_deletes:
+                    current = cleanup.enter_context(IdSet(Path(folder) / "ids.sqlite"))
+                    deletes = self._add_tombstones(spec, exporter, staged, target, current, stats.columns)
+                time_columns = [name for name in (spec.updated_field, spec.created_field) if name]
+                column_types = publish(
+                    staged, target, fmt=self.format, columns=stats.columns, time_columns=time_columns
+                )
+                if current is not None:
+                    # Only after the output is published: a failure in between reports them again.
+                    IdState(deletes["state"]).write(iter(current))
         elapsed = time.monotonic() - started
         window_dict = window.as_dict() if self.read_mode != "full" else Window(None, None).as_dict()
         manifest = {
@@ -188,7 +227,9 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
             "records_read": stats.read,
             "duplicates_dropped": stats.duplicates,
             "columns": stats.columns,
+            **({"column_types": column_types} if column_types else {}),
             "seconds": round(elapsed, 3),
+            **({"deleted": deletes["deleted"], "deletes": deletes} if deletes else {}),
         }
         manifest_at = write_manifest(target, manifest)
         self.log.info(
@@ -229,7 +270,39 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
             "mode": self.read_mode,
             "columns": stats.columns,
             "filter_ignored": stats.filter_ignored,
+            **({"deleted": deletes["deleted"]} if deletes else {}),
         }
+
+    def _add_tombstones(
+        self,
+        spec: Resource,
+        exporter: ResourceExporter,
+        staged: Path,
+        target: ObjectStoragePath,
+        current: IdSet,
+        columns: list[str],
+    ) -> dict[str, Any]:
+        """Reconcile ids with the previous run's and append a tombstone per id that is gone."""
+        state = IdState(self.deletes_state_path or target.parent / f".{spec.name}.ids")
+        if self.read_mode == "full":
+            current.add_all(str(record.get(spec.id_field)) for record in read_staged(staged))
+        else:
+            current.add_all(exporter.current_ids())
+        baseline = not state.exists()
+        detected_at = datetime.now(UTC).isoformat(timespec="seconds")
+        deleted = append_tombstones(
+            staged, gone(state.read(), current), id_field=spec.id_field, detected_at=detected_at
+        )
+        if deleted:
+            merge_columns(columns, set(columns), ("_deleted", "_deleted_at"))
+            self.log.info(
+                "%d %s were deleted since the previous run: written as tombstones.", deleted, spec.name
+            )
+        elif baseline:
+            self.log.info(
+                "No ids from a previous run at %s: this run is the baseline for deletes.", state.path
+            )
+        return {"deleted": deleted, "ids_now": len(current), "baseline": baseline, "state": str(state.path)}
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the collection read and the file written (no request is made for this)."""

@@ -34,10 +34,12 @@ from starlette.types import Message, Receive, Scope, Send
 from activecampaign_emulator import (
     accounts,
     automations,
+    catalog,
     contacts,
     control,
     crm_control,
     crm_fields,
+    custom_objects,
     deals,
     ecommerce,
     fields,
@@ -81,6 +83,8 @@ CORE_ROUTE_MODULES: tuple[ModuleType, ...] = (
     notes,
     tracking,
     ecommerce,
+    catalog,
+    custom_objects,
 )
 
 

@@ -64,11 +64,18 @@ def list_contacts(req: ApiRequest) -> Response:
     state = req.state
     query = req.query
     limit, offset = page_window(req)
-    candidates = _filtered(req, state)
     orders = [(key[7:-1], value) for key, value in query.multi_items() if key.startswith("orders[")]
     id_walk = bool(query.get("id_greater")) and query.get("email") is None
-    if id_walk and [(n, v.strip().lower()) for n, v in orders] == [("id", "asc")]:
-        pass  # _filtered returned them in id order already
+    ascending_ids = [(n, v.strip().lower()) for n, v in orders] == [("id", "asc")]
+    walked = _id_walk_page(req, state, limit, offset) if id_walk and ascending_ids else None
+    if walked is not None:
+        page, total = walked
+        candidates: list[Contact] = []
+    else:
+        candidates = _filtered(req, state)
+        total = len(candidates)
+    if walked is not None or (id_walk and ascending_ids):
+        pass  # the page is cut from the id index, or _filtered returned them in id order already
     elif orders:
         for name, direction in reversed(orders):
             key = _ORDER_KEYS.get(name)
@@ -77,7 +84,8 @@ def list_contacts(req: ApiRequest) -> Response:
             candidates.sort(key=key, reverse=direction.strip().lower() == "desc")
     else:
         candidates.sort(key=lambda c: (c.cdate, c.id), reverse=True)
-    page = candidates[offset : offset + limit]
+    if walked is None:
+        page = candidates[offset : offset + limit]
     if page and state.settings.overlapping_pages:
         repeated = _previous_page_last(req, state, candidates, offset)
         if repeated is not None:
@@ -100,7 +108,7 @@ def list_contacts(req: ApiRequest) -> Response:
     body: dict[str, Any] = {
         "scoreValues": [],
         "contacts": [render.contact(req.ctx, c, with_score_values=True) for c in page],
-        "meta": {"total": str(len(candidates)), "page_input": page_input},
+        "meta": {"total": str(total), "page_input": page_input},
     }
     body.update(_sideloads(req, page))
     return req.json_response(body)
@@ -239,9 +247,12 @@ def _date_tests(req: ApiRequest) -> list[Callable[[Contact], bool]]:
 
 _ID_INDEX: dict[int, tuple[tuple[int, int], list[int]]] = {}
 
+#: Query keys an id walk may carry and still be cut straight from the id index.
+_ID_WALK_KEYS = frozenset({"id_greater", "id_less", "orders[id]", "limit", "offset", "include"})
 
-def _ids_above(state: AccountState, bound: int) -> list[Contact]:
-    """The contacts whose id is above ``bound``, in id order, from an index rebuilt when contacts change."""
+
+def _id_index(state: AccountState) -> list[int]:
+    """Every contact id in order, rebuilt only when contacts are added or removed."""
     contacts = state.contacts
     version = (len(contacts), next(reversed(contacts)) if contacts else 0)
     cached = _ID_INDEX.get(id(state))
@@ -249,8 +260,35 @@ def _ids_above(state: AccountState, bound: int) -> list[Contact]:
         cached = (version, sorted(contacts))
         _ID_INDEX.clear()
         _ID_INDEX[id(state)] = cached
-    ids = cached[1]
+    return cached[1]
+
+
+def _ids_above(state: AccountState, bound: int) -> list[Contact]:
+    """The contacts whose id is above ``bound``, in id order."""
+    contacts = state.contacts
+    ids = _id_index(state)
     return [contacts[i] for i in ids[bisect.bisect_right(ids, bound) :] if i in contacts]
+
+
+def _id_walk_page(
+    req: ApiRequest, state: AccountState, limit: int, offset: int
+) -> tuple[list[Contact], int] | None:
+    """One page of a plain ``id_greater`` (and ``id_less``) walk, and its total, in O(log n + limit).
+
+    Exports page this way; building the list of every contact above the cursor for each page made
+    the emulator's cost grow with the square of the account (230 s for 300,000 contacts). Any
+    other filter, or the opt-in overlapping pages, takes the general path.
+    """
+    if state.settings.overlapping_pages or any(key not in _ID_WALK_KEYS for key in req.query):
+        return None
+    ids = _id_index(state)
+    low = bisect.bisect_right(ids, _int_query(req, "id_greater"))
+    high = bisect.bisect_left(ids, _int_query(req, "id_less")) if req.query.get("id_less") else len(ids)
+    total = max(0, high - low)
+    start = low + offset
+    contacts = state.contacts
+    page = [contacts[i] for i in ids[start : min(high, start + limit)] if i in contacts]
+    return page, total
 
 
 def _id_above(bound: int) -> Callable[[Contact], bool]:

@@ -125,8 +125,23 @@ def update_list_status(req: ApiRequest) -> Response:
     )
 
 
+def list_contact_lists(req: ApiRequest) -> Response:
+    """``GET /contactLists``: every list membership, in id order, offset-paged.
+
+    *Reported*, not in the v3 reference: tap-activecampaign 1.3.1 reads it as its
+    ``contact_lists`` stream (``tap_activecampaign/streams.py``); the rows have the documented
+    contactList shape. ``filters[...]`` are ignored, as reported of live accounts
+    (shared/reference/activecampaign-api.md, export gotchas, uncertain).
+    """
+    limit, offset = page_window(req)
+    rows = sorted(req.state.contact_lists.values(), key=lambda m: m.id)
+    page = [render.contact_list(req.ctx, m) for m in rows[offset : offset + limit]]
+    return req.json_response(collection("contactLists", page, len(rows)))
+
+
 def routes(emu: Emulator) -> list[BaseRoute]:
     return [
+        emu.route("/api/3/contactLists", list_contact_lists, ["GET"]),
         emu.route("/api/3/lists", list_lists, ["GET"]),
         emu.route("/api/3/lists", create_list, ["POST"]),
         emu.route("/api/3/lists/{id}", get_list, ["GET"]),

@@ -144,8 +144,22 @@ def remove_contact_tag(req: ApiRequest) -> Response:
     return req.json_response({})
 
 
+def list_contact_tags(req: ApiRequest) -> Response:
+    """``GET /contactTags``: every tag on every contact, in id order, offset-paged.
+
+    *Reported*, not in the v3 reference: tap-activecampaign 1.3.1 reads it as its
+    ``contact_tags`` stream (``tap_activecampaign/streams.py``); the rows have the documented
+    contactTag shape (``POST /contactTags``).
+    """
+    limit, offset = page_window(req)
+    rows = sorted(req.state.contact_tags.values(), key=lambda t: t.id)
+    page = [render.contact_tag(req.ctx, t) for t in rows[offset : offset + limit]]
+    return req.json_response(collection("contactTags", page, len(rows)))
+
+
 def routes(emu: Emulator) -> list[BaseRoute]:
     return [
+        emu.route("/api/3/contactTags", list_contact_tags, ["GET"]),
         emu.route("/api/3/tags", list_tags, ["GET"]),
         emu.route("/api/3/tags", create_tag, ["POST"]),
         emu.route("/api/3/tags/{id}", get_tag, ["GET"]),

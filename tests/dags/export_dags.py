@@ -83,3 +83,23 @@ with _dag("export_windowed", schedule=CronDataIntervalTimetable("@daily", timezo
             output_path=OUTPUT + f"/{_name}/" + "{{ data_interval_start | ds }}.jsonl",
             parallel_reads=2,
         )
+
+
+with _dag("export_with_deletes", schedule=CronDataIntervalTimetable("@daily", timezone="UTC")):
+    # Contacts read by the API's date filter (ids reconciled by an id walk); deals in full (free).
+    ActiveCampaignExportOperator(
+        task_id="contacts",
+        resource="contacts",
+        mode="auto",
+        capture_deletes=True,
+        output_path=OUTPUT + "/contacts/{{ data_interval_start | ds }}.jsonl",
+        parallel_reads=2,
+    )
+    ActiveCampaignExportOperator(
+        task_id="deals",
+        resource="deals",
+        mode="full",
+        capture_deletes=True,
+        output_path=OUTPUT + "/deals/{{ data_interval_start | ds }}.jsonl",
+        parallel_reads=2,
+    )

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
-# The ``emulator`` fixture comes from the plugin, which tests/conftest.py enables.
+# The ``emulator`` fixture comes from the emulator distribution's pytest11 entry point.
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "ac_examples"
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from activecampaign_emulator.pytest_plugin import EmulatorFixture
 from airflow.sdk.exceptions import AirflowFailException
@@ -47,13 +48,34 @@ def seed_everything(emulator: EmulatorFixture) -> None:
     emulator.seed(
         {
             "contacts": [
-                {"email": f"c{n}@example.com", "firstName": f"C{n}", "fields": {"COMPANY": f"Co {n}"}}
+                {
+                    "email": f"c{n}@example.com",
+                    "firstName": f"C{n}",
+                    "fields": {"COMPANY": f"Co {n}"},
+                    "lists": {"1": 1},
+                    "tags": ["vip"],
+                }
                 for n in range(5)
             ],
             "campaigns": [{"name": "March newsletter", "type": "single", "status": 0, "lists": [1]}],
         }
     )
     emulator.seed({"account_contacts": [{"contact": "c0@example.com", "account": 1, "jobTitle": "CTO"}]})
+    # No seed section holds webhooks: register one as a user would (SPEC POST /webhooks).
+    answer = httpx.post(
+        f"{emulator.url}/api/3/webhooks",
+        headers={"Api-Token": emulator.api_key},
+        json={
+            "webhook": {
+                "name": "Exported",
+                "url": "https://hooks.example.com/activecampaign",
+                "events": ["subscribe"],
+                "sources": ["public"],
+            }
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
 
 
 def test_every_resource_exports_every_record_once_with_custom_fields_by_name(
@@ -209,3 +231,31 @@ def test_csv_output_has_custom_fields_as_named_columns(emulator: EmulatorFixture
     assert {"fields.Company size", "fields.Industry", "fields.Warehouse id"} <= set(rows[0])
     assert {row["fields.Industry"] for row in rows} <= {"Software", "Retail", "Finance", "Health", ""}
     assert any(row["fields.Industry"] for row in rows)
+
+
+def test_parquet_output_is_typed_and_holds_what_jsonl_holds(
+    emulator: EmulatorFixture, tmp_path: Path
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")  # the [parquet] extra; scripts/bootstrap.sh installs it
+    use_emulator(emulator, speed=20)
+    seed_everything(emulator)
+    results = {}
+    for fmt in ("jsonl", "parquet"):
+        operator = ActiveCampaignExportOperator(
+            task_id=f"deals_{fmt}",
+            resource="deals",
+            mode="full",
+            format=fmt,
+            output_path=str(tmp_path / f"deals.{fmt}"),
+        )
+        results[fmt] = operator.execute({})
+    table = pq.read_table(tmp_path / "deals.parquet")
+    rows = read_jsonl(tmp_path / "deals.jsonl")
+    assert table.num_rows == len(rows) == results["parquet"]["count"] > 0
+    assert sorted(table.column("id").to_pylist()) == sorted(str(row["id"]) for row in rows)
+    assert str(table.schema.field("mdate").type) == "timestamp[us, tz=UTC]"
+    assert str(table.schema.field("id").type) == "string"  # ids are strings, as ActiveCampaign sends them
+    assert any(name.startswith("fields.") for name in table.schema.names)  # custom fields by name
+    manifest = json.loads((tmp_path / "deals.parquet.manifest.json").read_text())
+    assert manifest["column_types"]["mdate"] == "timestamp"
+    assert manifest["format"] == "parquet"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -24,12 +26,27 @@ ISSUE_RESOURCES = {
 }  # fmt: skip
 
 DAY = datetime(2024, 3, 2, tzinfo=UTC)
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 def test_every_resource_the_issue_names_is_registered_once() -> None:
     assert set(RESOURCES) >= ISSUE_RESOURCES
-    endpoints = [resource.endpoint for resource in RESOURCES.values()]
-    assert len(endpoints) == len(set(endpoints))  # each collection described once
+    collections = [(resource.endpoint, resource.key) for resource in RESOURCES.values()]
+    assert len(collections) == len(set(collections))  # each collection (or sideloaded list) described once
+
+
+def test_every_stream_the_singer_tap_reads_is_exportable() -> None:
+    """Parity with tap-activecampaign 1.3.1: each of its streams' (path, list key) is a resource of ours."""
+    tap = json.loads((FIXTURES / "tap_activecampaign_streams.json").read_text(encoding="utf-8"))["streams"]
+    assert len(tap) == 59
+    ours = {(resource.endpoint, resource.key) for resource in RESOURCES.values()}
+    # The tap reads order products per order (ecomOrders/{id}/orderProducts); we read the one listing.
+    tap_collections = {
+        ("ecomOrderProducts", key) if path.startswith("ecomOrders/") else (path, key)
+        for path, key in ((stream["path"], stream["data_key"]) for stream in tap.values())
+    }
+    missing = sorted(tap_collections - ours)
+    assert missing == [], f"streams the tap reads that no resource exports: {missing}"
 
 
 def test_only_the_collections_with_a_documented_date_filter_are_read_incrementally_by_the_api() -> None:
@@ -49,7 +66,7 @@ def test_only_the_collections_with_a_documented_date_filter_are_read_incremental
 def test_an_unknown_resource_lists_the_valid_names() -> None:
     with pytest.raises(
         ValueError,
-        match=r"resource 'deal'. Did you mean 'deals'.*: account_contacts, account_fields, accounts,",
+        match=r"resource 'deal'. Did you mean 'deals'.*: account_contacts, account_field_values, account_fie",
     ):
         get_resource("deal")
 

@@ -1,0 +1,112 @@
+"""Custom objects: schemas and records as the reference's examples show them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from activecampaign_emulator.pytest_plugin import EmulatorFixture
+
+SCHEMA = {
+    "slug": "subscription",
+    "labels": {"singular": "Subscription", "plural": "Subscriptions"},
+    "description": "Plans bought",
+    "fields": [
+        {"id": "plan", "labels": {"singular": "Plan", "plural": "Plans"}, "type": "text", "required": False},
+        {"id": "seats", "labels": {"singular": "Seats", "plural": "Seats"}, "type": "number", "scale": 0},
+    ],
+    "relationships": [
+        {
+            "id": "primary-contact",
+            "labels": {"singular": "Primary Contact", "plural": "Primary Contacts"},
+            "namespace": "contacts",
+            "hasMany": False,
+        }
+    ],
+}
+
+
+def _schema(api: httpx.Client) -> dict[str, Any]:
+    answer = api.post("customObjects/schemas", json={"schema": SCHEMA})
+    assert answer.status_code == 201, answer.text
+    schema: dict[str, Any] = answer.json()["schema"]
+    return schema
+
+
+def test_a_schema_is_created_listed_and_its_slug_is_unique(api: httpx.Client) -> None:
+    schema = _schema(api)
+    assert len(schema["id"]) == 36
+    assert schema["slug"] == "subscription"
+    listed = api.get("customObjects/schemas").json()
+    assert [s["id"] for s in listed["schemas"]] == [schema["id"]]
+    assert listed["meta"] == {"total": 1, "count": 1, "limit": 20, "offset": 0}  # numbers, as in the example
+    again = api.post("customObjects/schemas", json={"schema": SCHEMA})
+    assert again.status_code == 422
+    assert again.json()["errors"][0]["detail"] == "Schema slug must be unique"
+    unlabelled = {**SCHEMA, "slug": "other", "fields": [{"id": "x", "type": "text"}]}
+    assert api.post("customObjects/schemas", json={"schema": unlabelled}).status_code == 422
+
+
+def test_a_record_is_created_then_updated_by_its_external_id(
+    api: httpx.Client, emulator: EmulatorFixture
+) -> None:
+    schema = _schema(api)
+    body = {
+        "externalId": "sub-1",
+        "fields": [{"id": "plan", "value": "pro"}],
+        "relationships": {"primary-contact": [14]},
+    }
+    created = api.post(f"customObjects/records/{schema['id']}", json={"record": body})
+    assert created.status_code == 201
+    record = created.json()["record"]
+    assert record["relationships"] == {"primary-contact": ["14"]}
+    assert record["createdTimestamp"].endswith("000Z")
+    body["fields"] = [{"id": "plan", "value": "team"}, {"id": "seats", "value": 5}]
+    updated = api.post(f"customObjects/records/{schema['id']}", json={"record": body})
+    assert updated.status_code == 200
+    assert updated.json()["record"]["id"] == record["id"]  # the same record, updated
+    listed = api.get(f"customObjects/records/{schema['id']}").json()
+    assert [r["fields"] for r in listed["records"]] == [
+        [{"id": "plan", "value": "team"}, {"id": "seats", "value": 5}]
+    ]
+    assert emulator.state()["custom_object_writes"] == {"subscription:sub-1": 2}
+
+
+def test_field_errors_and_unknown_schemas_answer_as_documented(api: httpx.Client) -> None:
+    schema = _schema(api)
+    unknown_field = {"externalId": "x", "fields": [{"id": "color", "value": "red"}]}
+    answer = api.post(f"customObjects/records/{schema['id']}", json={"record": unknown_field})
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["title"] == 'Invalid value for field "color"'
+    not_a_number = {"externalId": "x", "fields": [{"id": "seats", "value": "five"}]}
+    assert api.post(f"customObjects/records/{schema['id']}", json={"record": not_a_number}).status_code == 422
+    assert api.get("customObjects/records/00000000-0000-0000-0000-000000000000").json() == {
+        "message": "Not Found"
+    }
+
+
+def test_records_are_deleted_by_id_or_external_id(api: httpx.Client) -> None:
+    schema = _schema(api)
+    ids = [
+        api.post(
+            f"customObjects/records/{schema['id']}", json={"record": {"externalId": f"e{n}", "fields": []}}
+        ).json()["record"]["id"]
+        for n in range(2)
+    ]
+    assert api.delete(f"customObjects/records/{schema['id']}/{ids[0]}").status_code == 200
+    assert api.delete(f"customObjects/records/{schema['id']}/external/e1").status_code == 200
+    assert api.delete(f"customObjects/records/{schema['id']}/external/e1").status_code == 404
+    assert api.get(f"customObjects/records/{schema['id']}").json()["records"] == []
+
+
+def test_schemas_and_records_come_from_the_seed(api: httpx.Client, emulator: EmulatorFixture) -> None:
+    emulator.seed(
+        {
+            "custom_objects": [
+                {**SCHEMA, "records": [{"externalId": "s1", "fields": [{"id": "seats", "value": 3}]}]}
+            ]
+        }
+    )
+    [schema] = api.get("customObjects/schemas").json()["schemas"]
+    [record] = api.get(f"customObjects/records/{schema['id']}").json()["records"]
+    assert record["externalId"] == "s1"
