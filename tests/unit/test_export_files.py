@@ -110,8 +110,8 @@ def test_the_operator_refuses_unknown_resources_and_impossible_modes_at_parse_ti
         ActiveCampaignExportOperator(
             task_id="x", resource="tags", output_path="/tmp/x.jsonl", mode="incremental"
         )
-    with pytest.raises(ValueError, match="Unknown format 'parquet'"):
-        ActiveCampaignExportOperator(task_id="x", resource="deals", output_path="/tmp/x", format="parquet")
+    with pytest.raises(ValueError, match="Unknown format 'xlsx'"):
+        ActiveCampaignExportOperator(task_id="x", resource="deals", output_path="/tmp/x", format="xlsx")
     operator = ActiveCampaignExportOperator(
         task_id="x", resource="deals", output_path="/lake/deals/{{ ds }}.jsonl"
     )
