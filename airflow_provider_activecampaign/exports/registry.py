@@ -72,6 +72,20 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class Parent:
+    """A collection read once per record of another: custom-object records, per schema.
+
+    :param endpoint: The parents' collection (``customObjects/schemas``).
+    :param key: Its list key (``schemas``).
+    The child's ``endpoint`` names the parent's id as ``{parent}``.
+    """
+
+    endpoint: str
+    key: str
+    id_field: str = "id"
+
+
+@dataclass(frozen=True)
 class Resource:
     """One exportable collection.
 
@@ -103,6 +117,10 @@ class Resource:
     lookups: tuple[Lookup, ...] = ()
     id_field: str = "id"
     v1_report: str | None = None
+    #: Read once per record of this collection (the endpoint holds ``{parent}``).
+    parent: Parent | None = None
+    #: The record's ``fields`` is a list of ``{"id", "value"}``: written as ``{id: value}``.
+    field_list: bool = False
     why: str = ""
     extra_params: Mapping[str, str] = field(default_factory=dict)
 
@@ -626,6 +644,27 @@ RESOURCES: dict[str, Resource] = {
             key="siteMessages",
             updated_field=None,
             why="reported: the tap's `site_messages` stream; no update time: a full snapshot each run",
+        ),
+        Resource(
+            name="custom_object_schemas",
+            endpoint="customObjects/schemas",
+            key="schemas",
+            updated_field="updatedTimestamp",
+            created_field="createdTimestamp",
+            incremental=Incremental.LOCAL,
+            why=_local("updatedTimestamp") + " (SPEC `GET /customObjects/schemas`)",
+        ),
+        Resource(
+            name="custom_object_records",
+            endpoint="customObjects/records/{parent}",
+            key="records",
+            updated_field="updatedTimestamp",
+            created_field="createdTimestamp",
+            incremental=Incremental.LOCAL,
+            parent=Parent("customObjects/schemas", "schemas"),
+            field_list=True,
+            why=_local("updatedTimestamp")
+            + " (SPEC `GET /customObjects/records/{schemaId}`, every schema's; `fields` by field id)",
         ),
         Resource(
             name="sms",

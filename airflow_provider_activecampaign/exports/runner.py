@@ -167,7 +167,7 @@ class ResourceExporter:
     def _run_collection(self, staged: Path, query: dict[str, Any], stats: ExportStats) -> None:
         resource = self.resource
         with RecordSpool(staged.with_name(staged.name + ".spool")) as spool:
-            for number, page in enumerate(self._pages(resource.endpoint, resource.key, query)):
+            for number, page in enumerate(self._collection_pages(query)):
                 for item in page:
                     stats.read += 1
                     moment = record_time(item.get(resource.updated_field or ""), self.timezone)
@@ -214,9 +214,21 @@ class ResourceExporter:
                 if len(items) < PAGE_SIZE:
                     return
                 cursor = items[-1].get(resource.id_field)
-        for page in self._pages(resource.endpoint, resource.key, query):
+        for page in self._collection_pages(query):
             for item in page:
                 yield str(item.get(resource.id_field))
+
+    def _collection_pages(self, query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """The resource's pages: its collection, or each parent's (custom-object records per schema)."""
+        resource = self.resource
+        if resource.parent is None:
+            yield from self._pages(resource.endpoint, resource.key, query)
+            return
+        parent = resource.parent
+        for parents in self._pages(parent.endpoint, parent.key, {}):
+            for item in parents:
+                endpoint = resource.endpoint.format(parent=item.get(parent.id_field))
+                yield from self._pages(endpoint, resource.key, query)
 
     def _pages(self, endpoint: str, key: str, query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """Every page's records of a collection: the first alone, then ``parallel`` at a time, in order."""
@@ -270,6 +282,12 @@ class ResourceExporter:
         self, item: dict[str, Any], values: Mapping[str, Any], lookups: Mapping[str, Mapping[str, str]]
     ) -> dict[str, Any]:
         record = {k: v for k, v in item.items() if k != "links"}
+        if self.resource.field_list and isinstance(record.get("fields"), list):
+            record["fields"] = {
+                str(entry.get("id")): entry.get("value")
+                for entry in record["fields"]
+                if isinstance(entry, dict)
+            }
         for lookup in self.resource.lookups:
             record[lookup.column] = lookups[lookup.column].get(str(item.get(lookup.source_field)))
         if self.resource.pivot is not None:

@@ -241,7 +241,7 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
             stats.count / max(elapsed, 1e-9),
             manifest_at,
         )
-        source = resource_uri(hook.base_url, spec.endpoint)
+        source = resource_uri(hook.base_url, spec.endpoint.replace("/{parent}", ""))
         written = file_uri(target)
         collect_hook_lineage(hook, inputs=[source], outputs=[written])
         self._lineage = ([openlineage_pair(source)], [openlineage_pair(written)])

@@ -58,6 +58,19 @@ def seed_everything(emulator: EmulatorFixture) -> None:
                 for n in range(5)
             ],
             "campaigns": [{"name": "March newsletter", "type": "single", "status": 0, "lists": [1]}],
+            "custom_objects": [
+                {
+                    "slug": "subscription",
+                    "labels": {"singular": "Subscription", "plural": "Subscriptions"},
+                    "fields": [
+                        {"id": "plan", "labels": {"singular": "Plan", "plural": "Plans"}, "type": "text"}
+                    ],
+                    "records": [
+                        {"externalId": f"sub-{n}", "fields": [{"id": "plan", "value": "pro"}]}
+                        for n in range(3)
+                    ],
+                }
+            ],
         }
     )
     emulator.seed({"account_contacts": [{"contact": "c0@example.com", "account": 1, "jobTitle": "CTO"}]})
@@ -92,11 +105,18 @@ def test_every_resource_exports_every_record_once_with_custom_fields_by_name(
     for name, resource in RESOURCES.items():
         rows = read_jsonl(tmp_path / f"{name}.jsonl")
         manifest = json.loads((tmp_path / f"{name}.jsonl.manifest.json").read_text())
-        expected = [str(item["id"]) for item in hook.paginate(resource.endpoint, key=resource.key)]
+        endpoints = [resource.endpoint]
+        if resource.parent is not None:
+            parents = hook.paginate(resource.parent.endpoint, key=resource.parent.key)
+            endpoints = [resource.endpoint.format(parent=parent["id"]) for parent in parents]
+        expected = [str(item["id"]) for at in endpoints for item in hook.paginate(at, key=resource.key)]
         ids = [str(row["id"]) for row in rows]
         if sorted(ids) != sorted(expected) or len(set(ids)) != len(ids) or manifest["count"] != len(rows):
             mismatches[name] = {"exported": len(ids), "unique": len(set(ids)), "expected": len(expected)}
     assert mismatches == {}
+    records = read_jsonl(tmp_path / "custom_object_records.jsonl")
+    assert sorted(row["externalId"] for row in records) == ["sub-0", "sub-1", "sub-2"]
+    assert {row["fields"]["plan"] for row in records} == {"pro"}  # fields by id, not a list
     assert {name for name in RESOURCES if not read_jsonl(tmp_path / f"{name}.jsonl")} <= {
         "contact_automations"
     }
