@@ -30,13 +30,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignError,
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class AuditLog:
     """Audit records appended as JSON Lines at any ``ObjectStoragePath`` (earlier runs' lines kept)."""
 
     def __init__(self, path: Any) -> None:
-        from airflow_provider_activecampaign.contacts.sync import FailureLog
+        from airflow_provider_activecampaign.records.failures import FailureLog
 
         self.path = path
         self._file = FailureLog(path, append=True)

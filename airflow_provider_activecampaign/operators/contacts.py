@@ -8,7 +8,6 @@ The mapping rules live in :mod:`airflow_provider_activecampaign.contacts.mapping
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -32,23 +31,13 @@ from airflow_provider_activecampaign.contacts.mapping import (
     RecordRejected,
     find_tag_id,
 )
-from airflow_provider_activecampaign.contacts.refs import parse_contacts
 from airflow_provider_activecampaign.contacts.removal import (
     RemovalApplier,
     RemovalFinder,
     resolve_lists,
     resolve_tags,
 )
-from airflow_provider_activecampaign.contacts.sources import (
-    DEFAULT_ENCODING,
-    BadRecord,
-    ContactSource,
-    check_encoding,
-    open_source,
-)
 from airflow_provider_activecampaign.contacts.sync import (
-    INLINE_FAILURES,
-    FailureLog,
     ImportPipeline,
     ProgressReporter,
     SmallBatchWriter,
@@ -69,6 +58,17 @@ from airflow_provider_activecampaign.operators.base import (
     default_failures_path,
     failure_ratio_message,
 )
+from airflow_provider_activecampaign.records.failures import INLINE_FAILURES, FailureLog
+from airflow_provider_activecampaign.records.failures import FailureReport as _FailuresReport
+from airflow_provider_activecampaign.records.names import split_names as _names
+from airflow_provider_activecampaign.records.refs import parse_contacts
+from airflow_provider_activecampaign.records.sources import (
+    DEFAULT_ENCODING,
+    BadRecord,
+    ContactSource,
+    check_encoding,
+    open_source,
+)
 from airflow_provider_activecampaign.syncs import audience
 from airflow_provider_activecampaign.syncs.plan import PlanMismatchError
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
@@ -81,17 +81,6 @@ DEFAULT_SYNC_BELOW = 10
 DEFERRAL_STATE_XCOM_KEY = "contacts_sync_state"
 #: Duplicate emails logged one by one; the rest are counted in one summary line.
 LOGGED_DUPLICATES = 5
-
-
-def _names(value: Any) -> list[str]:
-    """A list of names or ids from a list, a single value, or a comma-separated string."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, int):
-        return [str(value)]
-    return [str(item).strip() for item in value if str(item).strip()]
 
 
 def _seconds(value: timedelta | float | int) -> float:
@@ -108,27 +97,6 @@ def _progress_when_failed(tally: SyncTally, failures: FailureLog) -> str:
         "record again, which is safe: the importer and contact/sync upsert by email, so nothing is "
         "created twice."
     )
-
-
-class _FailuresReport(FailureLog):
-    """The failures file, plus the rows a later row with the same email superseded.
-
-    A duplicate gets a line with ``stage`` ``duplicate`` (which row wins, and why) so the report
-    accounts for every row, but it is neither failed nor rejected: nothing was lost, so it does not
-    count against ``max_failure_ratio`` and is not among the inline ``failures``.
-    """
-
-    def __init__(self, path: Any, *, duplicates: int = 0, **counts: Any) -> None:
-        super().__init__(path, **counts)
-        self.duplicates = duplicates
-
-    def __enter__(self) -> _FailuresReport:
-        self.open()
-        return self
-
-    def add_duplicate(self, duplicate: DuplicateRow) -> None:
-        self.duplicates += 1
-        self._handle.write(json.dumps(duplicate.as_entry(), ensure_ascii=False, default=str) + "\n")
 
 
 @dataclass

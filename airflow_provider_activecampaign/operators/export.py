@@ -16,7 +16,11 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.common.lineage import (
+from airflow_provider_activecampaign.exports.registry import Incremental, Resource, get_resource
+from airflow_provider_activecampaign.exports.runner import ResourceExporter
+from airflow_provider_activecampaign.exports.windows import NoWindowError, Window, resolve_window, window_of
+from airflow_provider_activecampaign.exports.writer import FORMATS, destination, publish, write_manifest
+from airflow_provider_activecampaign.hooks.lineage import (
     collect_hook_lineage,
     export_asset,
     file_uri,
@@ -24,10 +28,6 @@ from airflow_provider_activecampaign.common.lineage import (
     openlineage_pair,
     resource_uri,
 )
-from airflow_provider_activecampaign.exports.registry import Incremental, Resource, get_resource
-from airflow_provider_activecampaign.exports.runner import ResourceExporter
-from airflow_provider_activecampaign.exports.windows import NoWindowError, Window, resolve_window, window_of
-from airflow_provider_activecampaign.exports.writer import FORMATS, destination, publish, write_manifest
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
 
 #: ``mode``: ``auto`` = the API's date filter where it has one, a full snapshot otherwise;

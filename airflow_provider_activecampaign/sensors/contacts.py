@@ -10,10 +10,10 @@ from typing import Any
 from airflow.sdk import Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.common.failures import check_failure_ratio, failure_ratio_message
 from airflow_provider_activecampaign.contacts.mapping import ImportInfo, check_unknown_batch
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.ratio import check_failure_ratio, failure_ratio_message
 from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 

@@ -8,7 +8,6 @@ the state only once ActiveCampaign confirmed every batch, and appends the run to
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,6 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.common.failures import failure_ratio_message
 from airflow_provider_activecampaign.contacts.mapping import ContactBatch, ContactBuilder, find_tag_id
 from airflow_provider_activecampaign.contacts.removal import resolve_lists
 from airflow_provider_activecampaign.contacts.sync import (
@@ -29,6 +27,9 @@ from airflow_provider_activecampaign.contacts.sync import (
     SyncTally,
 )
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError, ActiveCampaignNotFoundError
+from airflow_provider_activecampaign.records.names import split_names as _names
+from airflow_provider_activecampaign.records.paths import safe_path_part as _safe
+from airflow_provider_activecampaign.records.ratio import failure_ratio_message
 from airflow_provider_activecampaign.syncs.contacts import (
     ContactPlanApplier,
     ContactPlanner,
@@ -104,16 +105,6 @@ class AudienceOptions:
         return options
 
 
-def _names(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, int):
-        return [str(value)]
-    return [str(item).strip() for item in value if str(item).strip()]
-
-
 def resolve_mirror(
     hook: Any, options: AudienceOptions, *, tags: Sequence[str], lists: Sequence[str], max_removals: Any
 ) -> Mirror | None:
@@ -133,10 +124,6 @@ def resolve_mirror(
         if found is not None:  # a tag that does not exist yet is on nobody: nothing to take off
             tag_ids[found] = name
     return Mirror(tags=tag_ids, lists=list_ids, cap=cap)
-
-
-def _safe(text: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_") or "none"
 
 
 def _run_name(context: Mapping[str, Any]) -> str:

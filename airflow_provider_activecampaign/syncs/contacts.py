@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_activecampaign.contacts.emails import email_key
 from airflow_provider_activecampaign.contacts.mapping import (
     BatchBuilder,
     ContactBatch,
@@ -35,8 +34,9 @@ from airflow_provider_activecampaign.contacts.removal import (
     RemovalCounts,
     RemovalFinder,
 )
-from airflow_provider_activecampaign.contacts.sources import BadRecord
-from airflow_provider_activecampaign.contacts.sync import FailureLog
+from airflow_provider_activecampaign.records.emails import email_key
+from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.sources import BadRecord
 from airflow_provider_activecampaign.syncs.fingerprint import (
     ALWAYS_SEND,
     fingerprint,

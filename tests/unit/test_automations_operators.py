@@ -97,7 +97,7 @@ def test_the_result_and_a_failure_ratio_that_is_exceeded(mocker: MockerFixture) 
     ctx = context()
 
     expected = r"1 of 2 contacts \(50%\) failed or were not found, above max_failure_ratio 0 \(0%\)"
-    with pytest.raises(AirflowException, match=expected + r".*'x@y.co': not found"):
+    with pytest.raises(AirflowFailException, match=expected + r".*'x@y.co': not found"):
         op.execute(ctx)  # type: ignore[arg-type]
     assert ctx["ti"].pushed[RESULT_XCOM_KEY]["not_found"] == ["x@y.co"]
 
