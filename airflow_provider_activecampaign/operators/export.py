@@ -16,6 +16,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_activecampaign.contacts.export import ContactExporter
 from airflow_provider_activecampaign.exports.registry import Incremental, Resource, get_resource
 from airflow_provider_activecampaign.exports.runner import ResourceExporter
 from airflow_provider_activecampaign.exports.windows import NoWindowError, Window, resolve_window, window_of
@@ -167,6 +168,7 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
             parallel=self.parallel_reads,
             timezone=self.timezone,
             logger=self.log,
+            contact_exporter=ContactExporter,
         )
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="ac-export-") as folder:
