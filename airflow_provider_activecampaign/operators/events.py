@@ -22,6 +22,7 @@ from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
 )
 from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.paths import JsonLinesFile
 from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
 from airflow_provider_activecampaign.records.sources import BadRecord
 from airflow_provider_activecampaign.records.upsert import RecordRejected, map_columns, mapped_columns
@@ -203,7 +204,7 @@ class _Ledger:
     """The events this task sent (or may have sent), appended and flushed one line at a time."""
 
     def __init__(self, path: Any) -> None:
-        self._log = FailureLog(path, append=True)
+        self._log = JsonLinesFile(path, append=True)
 
     def __enter__(self) -> _Ledger:
         self._log.open()
@@ -213,7 +214,5 @@ class _Ledger:
         self._log.close()
 
     def add(self, identity: str, outcome: str) -> None:
-        self._log.add({"id": identity, "outcome": outcome})
-        flush = getattr(self._log._handle, "flush", None)
-        if flush is not None:
-            flush()  # on disk before the next event goes: a killed task still knows what it sent
+        # on disk before the next event goes: a killed task still knows what it sent
+        self._log.write({"id": identity, "outcome": outcome}, flush=True)

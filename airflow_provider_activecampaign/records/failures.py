@@ -14,11 +14,10 @@ failure-ratio message (see :mod:`airflow_provider_activecampaign.records.ratio`)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from airflow_provider_activecampaign.records.paths import is_local_path, open_append
+from airflow_provider_activecampaign.records.paths import JsonLinesFile
 
 #: How many failures the task's return value repeats inline (the rest are only in the file).
 INLINE_FAILURES = 20
@@ -75,8 +74,7 @@ class FailureReport:
         self.duplicates = duplicates
         #: The first entries (up to :data:`INLINE_FAILURES` + 1), for the task's return value.
         self.first: list[dict[str, Any]] = []
-        self._append = append
-        self._handle: Any = None
+        self._file = JsonLinesFile(path, append=append)
 
     @property
     def count(self) -> int:
@@ -84,10 +82,7 @@ class FailureReport:
         return self.rejected + self.failed
 
     def open(self) -> FailureReport:
-        parent = getattr(self.path, "parent", None)
-        if parent is not None and is_local_path(self.path):
-            parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open_append(self.path) if self._append else self.path.open("w", encoding="utf-8")
+        self._file.open()
         return self
 
     def __enter__(self) -> FailureReport:
@@ -118,9 +113,7 @@ class FailureReport:
         self._write(entry)
 
     def _write(self, entry: Mapping[str, Any]) -> None:
-        if self._handle is None:
-            raise RuntimeError(f"The failure report {self.path} is not open: use it as a context manager.")
-        self._handle.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        self._file.write(entry)
 
     def describe_first(self, limit: int = 5) -> str:
         """``row 3 (a@b.c) [Birthday]: reason; ... and 7 more``: the first failures, for a message."""
@@ -128,9 +121,7 @@ class FailureReport:
         return shown + (f" and {self.count - limit:,} more" if self.count > limit else "")
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        self._file.close()
 
 
 def describe_failure(entry: Mapping[str, Any]) -> str:

@@ -6,7 +6,9 @@ One rule for "is this path on the local disk" (a plain path, ``file://`` or Obje
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -46,3 +48,47 @@ def open_append(path: Any) -> Any:
     if not is_local_path(path):
         return AppendHandle(path)
     return path.open("a", encoding="utf-8")
+
+
+class JsonLinesFile:
+    """A JSON Lines file written one object a line (audit logs, ledgers, the failure report).
+
+    ``append=True`` keeps earlier runs' lines (on an object store: rewritten on close). ``flush``
+    on :meth:`write` puts the line on disk before the caller goes on, so a killed task still finds
+    what it wrote.
+    """
+
+    def __init__(self, path: Any, *, append: bool = False) -> None:
+        self.path = path
+        self.append = append
+        self._handle: Any = None
+
+    def open(self) -> JsonLinesFile:
+        parent = getattr(self.path, "parent", None)
+        if parent is not None and is_local_path(self.path):
+            parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open_append(self.path) if self.append else self.path.open("w", encoding="utf-8")
+        return self
+
+    def __enter__(self) -> JsonLinesFile:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, entry: Mapping[str, Any], *, flush: bool = False) -> None:
+        if self._handle is None:
+            raise RuntimeError(f"{self.path} is not open: use it as a context manager.")
+        self._handle.write(json.dumps(dict(entry), ensure_ascii=False, default=str) + "\n")
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        flush = getattr(self._handle, "flush", None)
+        if flush is not None:
+            flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
