@@ -38,6 +38,7 @@ from airflow_provider_activecampaign.records.fields import (  # noqa: F401  (re-
     MULTI_VALUE_TYPES,
     SINGLE_OPTION_TYPES,
     CustomField,
+    FieldIndex,
     FieldValueError,
     format_field_value,
 )
@@ -99,14 +100,7 @@ class FieldCatalogue:
 
     def __init__(self, fields: Iterable[CustomField]) -> None:
         self.fields = sorted(fields, key=lambda f: int(f.id) if f.id.isdigit() else 0)
-        self._by_id = {f.id: f for f in self.fields}
-        self._by_name: dict[str, list[CustomField]] = {}
-        for custom in self.fields:
-            for name in {custom.title.strip().lower(), custom.perstag.strip().lower()}:
-                if name:
-                    bucket = self._by_name.setdefault(name, [])
-                    if custom not in bucket:
-                        bucket.append(custom)
+        self._index = FieldIndex(self.fields, "contact custom field")
 
     @classmethod
     def load(cls, hook: ActiveCampaignHook) -> FieldCatalogue:
@@ -133,18 +127,16 @@ class FieldCatalogue:
         )
 
     def by_id(self, field_id: str) -> CustomField | None:
-        return self._by_id.get(str(field_id))
+        return self._index.by_id(field_id)
 
     def resolve(self, name: str) -> CustomField | None:
-        """The field a column name means: an id, a title, or a perstag with or without ``%``.
+        """The field a column name means: a title, a perstag with or without ``%``, or an id.
+
+        The provider's one name rule (``records/names.py``): names first, then an existing id.
 
         Raises :class:`ActiveCampaignValidationError` when the name fits two different fields.
         """
-        text = str(name).strip()
-        if text.isdigit() and text in self._by_id:
-            return self._by_id[text]
-        key = text.strip("%").strip().lower() if text.startswith("%") else text.lower()
-        matches = self._by_name.get(key, [])
+        matches = self._index.matches(name)
         if len(matches) > 1:
             described = ", ".join(m.describe() for m in matches)
             raise ActiveCampaignValidationError(

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
+from airflow_provider_activecampaign.records.names import NameIndex
+
 if TYPE_CHECKING:
     from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
@@ -91,6 +93,30 @@ class CustomField:
             options=tuple(str(option) for option in options),
             default_currency=str(data.get("fieldDefaultCurrency") or ""),
         )
+
+
+class FieldIndex:
+    """Custom fields by title, personalisation tag (``PLAN`` or ``%PLAN%``) or id, case-insensitively.
+
+    The provider's one name rule (:class:`~airflow_provider_activecampaign.records.names.NameIndex`)
+    applied to fields: names first, then an existing id; :meth:`matches` returns every field a
+    name fits, so each caller refuses an ambiguous name in its own words.
+    """
+
+    def __init__(self, fields: Iterable[CustomField], kind: str = "custom field") -> None:
+        self.fields = list(fields)
+        entries = ({"id": f.id, "title": f.title, "perstag": f.perstag, "field": f} for f in self.fields)
+        self._index = NameIndex(entries, ("title", "perstag"), kind)
+
+    def matches(self, name: Any) -> list[CustomField]:
+        text = str(name).strip()
+        if text.startswith("%"):
+            text = text.strip("%").strip()
+        return [entry["field"] for entry in self._index.matches(text)]
+
+    def by_id(self, field_id: Any) -> CustomField | None:
+        entry = self._index.by_id.get(str(field_id).strip())
+        return None if entry is None else entry["field"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -297,14 +323,7 @@ class CustomFieldCatalogue:
     def __init__(self, fields: Iterable[Mapping[str, Any]], kind: str) -> None:
         self.kind = kind
         self.fields = [CustomField.from_api(field) for field in fields]
-        self._by_id = {field.id: field for field in self.fields}
-        self._by_name: dict[str, list[CustomField]] = {}
-        for field in self.fields:
-            for name in {field.label, field.personalization, f"%{field.personalization}%"}:
-                if name and name != "%%":
-                    bucket = self._by_name.setdefault(name.strip().lower(), [])
-                    if field not in bucket:
-                        bucket.append(field)
+        self._index = FieldIndex(self.fields, f"{kind} custom field")
 
     @classmethod
     def load(cls, hook: ActiveCampaignHook, kind: str) -> CustomFieldCatalogue:
@@ -313,13 +332,11 @@ class CustomFieldCatalogue:
         return cls(hook.paginate(endpoint, key=endpoint), kind)
 
     def find(self, name: str) -> CustomField | None:
-        matches = self._by_name.get(str(name).strip().lower(), [])
+        matches = self._index.matches(name)
         if len(matches) > 1:
             ids = ", ".join(f"{m.label!r} (id {m.id})" for m in matches)
             raise ValueError(f"The {self.kind} custom field name {name!r} is ambiguous: {ids}; use its id.")
-        if matches:
-            return matches[0]
-        return self._by_id.get(str(name).strip())
+        return matches[0] if matches else None
 
     def resolve(self, names: Iterable[str]) -> dict[str, CustomField]:
         """Every name's field; unknown names fail at once, listing the fields that exist."""
