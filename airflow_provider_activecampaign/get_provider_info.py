@@ -55,9 +55,9 @@ def get_provider_info() -> dict[str, Any]:
         "asset-uris": [
             {
                 "schemes": ["activecampaign"],
-                "handler": f"{PACKAGE}.common.lineage.sanitize_uri",
-                "factory": f"{PACKAGE}.common.lineage.create_asset",
-                "to_openlineage_converter": f"{PACKAGE}.common.lineage.convert_asset_to_openlineage",
+                "handler": f"{PACKAGE}.hooks.lineage.sanitize_uri",
+                "factory": f"{PACKAGE}.hooks.lineage.create_asset",
+                "to_openlineage_converter": f"{PACKAGE}.hooks.lineage.convert_asset_to_openlineage",
             }
         ],
         "sensors": [

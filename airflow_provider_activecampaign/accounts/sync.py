@@ -23,7 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_activecampaign.common.customfields import (
+from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignAmbiguousWriteError,
+    ActiveCampaignNotFoundError,
+    ActiveCampaignValidationError,
+)
+from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.fields import (
     CustomField,
     CustomFieldCatalogue,
     FieldValue,
@@ -32,7 +38,7 @@ from airflow_provider_activecampaign.common.customfields import (
     format_value,
     same_value,
 )
-from airflow_provider_activecampaign.common.upsert import (
+from airflow_provider_activecampaign.records.upsert import (
     ContactLookup,
     NameIndex,
     RecordRejected,
@@ -40,12 +46,6 @@ from airflow_provider_activecampaign.common.upsert import (
     empty,
     names,
 )
-from airflow_provider_activecampaign.exceptions import (
-    ActiveCampaignAmbiguousWriteError,
-    ActiveCampaignNotFoundError,
-    ActiveCampaignValidationError,
-)
-from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
 log = logging.getLogger(__name__)
 

@@ -34,14 +34,6 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.common.failures import failure_ratio_message
-from airflow_provider_activecampaign.contacts.refs import (
-    FATAL_ERRORS,
-    ContactResolver,
-    ParsedContacts,
-    Resolution,
-    failure_reason,
-)
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignError,
@@ -49,6 +41,14 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.names import resolve_ids
+from airflow_provider_activecampaign.records.refs import (
+    FATAL_ERRORS,
+    ContactResolver,
+    ParsedContacts,
+    Resolution,
+    failure_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def resolve_automation(hook: ActiveCampaignHook, automation: str | int) -> str:
     wanted = str(automation).strip()
     if not wanted:
         raise AirflowFailException("automation is empty: pass the automation's id or exact name.")
-    return hook.resolve_ids("automations", key="automations", wanted=[wanted], kind="automation")[wanted]
+    return resolve_ids(hook, "automations", key="automations", wanted=[wanted], kind="automation")[wanted]
 
 
 class Logger(Protocol):
@@ -877,18 +877,7 @@ class Remover:
 # --------------------------------------------------------------------------------------------------
 
 
-def failure_summary(
-    problems: Sequence[Mapping[str, str]], total: int, max_failure_ratio: float, what: str
-) -> str | None:
-    """The task's failure message when ``problems`` exceed ``max_failure_ratio`` of ``total``, else None."""
-    if not problems or total <= 0:
-        return None
-    ratio = len(problems) / total
-    if ratio <= max_failure_ratio:
-        return None
-    first = "; ".join(f"{item['contact']!r}: {item['reason']}" for item in problems[:5])
-    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-    summary = failure_ratio_message(
-        len(problems), total, max_failure_ratio, what="contacts", happened="failed or were not found"
-    )
-    return f"{what}: {summary}. First: {first}{more}."
+def describe_problems(problems: Sequence[Mapping[str, str]], limit: int = 5) -> str:
+    """``'a@b.c': not found; '12': ...; and 3 more``: the first contacts that failed, for a message."""
+    shown = "; ".join(f"{item['contact']!r}: {item['reason']}" for item in problems[:limit])
+    return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")

@@ -25,8 +25,8 @@ import pendulum
 from airflow.sdk.exceptions import AirflowFailException
 from pendulum.tz.timezone import FixedTimezone, Timezone
 
-from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError, ActiveCampaignValidationError
+from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
 
 if TYPE_CHECKING:
     from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook

@@ -24,19 +24,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignError,
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
+from airflow_provider_activecampaign.records.paths import JsonLinesFile
 
 log = logging.getLogger(__name__)
 
@@ -225,10 +225,8 @@ class AuditLog:
     """Audit records appended as JSON Lines at any ``ObjectStoragePath`` (earlier runs' lines kept)."""
 
     def __init__(self, path: Any) -> None:
-        from airflow_provider_activecampaign.contacts.sync import FailureLog
-
         self.path = path
-        self._file = FailureLog(path, append=True)
+        self._file = JsonLinesFile(path, append=True)
         self.records: list[dict[str, Any]] = []
 
     def __enter__(self) -> AuditLog:
@@ -239,9 +237,5 @@ class AuditLog:
         self._file.close()
 
     def __call__(self, record: Mapping[str, Any]) -> None:
-        handle = self._file._handle
-        handle.write(json.dumps(dict(record), ensure_ascii=False, default=str) + "\n")
-        flush = getattr(handle, "flush", None)
-        if flush is not None:
-            flush()
+        self._file.write(record, flush=True)
         self.records.append(dict(record))

@@ -30,9 +30,10 @@ from typing import IO, Any
 
 import pendulum
 
-from airflow_provider_activecampaign.contacts.mapping import MULTI_VALUE_TYPES, FieldCatalogue
+from airflow_provider_activecampaign.contacts.mapping import FieldCatalogue
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
+from airflow_provider_activecampaign.records.fields import MULTI_VALUE_TYPES
 
 #: ``contactList.status`` codes (SPEC ``POST /contactLists``; 0 and 3 from the contact docs).
 LIST_STATUSES = {"0": "unconfirmed", "1": "active", "2": "unsubscribed", "3": "bounced"}

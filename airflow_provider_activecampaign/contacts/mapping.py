@@ -5,8 +5,9 @@ The contact operators build on it:
 
 * :class:`FieldCatalogue` resolves a column to a custom field by its title, its personalisation
   tag (``PLAN`` or ``%PLAN%``) or its id, case-insensitively.
-* :func:`format_field_value` writes a Python value the way ActiveCampaign stores it for the
-  field's type (dates ``YYYY-MM-DD``, datetimes ISO-8601 with offset, multi-value ``||a||b||``).
+* :func:`~airflow_provider_activecampaign.records.fields.format_field_value` (the records floor,
+  the same rules as deals and accounts) writes a Python value the way ActiveCampaign stores it for
+  the field's type (dates ``YYYY-MM-DD``, datetimes ISO-8601 with offset, multi-value ``||a||b||``).
 * :class:`ColumnPlan` decides once, from the source's columns, where each column goes; an
   unknown column fails the run before anything is written.
 * :class:`ContactBuilder` turns one record into a :class:`PreparedContact` (the bulk-import
@@ -20,22 +21,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import pendulum
-
-from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
+from airflow_provider_activecampaign.records.failures import RecordRejected
+from airflow_provider_activecampaign.records.fields import (  # noqa: F401  (re-exported: older imports)
+    MULTI_VALUE_TYPES,
+    SINGLE_OPTION_TYPES,
+    CustomField,
+    FieldIndex,
+    FieldValueError,
+    format_field_value,
+)
+from airflow_provider_activecampaign.records.names import find_tag_id  # noqa: F401  (re-exported: older imports)
+
+#: The name the contacts' field-value error had; one error for every resource now.
+ValueFormatError = FieldValueError
 
 if TYPE_CHECKING:
     from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
@@ -62,12 +71,6 @@ SYNC_ATTRIBUTE_NAMES = {
     "phone": "phone",
 }
 
-MULTI_VALUE_TYPES = frozenset({"listbox", "checkbox"})
-SINGLE_OPTION_TYPES = frozenset({"dropdown", "radio"})
-
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_PREFIX_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]|$)")
-
 # json.dumps with its defaults is what ``requests`` sends for ``json=``; sizes are measured with it.
 _ENCODER = json.JSONEncoder(allow_nan=False)
 _BODY_PREFIX = len('{"contacts": [')
@@ -91,34 +94,12 @@ def import_body_size(contact_sizes: Iterable[int]) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CustomField:
-    """One contact custom field as ``GET /fields`` describes it."""
-
-    id: str
-    title: str
-    type: str
-    perstag: str
-    #: Allowed values for option types (dropdown, radio, listbox, checkbox); empty when unknown.
-    options: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        return f"{self.title!r} (%{self.perstag}%, id {self.id}, {self.type or 'text'})"
-
-
 class FieldCatalogue:
     """Every contact custom field of the account, addressable by title, perstag or id."""
 
     def __init__(self, fields: Iterable[CustomField]) -> None:
         self.fields = sorted(fields, key=lambda f: int(f.id) if f.id.isdigit() else 0)
-        self._by_id = {f.id: f for f in self.fields}
-        self._by_name: dict[str, list[CustomField]] = {}
-        for custom in self.fields:
-            for name in {custom.title.strip().lower(), custom.perstag.strip().lower()}:
-                if name:
-                    bucket = self._by_name.setdefault(name, [])
-                    if custom not in bucket:
-                        bucket.append(custom)
+        self._index = FieldIndex(self.fields, "contact custom field")
 
     @classmethod
     def load(cls, hook: ActiveCampaignHook) -> FieldCatalogue:
@@ -145,18 +126,16 @@ class FieldCatalogue:
         )
 
     def by_id(self, field_id: str) -> CustomField | None:
-        return self._by_id.get(str(field_id))
+        return self._index.by_id(field_id)
 
     def resolve(self, name: str) -> CustomField | None:
-        """The field a column name means: an id, a title, or a perstag with or without ``%``.
+        """The field a column name means: a title, a perstag with or without ``%``, or an id.
+
+        The provider's one name rule (``records/names.py``): names first, then an existing id.
 
         Raises :class:`ActiveCampaignValidationError` when the name fits two different fields.
         """
-        text = str(name).strip()
-        if text.isdigit() and text in self._by_id:
-            return self._by_id[text]
-        key = text.strip("%").strip().lower() if text.startswith("%") else text.lower()
-        matches = self._by_name.get(key, [])
+        matches = self._index.matches(name)
         if len(matches) > 1:
             described = ", ".join(m.describe() for m in matches)
             raise ActiveCampaignValidationError(
@@ -177,176 +156,6 @@ def _as_int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
-
-
-# --------------------------------------------------------------------------------------------------
-# Value formatting
-# --------------------------------------------------------------------------------------------------
-
-
-class ValueFormatError(ValueError):
-    """A value that cannot be written to a field of this type; the message says why."""
-
-
-def format_field_value(custom: CustomField, value: Any) -> str | None:
-    """The text ActiveCampaign stores for ``value`` in ``custom``; ``None`` leaves the field untouched.
-
-    * date: ``YYYY-MM-DD`` from a date, a datetime or a date/datetime string.
-    * datetime: ISO-8601 with offset (``2020-05-19T02:45:00-05:00``); naive values are UTC.
-    * listbox / checkbox (several options): ``||a||b||`` from a list, or a string already in
-      that form, or one option; an empty list clears the field.
-    * dropdown / radio: one option.
-    * number: a finite number or a numeric string.
-    * text and the rest: the value as text; booleans become ``1``/``0``.
-
-    Options are checked when the account lists them; a differently-cased option is written the
-    way the account spells it.
-    """
-    if value is None:
-        return None
-    kind = custom.type
-    if kind == "date":
-        return _format_date(value)
-    if kind == "datetime":
-        return _format_datetime(value)
-    if kind == "number":
-        return _format_number(value)
-    if kind in MULTI_VALUE_TYPES:
-        choices = _as_choices(value)
-        if not choices:
-            return ""
-        canonical = [_canonical_option(custom, choice) for choice in choices]
-        return "||" + "||".join(canonical) + "||"
-    if kind in SINGLE_OPTION_TYPES:
-        choices = _as_choices(value)
-        if len(choices) > 1:
-            raise ValueFormatError(
-                f"field {custom.title!r} takes one option, got {len(choices)}: {choices!r}"
-            )
-        return _canonical_option(custom, choices[0]) if choices else ""
-    return _format_text(value)
-
-
-def _format_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, datetime):
-        return _format_datetime(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueFormatError(f"{value!r} is not a finite number")
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str | int | Decimal):
-        return str(value)
-    raise ValueFormatError(f"a {type(value).__name__} cannot be written to a text field")
-
-
-def _format_date(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str):
-        text = value.strip()
-        if _DATE_RE.match(text):
-            try:
-                return date.fromisoformat(text).isoformat()
-            except ValueError:
-                raise ValueFormatError(f"{value!r} is not a valid date") from None
-        parsed = _parse_datetime_text(text)
-        if parsed is None:
-            raise ValueFormatError(f"{value!r} is not a date (expected YYYY-MM-DD)")
-        return parsed.date().isoformat()
-    raise ValueFormatError(f"a {type(value).__name__} is not a date (expected YYYY-MM-DD)")
-
-
-def _format_datetime(value: Any) -> str:
-    moment: datetime | None
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=pendulum.UTC)
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day, tzinfo=pendulum.UTC)
-    elif isinstance(value, str):
-        moment = _parse_datetime_text(value.strip())
-        if moment is None:
-            raise ValueFormatError(f"{value!r} is not an ISO-8601 datetime")
-    else:
-        raise ValueFormatError(f"a {type(value).__name__} is not a datetime")
-    return moment.replace(microsecond=0).isoformat()
-
-
-def _parse_datetime_text(text: str) -> datetime | None:
-    if not _DATE_PREFIX_RE.match(text):
-        return None
-    try:
-        parsed = pendulum.parse(text, tz=pendulum.UTC)
-    except (ValueError, TypeError):
-        return None
-    if isinstance(parsed, datetime):
-        return parsed
-    if isinstance(parsed, date):
-        return datetime(parsed.year, parsed.month, parsed.day, tzinfo=pendulum.UTC)
-    return None
-
-
-def _format_number(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | Decimal):
-        if isinstance(value, Decimal) and not value.is_finite():
-            raise ValueFormatError(f"{value!r} is not a finite number")
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueFormatError(f"{value!r} is not a finite number")
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueFormatError(f"{value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise ValueFormatError(f"{value!r} is not a finite number")
-        return text
-    raise ValueFormatError(f"a {type(value).__name__} is not a number")
-
-
-def _as_choices(value: Any) -> list[str]:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("||") and text.endswith("||") and len(text) >= 4:
-            return [part for part in text[2:-2].split("||") if part.strip()]
-        return [text] if text else []
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
-        choices = []
-        for item in items:
-            if item is None:
-                continue
-            if isinstance(item, list | tuple | set | frozenset | Mapping):
-                raise ValueFormatError("an option cannot itself be a list")
-            text = _format_text(item).strip()
-            if "||" in text:
-                raise ValueFormatError(f"the option {text!r} contains '||', which separates options")
-            if text:
-                choices.append(text)
-        return choices
-    if isinstance(value, Mapping):
-        raise ValueFormatError("a mapping cannot be written to an option field")
-    return [_format_text(value)]
-
-
-def _canonical_option(custom: CustomField, choice: str) -> str:
-    if not custom.options or choice in custom.options:
-        return choice
-    folded = [option for option in custom.options if option.lower() == choice.lower()]
-    if len(folded) == 1:
-        return folded[0]
-    allowed = ", ".join(repr(option) for option in custom.options)
-    raise ValueFormatError(f"{choice!r} is not an option of field {custom.title!r} (options: {allowed})")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -444,20 +253,6 @@ def unknown_columns_error(unknown: Sequence[str], catalogue: FieldCatalogue) -> 
 # --------------------------------------------------------------------------------------------------
 
 
-class RecordRejected(Exception):
-    """A record that is not sent: which row, which field, and why."""
-
-    def __init__(self, row: int, email: str | None, reason: str, field_name: str | None = None) -> None:
-        self.row = row
-        self.email = email
-        self.reason = reason
-        self.field = field_name
-        super().__init__(f"row {row}: {reason}")
-
-    def as_failure(self) -> dict[str, Any]:
-        return {"row": self.row, "email": self.email, "field": self.field, "reason": self.reason}
-
-
 @dataclass(frozen=True)
 class PreparedContact:
     """One contact ready for the bulk importer, with where it came from and its size."""
@@ -528,10 +323,10 @@ class ContactBuilder:
                 target = plan.target(column)
             except KeyError:
                 raise RecordRejected(
-                    row,
-                    email_hint,
-                    f"unknown field {column!r} (not in the columns the run started with)",
                     column,
+                    f"unknown field {column!r} (not in the columns the run started with)",
+                    row=row,
+                    email=email_hint,
                 ) from None
             if target.kind == "ignore" or value is None:
                 continue
@@ -542,7 +337,7 @@ class ContactBuilder:
                 text = _attribute_text(value)
                 if text is None:
                     raise RecordRejected(
-                        row, email_hint, f"a {type(value).__name__} is not a text value", column
+                        column, f"a {type(value).__name__} is not a text value", row=row, email=email_hint
                     )
                 body[target.attribute or column] = text
             elif target.kind == "field":
@@ -550,8 +345,8 @@ class ContactBuilder:
                 assert custom is not None
                 try:
                     formatted = format_field_value(custom, value)
-                except ValueFormatError as error:
-                    raise RecordRejected(row, email_hint, str(error), column) from None
+                except FieldValueError as error:
+                    raise RecordRejected(column, error.reason, row=row, email=email_hint) from None
                 if formatted is not None:
                     fields.append(
                         {"id": int(custom.id) if custom.id.isdigit() else custom.id, "value": formatted}
@@ -560,11 +355,11 @@ class ContactBuilder:
                 tags.extend(_split_tags(value, self.tag_separator))
         email = _email_text(raw_email)
         if not email:
-            raise RecordRejected(row, None, "no email address", "email")
+            raise RecordRejected("email", "no email address", row=row)
         try:
             email = check_email(email)  # the provider's one email rule (emails.py)
         except InvalidEmailError as error:
-            raise RecordRejected(row, email, str(error), "email") from None
+            raise RecordRejected("email", str(error), row=row, email=email) from None
         contact: dict[str, Any] = {"email": email, **body}
         if fields:
             contact["fields"] = fields
@@ -579,13 +374,16 @@ class ContactBuilder:
         try:
             size = serialized_size(contact)
         except ValueError as error:
-            raise RecordRejected(row, email, f"cannot be serialised as JSON: {error}") from None
+            raise RecordRejected(
+                None, f"cannot be serialised as JSON: {error}", row=row, email=email
+            ) from None
         if size > self.max_contact_bytes:
             raise RecordRejected(
-                row,
-                email,
+                None,
                 f"the contact's data is {size:,} bytes; one bulk-import request must stay under "
                 f"{MAX_IMPORT_BYTES + 1:,} bytes. Shorten its longest values.",
+                row=row,
+                email=email,
             )
         return PreparedContact(row=row, email=email, body=contact, size=size)
 
@@ -730,7 +528,7 @@ class SeenEmails:
     """Every email a run has packed so far, with the row it was last on, in a few bytes each.
 
     Cross-batch duplicates can be a million rows apart, so every email of the run is remembered:
-    an 8-byte BLAKE2b digest of its :func:`~airflow_provider_activecampaign.contacts.emails.email_key` in
+    an 8-byte BLAKE2b digest of its :func:`~airflow_provider_activecampaign.records.emails.email_key` in
     an open-addressing table (``array('Q')``, linear probing, at most two-thirds full) with the
     row beside it (``array('I')``): 12 bytes a slot, about 25 MB for 1,000,000 emails (38 MB at
     the peak of a resize), where a ``set`` of the same digests as Python ints takes about 70 MB.
@@ -891,20 +689,3 @@ class BatchBuilder:
         self.duplicates += 1
         if self.on_duplicate is not None:
             self.on_duplicate(duplicate)
-
-
-# --------------------------------------------------------------------------------------------------
-# Tags
-# --------------------------------------------------------------------------------------------------
-
-
-def find_tag_id(hook: ActiveCampaignHook, name: str) -> str | None:
-    """The id of the tag named ``name`` (tag names compare case-insensitively), or ``None``.
-
-    Uses ``GET /tags?search=`` so accounts with thousands of tags are not read whole.
-    """
-    wanted = name.strip().lower()
-    for tag in hook.paginate("tags", key="tags", params={"search": name.strip()}):
-        if str(tag.get("tag", "")).strip().lower() == wanted:
-            return str(tag["id"])
-    return None

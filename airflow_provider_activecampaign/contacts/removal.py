@@ -23,14 +23,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from airflow_provider_activecampaign.contacts.emails import email_key
-from airflow_provider_activecampaign.contacts.mapping import find_tag_id
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignError,
     ActiveCampaignNotFoundError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.emails import email_key
+from airflow_provider_activecampaign.records.names import (  # noqa: F401  (re-exported: older imports)
+    find_tag_id,
+    resolve_lists,
+    resolve_tags,
+)
 
 SUBSCRIBED = "1"
 UNSUBSCRIBED = "2"
@@ -66,34 +70,6 @@ class Removal:
             target=str(data["target"]),
             contact_tag_id=str(data["contact_tag_id"]) if data.get("contact_tag_id") else None,
         )
-
-
-def resolve_tags(hook: ActiveCampaignHook, names: Iterable[str]) -> dict[str, str]:
-    """``{tag id: name}``; a name no tag has raises before anything is written (a typo)."""
-    resolved: dict[str, str] = {}
-    unknown: list[str] = []
-    for name in names:
-        found = find_tag_id(hook, name)
-        if found is None and str(name).strip().isdigit():
-            found = str(name).strip()
-        if found is None:
-            unknown.append(str(name))
-        else:
-            resolved[found] = str(name)
-    if unknown:
-        raise ActiveCampaignNotFoundError(
-            f"Unknown tag{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)}: no tag has "
-            "this name, so no contact can have it.",
-            hint="Check the spelling (tag names compare case-insensitively) or pass the tag's id.",
-        )
-    return resolved
-
-
-def resolve_lists(hook: ActiveCampaignHook, names: Iterable[str]) -> dict[str, str]:
-    """``{list id: name}``, from one read of ``/lists``; unknown names raise before any write."""
-    wanted = [str(name).strip() for name in names]
-    ids = hook.resolve_ids("lists", key="lists", wanted=wanted, kind="list")
-    return {ids[name]: name for name in wanted}
 
 
 @dataclass

@@ -15,7 +15,6 @@ the hook; it returns to the operator once.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import time
@@ -27,7 +26,6 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_activecampaign.common.failures import check_failure_ratio, failure_ratio_message
 from airflow_provider_activecampaign.contacts.audience import service as audience
 from airflow_provider_activecampaign.contacts.import_status import ImportInfo
 from airflow_provider_activecampaign.contacts.mapping import (
@@ -39,7 +37,6 @@ from airflow_provider_activecampaign.contacts.mapping import (
     FieldCatalogue,
     RecordRejected,
 )
-from airflow_provider_activecampaign.contacts.refs import split_names
 from airflow_provider_activecampaign.contacts.routing import DEFAULT_SYNC_BELOW, BatchRouter
 from airflow_provider_activecampaign.contacts.sources import (
     DEFAULT_ENCODING,
@@ -64,6 +61,9 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.failures import FailureReport
+from airflow_provider_activecampaign.records.names import split_names
+from airflow_provider_activecampaign.records.ratio import check_failure_ratio, failure_ratio_message
 
 #: Duplicate emails logged one by one; the rest are counted in one summary line.
 LOGGED_DUPLICATES = 5
@@ -195,25 +195,8 @@ class PendingSync:
 # --------------------------------------------------------------------------------------------------
 
 
-class FailuresReport(FailureLog):
-    """The failures file, plus the rows a later row with the same email superseded.
-
-    A duplicate gets a line with ``stage`` ``duplicate`` (which row wins, and why) so the report
-    accounts for every row, but it is neither failed nor rejected: nothing was lost, so it does not
-    count against ``max_failure_ratio`` and is not among the inline ``failures``.
-    """
-
-    def __init__(self, path: Any, *, duplicates: int = 0, **counts: Any) -> None:
-        super().__init__(path, **counts)
-        self.duplicates = duplicates
-
-    def __enter__(self) -> FailuresReport:
-        self.open()
-        return self
-
-    def add_duplicate(self, duplicate: DuplicateRow) -> None:
-        self.duplicates += 1
-        self._handle.write(json.dumps(duplicate.as_entry(), ensure_ascii=False, default=str) + "\n")
+#: The one failure report of the records floor (it also records superseded duplicates).
+FailuresReport = FailureReport
 
 
 @dataclass

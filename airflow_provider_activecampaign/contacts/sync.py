@@ -2,8 +2,8 @@
 
 Three pieces, used by ``ActiveCampaignSyncContactsOperator``:
 
-* :class:`FailureLog` writes every rejected or failed record (row, email, reason) as JSON Lines,
-  keeping only the first few in memory.
+* :class:`~airflow_provider_activecampaign.records.failures.FailureReport` (here ``FailureLog``)
+  writes every rejected or failed record (row, email, reason) as JSON Lines.
 * :class:`ImportPipeline` submits bulk-import batches at the importer's pace (100 requests a
   minute, within the account's 5 requests a second) and, in the gaps the importer's limit leaves,
   polls ``GET /import/info`` for batches that can plausibly be finished, oldest first.
@@ -50,9 +50,11 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.failures import (  # noqa: F401  (re-exported for older imports)
+    INLINE_FAILURES,
+    FailureLog,
+)
 
-#: How many failures the task's return value repeats inline (the rest are only in the file).
-INLINE_FAILURES = 20
 #: The first pause before a bulk-import batch whose send failed ambiguously is sent again (it doubles).
 RESUBMIT_BACKOFF = 1.0
 #: Longest pause between two sends of such a batch.
@@ -69,95 +71,6 @@ IMPORT_FAILURE_REASON = (
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
-
-
-# --------------------------------------------------------------------------------------------------
-# Failures
-# --------------------------------------------------------------------------------------------------
-
-
-class FailureLog:
-    """Every rejected or failed record, one JSON object per line, at ``path`` (any ObjectStoragePath).
-
-    Lines look like ``{"row": 12, "email": "a@b.c", "stage": "rejected", "field": "Birthday",
-    "reason": "..."}``; ``stage`` is ``rejected`` (not sent: the record is invalid) or ``failed``
-    (sent, and ActiveCampaign did not apply it). Only the first few are kept in memory.
-    """
-
-    def __init__(self, path: Any, *, append: bool = False, rejected: int = 0, failed: int = 0) -> None:
-        self.path = path
-        self.rejected = rejected
-        self.failed = failed
-        self.first: list[dict[str, Any]] = []
-        self._append = append
-        self._handle: Any = None
-        self._buffer: list[dict[str, Any]] = []
-
-    @property
-    def count(self) -> int:
-        return self.rejected + self.failed
-
-    def open(self) -> FailureLog:
-        parent = getattr(self.path, "parent", None)
-        if parent is not None and not _is_remote(self.path):
-            parent.mkdir(parents=True, exist_ok=True)
-        if self._append:
-            self._handle = _open_append(self.path)
-        else:
-            self._handle = self.path.open("w", encoding="utf-8")
-        return self
-
-    def __enter__(self) -> FailureLog:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def add(self, entry: Mapping[str, Any]) -> None:
-        record = {key: value for key, value in entry.items() if value is not None or key in ("row", "email")}
-        if record.get("stage") == "rejected":
-            self.rejected += 1
-        else:
-            self.failed += 1
-        if len(self.first) <= INLINE_FAILURES:
-            self.first.append(record)
-        self._handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-
-def _is_remote(path: Any) -> bool:
-    protocol = getattr(path, "protocol", "") or ""
-    return protocol not in ("", "file", "local")
-
-
-class _AppendHandle:
-    """Appending where the filesystem cannot (object stores): rewrite old lines plus new ones on close."""
-
-    def __init__(self, path: Any) -> None:
-        self.path = path
-        self.lines: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.lines.append(text)
-
-    def close(self) -> None:
-        old = ""
-        if self.path.exists():
-            with self.path.open("r", encoding="utf-8") as handle:
-                old = handle.read()
-        with self.path.open("w", encoding="utf-8") as handle:
-            handle.write(old)
-            handle.writelines(self.lines)
-
-
-def _open_append(path: Any) -> Any:
-    if _is_remote(path):
-        return _AppendHandle(path)
-    return path.open("a", encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------------------

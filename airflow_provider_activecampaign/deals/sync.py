@@ -33,7 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_activecampaign.common.customfields import (
+from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError
+from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.fields import (
     CustomField,
     CustomFieldCatalogue,
     FieldValue,
@@ -45,15 +47,13 @@ from airflow_provider_activecampaign.common.customfields import (
     minor_units,
     same_value,
 )
-from airflow_provider_activecampaign.common.upsert import (
+from airflow_provider_activecampaign.records.upsert import (
     ContactLookup,
     NameIndex,
     RecordRejected,
     UpsertTally,
     empty,
 )
-from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError
-from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airflow_provider_activecampaign.common.upsert import RecordRejected, empty
-from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignConfigError,
@@ -34,6 +32,8 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email
+from airflow_provider_activecampaign.records.upsert import RecordRejected, empty
 
 log = logging.getLogger(__name__)
 

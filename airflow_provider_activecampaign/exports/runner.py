@@ -2,9 +2,11 @@
 
 The read for a resource described in :mod:`~airflow_provider_activecampaign.exports.registry`:
 
-1. ``contacts`` go through :class:`~airflow_provider_activecampaign.contacts.export.ContactExporter`
-   (``id_greater`` paging, field values sideloaded, parallel id slices): the rules of the contacts
-   export, with this module's exact window as its ``keep`` filter.
+1. ``contacts`` go through the contacts export the caller passes as ``contact_exporter`` (the export
+   operator passes :class:`~airflow_provider_activecampaign.contacts.export.ContactExporter`:
+   ``id_greater`` paging, field values sideloaded, parallel id slices), with this module's exact
+   window as its ``keep`` filter. It is passed in, not imported: one resource folder never imports
+   another.
 2. Every other collection is read 100 per request by ``offset``. The first page gives
    ``meta.total``; the rest is read ``parallel`` pages at a time (each reader has its own hook,
    all share the account's rate limiter, so the total stays at 5 requests a second while slow
@@ -30,15 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_activecampaign.contacts.export import ContactExporter
 from airflow_provider_activecampaign.exports.registry import Incremental, Paging, Resource
 from airflow_provider_activecampaign.exports.spool import RecordSpool
 from airflow_provider_activecampaign.exports.windows import Window, api_date_filter, record_time
 from airflow_provider_activecampaign.exports.writer import columns_of, merge_columns
 from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
+from airflow_provider_activecampaign.records.fields import MULTI_VALUE_TYPES
 
 #: Field types whose value is ``||a||b||`` (contacts: listbox/checkbox; deals/accounts: multiselect).
-MULTI_VALUE_TYPES = frozenset({"listbox", "checkbox", "multiselect"})
+
 #: v1 keys that describe the call, not the campaign.
 _V1_ENVELOPE = frozenset({"result_code", "result_message", "result_output"})
 
@@ -86,6 +88,7 @@ class ResourceExporter:
         hook_factory: Callable[[], ActiveCampaignHook] | None = None,
         timezone: str = "UTC",
         logger: Any = None,
+        contact_exporter: Callable[..., Any] | None = None,
     ) -> None:
         if mode not in READ_MODES:
             raise ValueError(f"Unknown read mode {mode!r}; use one of {', '.join(READ_MODES)}.")
@@ -95,6 +98,8 @@ class ResourceExporter:
             raise ValueError(f"{resource.name} records have no update time: only a full read is possible.")
         self.hook = hook
         self.resource = resource
+        #: Builds the contacts' own exporter (``ContactExporter``'s signature); only ``contacts`` use it.
+        self.contact_exporter = contact_exporter
         self.window = window if mode != "full" else Window(None, None)
         self.mode = mode
         self.params = dict(params or {})
@@ -156,7 +161,11 @@ class ResourceExporter:
                     stats.outside_window += 1
             return inside
 
-        exporter = ContactExporter(
+        if self.contact_exporter is None:
+            raise ValueError(
+                "Exporting contacts needs contact_exporter (e.g. contacts.export.ContactExporter)."
+            )
+        exporter = self.contact_exporter(
             self.hook, parallel=self.parallel, hook_factory=self.hook_factory, logger=self.log, keep=keep
         )
         with staged.open("w", encoding="utf-8") as handle:

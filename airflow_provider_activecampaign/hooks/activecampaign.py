@@ -16,6 +16,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.hooks.lineage import collection_of, resource_uri
 from airflow_provider_activecampaign.hooks.ratelimit import redis_url_from_connection
 from airflow_provider_activecampaign.hooks.transport import (
     Call,
@@ -295,16 +296,12 @@ class ActiveCampaignHook(BaseHook):
         lineage problem never fails the call.
         """
         try:
-            from urllib.parse import urlsplit
-
             from airflow.sdk.lineage import get_hook_lineage_collector
 
-            parts = urlsplit(self.base_url)
-            host = (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else "")
-            collection = endpoint.strip("/").split("/")[0].split("?")[0]
+            collection = collection_of(endpoint)
             if written:
                 collection = _WRITTEN_COLLECTIONS.get(collection, collection)
-            uri = f"activecampaign://{host}/{collection}"
+            uri = resource_uri(self.base_url, collection)
             collector = get_hook_lineage_collector()
             if written:
                 collector.add_output_asset(context=self, uri=uri)

@@ -9,15 +9,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_activecampaign.accounts.sync import AccountUpserter
-from airflow_provider_activecampaign.common.upsert import mapped_columns, run_records
-from airflow_provider_activecampaign.contacts.sync import FailureLog
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
-    failure_ratio_message,
 )
+from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
+from airflow_provider_activecampaign.records.upsert import mapped_columns, run_records
 
 
 class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
@@ -118,12 +117,19 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
             links.to_json(),
             path,
         )
-        bad = tally.rejected + tally.failed
-        if tally.records and bad / tally.records > ratio:
-            raise AirflowException(
-                failure_ratio_message(bad, tally.records, ratio, what="account records")
-                + f"; see {path}. Re-running is safe: accounts are found by name or key first."
-            )
+        enforce_failure_ratio(
+            tally.rejected + tally.failed,
+            tally.records,
+            ratio,
+            report=str(path),
+            what="account records",
+            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected)",
+            first=failures.describe_first(),
+            after=(
+                "The other accounts were written; re-running is safe: accounts are found by name or "
+                "key first."
+            ),
+        )
         return {
             **tally.to_json(),
             "contacts": links.to_json(),

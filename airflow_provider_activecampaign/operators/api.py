@@ -19,12 +19,12 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.common.lineage import collect_hook_lineage, file_uri
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.exports.writer import destination, publish
+from airflow_provider_activecampaign.hooks.lineage import collect_hook_lineage, file_uri
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
 
 #: XCom holds small results; bigger ones belong in ``output_path`` (the metadata DB is not a lake).

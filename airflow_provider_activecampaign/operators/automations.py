@@ -19,14 +19,15 @@ from airflow_provider_activecampaign.automations.enrolments import (
     EnrolmentReport,
     Remover,
     check_reentry_options,
+    describe_problems,
     earlier_tries_since,
-    failure_summary,
     resolve_automation,
     wait_until_finished,
 )
-from airflow_provider_activecampaign.contacts.refs import ParsedContacts, parse_contacts
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator, check_failure_ratio
+from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
+from airflow_provider_activecampaign.records.refs import ParsedContacts, parse_contacts
 from airflow_provider_activecampaign.triggers.automations import ActiveCampaignAutomationCompletedTrigger
 from airflow_provider_activecampaign.triggers.base import DEFERRAL_GRACE
 
@@ -155,9 +156,17 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
         self._log_report(report, label)
         context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=result)
         problems = [{"contact": key, "reason": "not found"} for key in report.not_found] + report.failed
-        message = failure_summary(problems, report.total, self.max_failure_ratio, f"Enrolling in {label}")
-        if message:
-            raise AirflowException(f"{message} The full result is in XCom {RESULT_XCOM_KEY!r}.")
+        enforce_failure_ratio(
+            len(problems),
+            report.total,
+            self.max_failure_ratio,
+            report=f"XCom {RESULT_XCOM_KEY!r}",
+            task=f"Enrolling in {label}",
+            what="contacts",
+            happened="failed or were not found",
+            first=describe_problems(problems),
+            after="The others were enrolled; a re-run never enrols anyone twice.",
+        )
         ids = report.ids_to_wait_for()
         if not self.wait_for_completion or not ids:
             return result
@@ -286,10 +295,19 @@ class ActiveCampaignRemoveContactsFromAutomationOperator(ActiveCampaignBaseOpera
         )
         for item in report.failed[:20]:
             self.log.warning("Not removed: %r: %s", item["contact"], item["reason"])
-        message = failure_summary(
-            report.failed, report.total, self.max_failure_ratio, f"Removing from {label}"
-        )
-        if message:
+        try:
+            enforce_failure_ratio(
+                len(report.failed),
+                report.total,
+                self.max_failure_ratio,
+                report="XCom 'removal_result'",
+                task=f"Removing from {label}",
+                what="contacts",
+                happened="failed",
+                first=describe_problems(report.failed),
+                after="The others were removed; a re-run removes only what is still there.",
+            )
+        except AirflowFailException:
             context["ti"].xcom_push(key="removal_result", value=result)
-            raise AirflowException(f"{message} The full result is in XCom 'removal_result'.")
+            raise
         return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -10,13 +9,14 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 
-from airflow_provider_activecampaign.common.failures import (  # noqa: F401  (re-exported)
+from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.paths import safe_path_part as _safe
+from airflow_provider_activecampaign.records.ratio import (  # noqa: F401  (re-exported)
     check_failure_ratio,
     failure_ratio_message,
     percent,
 )
-from airflow_provider_activecampaign.contacts.sources import ContactSource, open_source
-from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.sources import ContactSource, open_source
 
 
 class ActiveCampaignBaseOperator(BaseOperator):
@@ -38,10 +38,6 @@ class ActiveCampaignBaseOperator(BaseOperator):
     @cached_property
     def hook(self) -> ActiveCampaignHook:
         return ActiveCampaignHook(activecampaign_conn_id=self.activecampaign_conn_id)
-
-
-def _safe(text: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_") or "none"
 
 
 def default_failures_path(context: Context) -> str:

@@ -24,7 +24,7 @@ from airflow_provider_activecampaign.contacts.audience import service as audienc
 from airflow_provider_activecampaign.contacts.audience.plan import PlanMismatchError
 from airflow_provider_activecampaign.contacts.export import ContactExporter, filter_time
 from airflow_provider_activecampaign.contacts.mapping import MAX_IMPORT_CONTACTS, find_tag_id
-from airflow_provider_activecampaign.contacts.refs import parse_contacts, split_names
+from airflow_provider_activecampaign.contacts.refs import parse_contacts
 from airflow_provider_activecampaign.contacts.removal import (
     RemovalApplier,
     RemovalFinder,
@@ -54,6 +54,7 @@ from airflow_provider_activecampaign.operators.base import (
     default_failures_path,
     failure_ratio_message,
 )
+from airflow_provider_activecampaign.records.names import split_names
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 

@@ -9,15 +9,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_activecampaign.common.upsert import mapped_columns, run_records
-from airflow_provider_activecampaign.contacts.sync import FailureLog
 from airflow_provider_activecampaign.deals.sync import VALUE_UNITS, DealCreateUnresolvedError, DealUpserter
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
-    failure_ratio_message,
 )
+from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
+from airflow_provider_activecampaign.records.upsert import mapped_columns, run_records
 
 
 class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
@@ -143,10 +142,16 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             tally.failed,
             path,
         )
-        bad = tally.rejected + tally.failed
-        if tally.records and bad / tally.records > ratio:
-            raise AirflowException(
-                failure_ratio_message(bad, tally.records, ratio, what="deal records")
-                + f"; see {path}. Re-running is safe: deals are found by key before any create."
-            )
+        enforce_failure_ratio(
+            tally.rejected + tally.failed,
+            tally.records,
+            ratio,
+            report=str(path),
+            what="deal records",
+            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected)",
+            first=failures.describe_first(),
+            after=(
+                "The other deals were written; re-running is safe: deals are found by key before any create."
+            ),
+        )
         return result

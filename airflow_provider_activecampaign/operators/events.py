@@ -10,11 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import Context, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.common.upsert import RecordRejected, map_columns, mapped_columns
-from airflow_provider_activecampaign.contacts.sources import BadRecord
-from airflow_provider_activecampaign.contacts.sync import FailureLog
 from airflow_provider_activecampaign.events.tracking import EventNotRecordedError, EventTracker, build_event
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
@@ -23,8 +20,12 @@ from airflow_provider_activecampaign.exceptions import (
 )
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
-    failure_ratio_message,
 )
+from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.paths import JsonLinesFile
+from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
+from airflow_provider_activecampaign.records.sources import BadRecord
+from airflow_provider_activecampaign.records.upsert import RecordRejected, map_columns, mapped_columns
 
 
 class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
@@ -165,15 +166,20 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
             tally.failed,
             tally.unknown,
         )
-        bad = tally.rejected + tally.failed + tally.unknown
-        if tally.records and bad / tally.records > ratio:
-            raise AirflowException(
-                failure_ratio_message(
-                    bad, tally.records, ratio, what="events", happened="were not recorded for sure"
-                )
-                + f"; see {failures_path}. A retry skips the events already sent (and the "
+        enforce_failure_ratio(
+            tally.rejected + tally.failed + tally.unknown,
+            tally.records,
+            ratio,
+            report=str(failures_path),
+            what="events",
+            happened="were not recorded for sure",
+            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected, {tally.unknown:,} unknown)",
+            first=failures.describe_first(),
+            after=(
+                "The other events were recorded; a re-run skips the events already sent (and the "
                 "unknown ones)."
-            )
+            ),
+        )
         return result
 
 
@@ -198,7 +204,7 @@ class _Ledger:
     """The events this task sent (or may have sent), appended and flushed one line at a time."""
 
     def __init__(self, path: Any) -> None:
-        self._log = FailureLog(path, append=True)
+        self._log = JsonLinesFile(path, append=True)
 
     def __enter__(self) -> _Ledger:
         self._log.open()
@@ -208,7 +214,5 @@ class _Ledger:
         self._log.close()
 
     def add(self, identity: str, outcome: str) -> None:
-        self._log.add({"id": identity, "outcome": outcome})
-        flush = getattr(self._log._handle, "flush", None)
-        if flush is not None:
-            flush()  # on disk before the next event goes: a killed task still knows what it sent
+        # on disk before the next event goes: a killed task still knows what it sent
+        self._log.write({"id": identity, "outcome": outcome}, flush=True)

@@ -17,14 +17,7 @@ from typing import Any
 from airflow.sdk import Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.common.lineage import (
-    collect_hook_lineage,
-    export_asset,
-    file_uri,
-    openlineage_datasets,
-    openlineage_pair,
-    resource_uri,
-)
+from airflow_provider_activecampaign.contacts.export import ContactExporter
 from airflow_provider_activecampaign.exports import parquet
 from airflow_provider_activecampaign.exports.deletes import IdSet, IdState, append_tombstones, gone
 from airflow_provider_activecampaign.exports.registry import Incremental, Resource, get_resource
@@ -37,6 +30,14 @@ from airflow_provider_activecampaign.exports.writer import (
     publish,
     read_staged,
     write_manifest,
+)
+from airflow_provider_activecampaign.hooks.lineage import (
+    collect_hook_lineage,
+    export_asset,
+    file_uri,
+    openlineage_datasets,
+    openlineage_pair,
+    resource_uri,
 )
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
 
@@ -194,6 +195,7 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
             parallel=self.parallel_reads,
             timezone=self.timezone,
             logger=self.log,
+            contact_exporter=ContactExporter,
         )
         started = time.monotonic()
         deletes: dict[str, Any] = {}

@@ -15,6 +15,7 @@ from airflow.sdk import AssetAlias, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
+from airflow_provider_activecampaign.records.names import split_names
 from airflow_provider_activecampaign.webhooks import reconcile, registration
 from airflow_provider_activecampaign.webhooks.assets import activecampaign_event_asset
 from airflow_provider_activecampaign.webhooks.events import SOURCES, account_host, parse_date_time
@@ -30,12 +31,6 @@ def _mask(value: str) -> None:
     from airflow.sdk.log import mask_secret
 
     mask_secret(value)
-
-
-def _names(value: str | Sequence[str]) -> tuple[str, ...]:
-    """A list, or a comma-separated string (what a template renders to), of event or source names."""
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    return tuple(item.strip() for item in items if item.strip())
 
 
 class ActiveCampaignRegisterWebhooksOperator(ActiveCampaignBaseOperator):
@@ -121,8 +116,8 @@ class ActiveCampaignRegisterWebhooksOperator(ActiveCampaignBaseOperator):
             spec = registration.WebhookSpec(
                 name=str(self.webhook_name),
                 url=url,
-                events=_names(self.events),
-                sources=_names(self.sources),
+                events=tuple(split_names(self.events)),
+                sources=tuple(split_names(self.sources)),
                 listid=self.list_id,
             )
         except ValueError as exc:

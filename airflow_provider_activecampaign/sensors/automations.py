@@ -26,9 +26,9 @@ from airflow_provider_activecampaign.automations.enrolments import (
     resolve_automation,
     summarize,
 )
-from airflow_provider_activecampaign.contacts.refs import ContactResolver, parse_contacts
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.refs import ContactResolver, parse_contacts
 from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.automations import ActiveCampaignAutomationCompletedTrigger
 from airflow_provider_activecampaign.triggers.base import DEFERRAL_GRACE

@@ -9,9 +9,9 @@ from typing import Any
 from airflow.sdk import Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.common.failures import check_failure_ratio, failure_ratio_message
 from airflow_provider_activecampaign.contacts.import_status import ImportWatch, read_import_info
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.ratio import check_failure_ratio, failure_ratio_message
 from airflow_provider_activecampaign.sensors.base import ActiveCampaignDeferrableSensor
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_activecampaign.accounts.sync import AccountUpserter
-from airflow_provider_activecampaign.common.upsert import RecordRejected
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.records.failures import RecordRejected
 
 
 class FakeAccountsHook:

@@ -97,8 +97,10 @@ def test_the_result_and_a_failure_ratio_that_is_exceeded(mocker: MockerFixture) 
     ctx = context()
 
     expected = r"1 of 2 contacts \(50%\) failed or were not found, above max_failure_ratio 0 \(0%\)"
-    with pytest.raises(AirflowException, match=expected + r".*'x@y.co': not found"):
+    with pytest.raises(AirflowFailException, match=expected + r".*'x@y.co': not found") as caught:
         op.execute(ctx)  # type: ignore[arg-type]
+    assert type(caught.value) is AirflowFailException  # a retry would fail the same contacts again
+    assert f"Every one is listed in XCom {RESULT_XCOM_KEY!r}." in str(caught.value)
     assert ctx["ti"].pushed[RESULT_XCOM_KEY]["not_found"] == ["x@y.co"]
 
     tolerant = ActiveCampaignAddContactsToAutomationOperator(
@@ -225,3 +227,35 @@ def test_poke_mode_soft_fail_skips_with_what_is_still_running(mocker: MockerFixt
 
     with pytest.raises(AirflowSkipException, match=r"still running: 1 \(contact 4\)"):
         sensor.execute({})
+
+
+def test_removal_failures_above_the_ratio_fail_the_task_without_retry(mocker: MockerFixture) -> None:
+    """The one failure-ratio rule (records/ratio.py): AirflowFailException, counts, where the result is."""
+    from airflow_provider_activecampaign.automations.enrolments import RemovalReport
+
+    report = RemovalReport(
+        removed={"a@b.co": ["11"]}, failed=[{"contact": "x@y.co", "reason": "HTTP 500"}], total=2
+    )
+    mocker.patch(f"{OPERATORS}.resolve_automation", return_value="7")
+    mocker.patch(f"{OPERATORS}.Remover.run", return_value=report)
+    op = ActiveCampaignRemoveContactsFromAutomationOperator(
+        task_id="remove", automation="W", contacts=["a@b.co", "x@y.co"]
+    )
+    ctx = context()
+
+    with pytest.raises(AirflowFailException) as caught:
+        op.execute(ctx)  # type: ignore[arg-type]
+
+    assert type(caught.value) is AirflowFailException
+    message = str(caught.value)
+    assert (
+        ": 1 of 2 contacts (50%) failed, above max_failure_ratio 0 (0%). First: 'x@y.co': HTTP 500."
+        in message
+    )
+    assert "Every one is listed in XCom 'removal_result'." in message
+    assert ctx["ti"].pushed["removal_result"]["failed"] == [{"contact": "x@y.co", "reason": "HTTP 500"}]
+
+    tolerant = ActiveCampaignRemoveContactsFromAutomationOperator(
+        task_id="remove", automation="W", contacts=["a@b.co", "x@y.co"], max_failure_ratio=0.5
+    )
+    assert tolerant.execute(context())["failed"] == report.as_result()["failed"]  # type: ignore[arg-type]

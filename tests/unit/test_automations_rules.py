@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.automations.enrolments import (
     CLOCK_SKEW_MARGIN,
@@ -14,14 +15,15 @@ from airflow_provider_activecampaign.automations.enrolments import (
     EXITED,
     RUNNING,
     UNKNOWN,
+    describe_problems,
     describe_running,
     earlier_tries_since,
     enrolment_phase,
-    failure_summary,
     parse_ac_timestamp,
     started_since,
     summarize,
 )
+from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
 
 
 @pytest.mark.parametrize(
@@ -99,16 +101,33 @@ def test_summarize_and_describe() -> None:
 
 
 def test_failure_summary() -> None:
+    """Enrolment failures go through the one failure-ratio rule (records/ratio.py)."""
     problems = [{"contact": f"c{i}", "reason": "not found"} for i in range(7)]
-    assert failure_summary(problems, 100, 0.07, "Enrolling") is None
-    message = failure_summary(problems, 100, 0.05, "Enrolling")
-    assert message is not None
+
+    def check(count: int, total: int, limit: float) -> None:
+        enforce_failure_ratio(
+            count,
+            total,
+            limit,
+            report="XCom 'enrolment_result'",
+            task="Enrolling in 'Welcome'",
+            what="contacts",
+            happened="failed or were not found",
+            first=describe_problems(problems[:count]),
+        )
+
+    check(7, 100, 0.07)  # at the limit: not above it
+    with pytest.raises(AirflowFailException) as caught:
+        check(7, 100, 0.05)
+    message = str(caught.value)
     assert message.startswith(
-        "Enrolling: 7 of 100 contacts (7%) failed or were not found, above max_failure_ratio 0.05 (5%). "
+        "Enrolling in 'Welcome': 7 of 100 contacts (7%) failed or were not found, above "
+        "max_failure_ratio 0.05 (5%). "
     )
     assert "'c0': not found; 'c1': not found" in message
     assert "and 2 more" in message
-    assert failure_summary([], 10, 0.0, "x") is None
+    assert "Every one is listed in XCom 'enrolment_result'." in message
+    check(0, 10, 0.0)
 
 
 def test_progress_is_logged_every_n_contacts_with_rate_and_time_left() -> None:

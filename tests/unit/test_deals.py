@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign.common.upsert import RecordRejected
 from airflow_provider_activecampaign.deals.sync import DealCreateUnresolvedError, DealUpserter
 from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError
+from airflow_provider_activecampaign.records.failures import RecordRejected
 
 
 class FakeDealsHook:

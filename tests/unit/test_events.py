@@ -13,7 +13,6 @@ import requests
 from airflow.sdk.log import redact
 from pytest_mock import MockerFixture
 
-from airflow_provider_activecampaign.common.upsert import RecordRejected
 from airflow_provider_activecampaign.events.tracking import (
     ActiveCampaignEventTrackingDisabledError,
     EventTracker,
@@ -29,6 +28,7 @@ from airflow_provider_activecampaign.hooks.transport import (
     TransportSettings,
     prepare_tracking_call,
 )
+from airflow_provider_activecampaign.records.failures import RecordRejected
 from tests.helpers.fakes import API_KEY, connection_json, response
 
 BASE = "https://acct.api-us1.com"

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from airflow_provider_activecampaign.common import lineage
 from airflow_provider_activecampaign.exports import writer
+from airflow_provider_activecampaign.hooks import lineage
 from airflow_provider_activecampaign.operators.export import ActiveCampaignExportOperator
 
 

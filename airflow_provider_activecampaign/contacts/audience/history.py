@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from airflow_provider_activecampaign.contacts.sync import _open_append
+from airflow_provider_activecampaign.records.paths import open_append as _open_append
 
 
 def append_history(path: Any, record: Mapping[str, Any]) -> None:

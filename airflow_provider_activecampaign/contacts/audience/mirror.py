@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_activecampaign.common.failures import percent
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError
+from airflow_provider_activecampaign.records.ratio import percent
 
 #: Without a ``max_removals``, a mirror removes at most this share of the records it synced before.
 DEFAULT_MAX_REMOVAL_RATIO = 0.1

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError
+from airflow_provider_activecampaign.records.paths import is_local_path
 
 PLAN_KIND = "activecampaign.sync-plan"
 PLAN_VERSION = 1
@@ -26,10 +27,6 @@ PLAN_VERSION = 1
 
 class PlanMismatchError(ActiveCampaignError):
     """The plan file is not the one that was planned (or approved), or its state has moved on."""
-
-
-def _is_local(path: Any) -> bool:
-    return (getattr(path, "protocol", "") or "file") in ("file", "local")
 
 
 class PlanWriter:
@@ -62,7 +59,7 @@ class PlanWriter:
                 shutil.copyfileobj(self._spool, final)
             with open(final.name, "rb") as handle:
                 digest = hashlib.file_digest(handle, "sha256").hexdigest()
-            if _is_local(self.path):
+            if is_local_path(self.path):
                 target = os.fspath(getattr(self.path, "path", self.path))
                 os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
                 shutil.move(final.name, target)

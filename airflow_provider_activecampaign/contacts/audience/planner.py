@@ -37,7 +37,6 @@ from airflow_provider_activecampaign.contacts.audience.state import (
     StateChanges,
     iter_departed,
 )
-from airflow_provider_activecampaign.contacts.emails import email_key
 from airflow_provider_activecampaign.contacts.mapping import (
     BatchBuilder,
     ContactBatch,
@@ -51,8 +50,9 @@ from airflow_provider_activecampaign.contacts.removal import (
     RemovalCounts,
     RemovalFinder,
 )
-from airflow_provider_activecampaign.contacts.sources import BadRecord
-from airflow_provider_activecampaign.contacts.sync import FailureLog
+from airflow_provider_activecampaign.records.emails import email_key
+from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.sources import BadRecord
 
 #: Reasons of small-batch failures that are about the contact's data (not retried unchanged).
 _DATA_REFUSALS = ("ActiveCampaign refused the contact",)

@@ -8,7 +8,6 @@ the state only once ActiveCampaign confirmed every batch, and appends the run to
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,6 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.common.failures import failure_ratio_message
 from airflow_provider_activecampaign.contacts.audience.history import (
     Changelog,
     append_history,
@@ -35,7 +33,6 @@ from airflow_provider_activecampaign.contacts.audience.planner import (
 )
 from airflow_provider_activecampaign.contacts.audience.state import load_state, save_state, state_digest
 from airflow_provider_activecampaign.contacts.mapping import ContactBuilder, find_tag_id
-from airflow_provider_activecampaign.contacts.refs import split_names
 from airflow_provider_activecampaign.contacts.removal import resolve_lists
 from airflow_provider_activecampaign.contacts.routing import DEFAULT_SYNC_BELOW, BatchRouter
 from airflow_provider_activecampaign.contacts.sync import (
@@ -45,6 +42,9 @@ from airflow_provider_activecampaign.contacts.sync import (
     SyncTally,
 )
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError, ActiveCampaignNotFoundError
+from airflow_provider_activecampaign.records.names import split_names
+from airflow_provider_activecampaign.records.paths import safe_path_part as _safe
+from airflow_provider_activecampaign.records.ratio import failure_ratio_message
 
 MODES = ("sync", "plan")
 
@@ -125,10 +125,6 @@ def resolve_mirror(
         if found is not None:  # a tag that does not exist yet is on nobody: nothing to take off
             tag_ids[found] = name
     return Mirror(tags=tag_ids, lists=list_ids, cap=cap)
-
-
-def _safe(text: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_") or "none"
 
 
 def _run_name(context: Mapping[str, Any]) -> str:

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+from airflow_provider_activecampaign.records.paths import is_local_path
+
 MAGIC = b"ACSYNCSTATE1\n"
 #: Sent, and ActiveCampaign confirmed it: skipped while its fingerprint is unchanged.
 CLEAN = 0
@@ -245,10 +247,6 @@ class LoadedState:
     problem: str | None = None
 
 
-def _is_local(path: Any) -> bool:
-    return (getattr(path, "protocol", "") or "file") in ("file", "local")
-
-
 def load_state(path: Any) -> LoadedState:
     """Read the state at ``path``; a missing or unreadable file gives an empty state (full sync)."""
     try:
@@ -281,7 +279,7 @@ def save_state(path: Any, state: SyncState) -> str:
     """
     data = state.to_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if _is_local(path):
+    if is_local_path(path):
         target = os.fspath(getattr(path, "path", path))
         folder = os.path.dirname(target) or "."
         os.makedirs(folder, exist_ok=True)

@@ -39,10 +39,18 @@ def account_host(base_url: str) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
+def collection_of(endpoint: str) -> str:
+    """``deals/12?x=1`` -> ``deals``: the collection an endpoint reads or writes."""
+    return endpoint.strip("/").split("/")[0].split("?")[0]
+
+
 def resource_uri(base_url: str, collection: str) -> str:
-    """``activecampaign://acme.api-us1.com/deals``."""
-    name = collection.strip("/").split("/")[0]
-    return f"{SCHEME}://{account_host(base_url)}/{name}"
+    """``activecampaign://acme.api-us1.com/deals``: the one builder of the provider's asset URIs.
+
+    The hook (what it read and wrote), the export operator and the webhook receiver all build their
+    URIs here, so the same collection is the same asset wherever it comes from.
+    """
+    return f"{SCHEME}://{account_host(base_url)}/{collection_of(collection)}"
 
 
 def sanitize_uri(uri: SplitResult) -> SplitResult:

@@ -1,91 +1,35 @@
-"""What the deal and account upserts share: names to ids, per-record rejections, the tally.
+"""What the deal, account and event writers share: the record loop, contact lookup, the tally.
 
-A run resolves names (pipelines, stages, users, accounts) from collections it reads once; a name
-that matches nothing, or more than one object, rejects its record (row, field, what exists) and
-the other records still go.
+A run resolves names (pipelines, stages, users, accounts) with
+:class:`~airflow_provider_activecampaign.records.names.NameIndex`; a name that matches nothing, or
+more than one object, rejects its record (row, field, what exists) and the other records still go.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airflow_provider_activecampaign.common.customfields import FieldValueError
-from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
+from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
+from airflow_provider_activecampaign.records.failures import RecordRejected
+from airflow_provider_activecampaign.records.names import NameIndex, split_names
+from airflow_provider_activecampaign.records.sources import BadRecord
 
+__all__ = [
+    "ContactLookup",
+    "NameIndex",
+    "RecordRejected",
+    "UpsertTally",
+    "empty",
+    "map_columns",
+    "mapped_columns",
+    "names",
+    "run_records",
+]
 
-class RecordRejected(ValueError):
-    """A record that cannot be written as it is; ``field`` names the column at fault."""
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}" if field else reason)
-
-    @classmethod
-    def from_field_error(cls, error: FieldValueError) -> RecordRejected:
-        return cls(error.field, error.reason)
-
-
-class NameIndex:
-    """Objects of one collection by id and by name (exact, case-insensitive, on any of ``name_fields``)."""
-
-    def __init__(self, objects: Iterable[Mapping[str, Any]], name_fields: Sequence[str], kind: str) -> None:
-        self.kind = kind
-        self.name_fields = tuple(name_fields)
-        self.objects = [dict(obj) for obj in objects]
-        self.by_id = {str(obj.get("id")): obj for obj in self.objects}
-        self.by_name: dict[str, list[dict[str, Any]]] = {}
-        for obj in self.objects:
-            self._index(obj)
-
-    def _index(self, obj: dict[str, Any]) -> None:
-        for name_field in self.name_fields:
-            name = obj.get(name_field)
-            if name not in (None, ""):
-                bucket = self.by_name.setdefault(str(name).strip().lower(), [])
-                if all(other.get("id") != obj.get("id") for other in bucket):
-                    bucket.append(obj)
-
-    def add(self, obj: Mapping[str, Any]) -> None:
-        """Remember an object this run created (so a later record finds it by name)."""
-        item = dict(obj)
-        self.objects.append(item)
-        self.by_id[str(item.get("id"))] = item
-        self._index(item)
-
-    def find(self, name: Any) -> dict[str, Any] | None:
-        """The one object named (or with id) ``name``; ``None`` if none; ambiguous names raise."""
-        text = str(name).strip()
-        matches = self.by_name.get(text.lower(), [])
-        if len(matches) > 1:
-            shown = ", ".join(f"{m.get(self.name_fields[0])!r} (id {m.get('id')})" for m in matches[:10])
-            raise RecordRejected(self.kind, f"{text!r} is ambiguous: {shown}; give the id instead")
-        if matches:
-            return matches[0]
-        return self.by_id.get(text)
-
-    def get(self, name: Any) -> dict[str, Any]:
-        """Like :meth:`find`, but an unknown name is a rejection listing what exists."""
-        found = self.find(name)
-        if found is None:
-            existing = sorted({str(obj.get(self.name_fields[0])) for obj in self.objects})
-            shown = ", ".join(repr(n) for n in existing[:20]) or "none"
-            more = f" and {len(existing) - 20} more" if len(existing) > 20 else ""
-            raise RecordRejected(self.kind, f"no {self.kind} {str(name).strip()!r}; existing: {shown}{more}")
-        return found
-
-
-def names(value: Any, separator: str = ",") -> list[str]:
-    """A list of names from a list, one value, or a ``separator``-separated string."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(separator) if part.strip()]
-    if isinstance(value, list | tuple | set):
-        return [str(item).strip() for item in value if str(item).strip()]
-    return [str(value).strip()]
+#: The one name-list reader (:func:`~airflow_provider_activecampaign.records.names.split_names`).
+names = split_names
 
 
 def empty(value: Any) -> bool:
@@ -177,7 +121,6 @@ def run_records(
     ``failed``. Anything else (auth, an outage outlasting max_wait) stops the run: retrying the task
     is safe, every write is an upsert.
     """
-    from airflow_provider_activecampaign.contacts.sources import BadRecord
     from airflow_provider_activecampaign.exceptions import (
         ActiveCampaignNotFoundError,
         ActiveCampaignValidationError,

@@ -1,1 +1,0 @@
-"""Machinery several resources share (failure reports), each in its own module."""
