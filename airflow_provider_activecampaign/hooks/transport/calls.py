@@ -1,0 +1,248 @@
+"""Call preparation: an endpoint resolved into one call with its URL, retry rule and limiters."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from airflow_provider_activecampaign.exceptions import ActiveCampaignConfigError
+from airflow_provider_activecampaign.hooks.ratelimit import Booking, RateLimiter
+from airflow_provider_activecampaign.hooks.transport.limiters import RoundTrips, limiters_for, round_trips
+from airflow_provider_activecampaign.hooks.transport.redaction import SENSITIVE_KEYS, redact_body
+from airflow_provider_activecampaign.hooks.transport.settings import (
+    API_PATH,
+    DEFAULT_TIMEOUT,
+    LEGACY_PATH,
+    TransportSettings,
+)
+
+#: The endpoint name of a tracking call (no /api/3 path: it goes to the tracking host).
+TRACKING_ENDPOINT = "tracking:event"
+
+#: POST endpoints that are upserts: sending them twice leaves the same state as sending them once.
+IDEMPOTENT_POSTS = frozenset({"contact/sync"})
+
+#: Words that mark a v1 ``api_action`` as a read (``contact_view``, ``campaign_list``,
+#: ``campaign_report_totals``, ``user_me``). v1 also uses GET for actions that write or send
+#: (``campaign_send``), so the HTTP method alone says nothing about whether a retry is safe.
+LEGACY_READ_WORDS = frozenset({"view", "list", "report", "totals", "paginator", "me"})
+
+
+@functools.lru_cache(maxsize=64)
+def key_id(base_url: str, api_key: str) -> str:
+    """Names a key in memory without holding it (a hash of the account's URL and the key)."""
+    return hashlib.sha256(f"{base_url}\n{api_key}".encode()).hexdigest()[:16]
+
+
+class FailureKind(enum.Enum):
+    """What we know about a call that got no HTTP answer."""
+
+    #: The request never left (DNS, refused, connect timeout): safe to send again.
+    NOT_SENT = "not sent"
+    #: The request may have reached the server (read timeout, dropped connection).
+    MAYBE_APPLIED = "maybe applied"
+
+
+@dataclass
+class Call:
+    """One logical API call, prepared once and attempted until it succeeds or gives up."""
+
+    method: str
+    endpoint: str
+    url: str
+    params: dict[str, Any] | None
+    json: Any = None
+    form: dict[str, Any] | None = None
+    idempotent: bool = False
+    expected: str = "HTTP 2xx with a JSON body"
+    limiters: list[RateLimiter] = field(default_factory=list)
+    #: The API key, only so that it can be scrubbed from anything an error quotes.
+    secret: str = field(default="", repr=False)
+    #: Which key this call uses (see :func:`key_id`), to tell a transient 403 from a refused key.
+    key: str = ""
+    #: The account's recent round trips (the limiter's floor); ``None``: count from the answer.
+    round_trips: RoundTrips | None = field(default=None, repr=False)
+    #: How long one attempt can stay unanswered (its timeouts, plus slack).
+    hold: float = DEFAULT_TIMEOUT * 2 + 5.0
+    #: Headers that differ from the session's; ``None`` removes one (the API key, for the tracking host).
+    headers: dict[str, str | None] | None = None
+    _bookings: list[tuple[RateLimiter, Booking]] = field(default_factory=list, init=False, repr=False)
+    _sent_at: float | None = field(default=None, init=False, repr=False)
+
+    @property
+    def display_url(self) -> str:
+        """The full URL with its query, safe to print (no key can be in it)."""
+        if not self.params:
+            return self.scrub(self.url)
+        safe = {k: ("***" if k.lower() in SENSITIVE_KEYS else v) for k, v in self.params.items()}
+        return self.scrub(f"{self.url}?{urlencode(safe, doseq=True)}")
+
+    @property
+    def display_body(self) -> str | None:
+        if self.json is not None:
+            return self.scrub(redact_body(self.json))
+        if self.form is not None:
+            return self.scrub(redact_body(self.form))
+        return None
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the API key replaced, for anything quoted from the wire (e.g. an echo)."""
+        return text.replace(self.secret, "***") if self.secret else text
+
+    def reserve(self) -> float:
+        """Book a slot in every limiter for one attempt; return the longest wait.
+
+        After waiting, call :meth:`confirm` (and wait again while it says so) before sending.
+        """
+        floor = self.round_trips.floor() if self.round_trips is not None else 0.0
+        booked = [(limiter, *limiter.book(hold=self.hold, floor=floor)) for limiter in self.limiters]
+        self._bookings = [(limiter, booking) for limiter, booking, _ in booked]
+        self._sent_at = None
+        return max((wait for _, _, wait in booked), default=0.0)
+
+    def confirm(self) -> float:
+        """About to send after waiting: 0.0 if every booking still fits, else how long to wait more."""
+        return max((limiter.confirm(booking) for limiter, booking in self._bookings), default=0.0)
+
+    def cancel(self) -> None:
+        """The attempt will not be sent after all (interrupted while waiting)."""
+        for limiter, booking in self._bookings:
+            limiter.cancel(booking)
+        self._bookings = []
+
+    def sent(self) -> None:
+        """The request goes on the wire now (times the round trip)."""
+        self._sent_at = time.monotonic()
+
+    def settle(self, answered: bool = True) -> None:
+        """The attempt is over: count it in every limiter from when it can have reached the server.
+
+        :param answered: Whether an HTTP answer came back (its round trip then teaches the floor).
+        """
+        if answered and self._sent_at is not None and self.round_trips is not None:
+            self.round_trips.add(time.monotonic() - self._sent_at)
+        for limiter, booking in self._bookings:
+            limiter.settle(booking)
+        self._bookings = []
+
+
+def is_idempotent(method: str, endpoint: str) -> bool:
+    """Whether sending the call twice leaves the account as sending it once would."""
+    return method in {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"} or (
+        method == "POST" and endpoint.strip("/") in IDEMPOTENT_POSTS
+    )
+
+
+def prepare_call(
+    settings: TransportSettings,
+    method: str,
+    endpoint: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    json: Any = None,
+    idempotent: bool | None = None,
+) -> Call:
+    """Resolve a v3 endpoint (``contacts/12``) into a call with its URL, retry rule and limiters."""
+    method = method.upper()
+    endpoint = endpoint.strip().lstrip("/")
+    if endpoint.startswith("api/3/"):
+        endpoint = endpoint[len("api/3/") :]
+    if "://" in endpoint or endpoint.startswith("/"):
+        raise ValueError(f"endpoint must be relative to {API_PATH}, got {endpoint!r}")
+    # Plain concatenation: urljoin would read "host:port/x" or "../" in an endpoint as a new target.
+    url = f"{settings.api_url}/{endpoint}"
+    return Call(
+        method=method,
+        endpoint=endpoint,
+        url=url,
+        params=dict(params) if params else None,
+        json=json,
+        idempotent=is_idempotent(method, endpoint) if idempotent is None else idempotent,
+        limiters=limiters_for(settings, method, endpoint),
+        secret=settings.api_key,
+        key=key_id(settings.base_url, settings.api_key),
+        round_trips=round_trips(settings.base_url),
+        hold=2 * settings.timeout + 5.0,
+    )
+
+
+def is_legacy_read(method: str, api_action: str) -> bool:
+    """Whether a v1 action only reads (safe to resend); ``campaign_send`` is a GET that sends mail."""
+    words = api_action.strip().lower().split("_")[1:]
+    return method.upper() == "GET" and any(word in LEGACY_READ_WORDS for word in words)
+
+
+def prepare_legacy_call(
+    settings: TransportSettings,
+    api_action: str,
+    *,
+    method: str = "GET",
+    params: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    idempotent: bool | None = None,
+) -> Call:
+    """A v1 ``/admin/api.php`` call: the key goes in the ``Api-Token`` header, never the URL."""
+    method = method.upper()
+    query = {"api_action": api_action, "api_output": "json", **(params or {})}
+    return Call(
+        method=method,
+        endpoint=f"legacy:{api_action}",
+        url=settings.base_url + LEGACY_PATH,
+        params=query,
+        form=dict(data) if data is not None else None,
+        idempotent=is_legacy_read(method, api_action) if idempotent is None else idempotent,
+        expected="HTTP 200 with JSON result_code 1",
+        limiters=limiters_for(settings, method, f"legacy:{api_action}"),
+        secret=settings.api_key,
+        key=key_id(settings.base_url, settings.api_key),
+        round_trips=round_trips(settings.base_url),
+        hold=2 * settings.timeout + 5.0,
+    )
+
+
+def prepare_tracking_call(settings: TransportSettings, form: Mapping[str, Any]) -> Call:
+    """An event tracking post: form-encoded to the tracking host, paced by the account's limiter.
+
+    The API key is never sent there (``Api-Token`` is removed from the request); the event key rides
+    in the form and is scrubbed from anything an error quotes. A tracking post has no idempotency
+    key, so it is not idempotent: a 429 or a refused connection (nothing recorded) is retried, a 5xx
+    or a dropped connection after sending is an ambiguous write and is never resent.
+    """
+    if not settings.event_tracking_actid or not settings.event_tracking_secret:
+        missing = [
+            name
+            for name, value in (
+                ("event_tracking_actid", settings.event_tracking_actid),
+                ("event_tracking_secret", settings.event_tracking_secret),
+            )
+            if not value
+        ]
+        raise ActiveCampaignConfigError(
+            f"The ActiveCampaign connection has no {' and no '.join(missing)} extra: "
+            "events cannot be tracked.",
+            hint="Copy the tracking account id (actid) and the Event Key from ActiveCampaign Settings → "
+            "Tracking → Event Tracking into the connection's extras event_tracking_actid and "
+            "event_tracking_secret.",
+        )
+    url = settings.event_tracking_url
+    return Call(
+        method="POST",
+        endpoint=TRACKING_ENDPOINT,
+        url=url,
+        params=None,
+        form={"actid": settings.event_tracking_actid, "key": settings.event_tracking_secret, **form},
+        idempotent=False,
+        expected='HTTP 200 with JSON {"success": 1}',
+        limiters=limiters_for(settings, "POST", TRACKING_ENDPOINT),
+        secret=settings.event_tracking_secret,
+        key=key_id(url, settings.event_tracking_secret),
+        round_trips=round_trips(url),
+        hold=2 * settings.timeout + 5.0,
+        headers={"Api-Token": None},
+    )
