@@ -5,6 +5,8 @@ from __future__ import annotations
 import json as jsonlib
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -43,13 +45,32 @@ def _parse_json(text: str) -> Any:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if value is None:
+    """``Retry-After`` in seconds (capped at :data:`MAX_RETRY_AFTER`), or ``None`` when unreadable.
+
+    RFC 9110 §10.2.3 allows delay-seconds or an HTTP date; ActiveCampaign sends seconds, proxies and
+    load balancers in front of it may send the date. A date in the past means "now".
+    """
+    value = (headers.get("Retry-After") or headers.get("retry-after") or "").strip()
+    if not value:
         return None
     try:
-        return max(0.0, min(float(value), MAX_RETRY_AFTER))
+        seconds = float(value)
     except ValueError:
+        seconds = _seconds_until_http_date(value)
+        if seconds is None:
+            return None
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+
+
+def _seconds_until_http_date(value: str) -> float | None:
+    """Seconds from now until an HTTP date (IMF-fixdate, or the obsolete RFC 850 and asctime forms)."""
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    if moment.tzinfo is None:  # asctime has no zone; HTTP dates are always GMT
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - datetime.now(UTC)).total_seconds()
 
 
 def _field_errors(body: Any) -> list[dict[str, Any]]:
@@ -117,14 +138,17 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
         "response_body": call.scrub(trim(text, BODY_LIMIT)) if text else "",
         "expected": call.expected,
     }
-    if call.secret and call.secret in text and not 200 <= status < 300:
-        body = _parse_json(call.scrub(text))  # an error that echoes the key quotes "***" instead
+    if not 200 <= status < 300 and text:
+        scrubbed = call.scrub(text)
+        if scrubbed != text:
+            body = _parse_json(scrubbed)  # an error that echoes a secret quotes "***" instead
     where = f"{call.method} {call.display_url}"
     if 300 <= status < 400:
         location = headers.get("Location") or headers.get("location") or ""
         target = urlsplit(urljoin(call.url, location))
         raise ActiveCampaignConfigError(
-            f"ActiveCampaign answered {where} with a redirect to {target.scheme}://{target.netloc}; "
+            f"ActiveCampaign answered {where} with a redirect to "
+            f"{call.scrub(f'{target.scheme}://{target.netloc}')}; "
             "it was not followed, so the API key was not sent there.",
             hint="Update the connection's API URL to the address shown in ActiveCampaign "
             "Settings → Developer.",

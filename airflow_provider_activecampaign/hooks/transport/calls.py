@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from airflow_provider_activecampaign.exceptions import ActiveCampaignConfigError
 from airflow_provider_activecampaign.hooks.ratelimit import Booking, RateLimiter
 from airflow_provider_activecampaign.hooks.transport.limiters import RoundTrips, limiters_for, round_trips
-from airflow_provider_activecampaign.hooks.transport.redaction import SENSITIVE_KEYS, redact_body
+from airflow_provider_activecampaign.hooks.transport.redaction import SENSITIVE_KEYS, redact, redact_body
 from airflow_provider_activecampaign.hooks.transport.settings import (
     API_PATH,
     DEFAULT_TIMEOUT,
@@ -92,8 +92,8 @@ class Call:
         return None
 
     def scrub(self, text: str) -> str:
-        """``text`` with the API key replaced, for anything quoted from the wire (e.g. an echo)."""
-        return text.replace(self.secret, "***") if self.secret else text
+        """``text`` without this call's key or any other known secret (the one rule: redaction.redact)."""
+        return redact(text, self.secret) if self.secret else redact(text)
 
     def reserve(self) -> float:
         """Book a slot in every limiter for one attempt; return the longest wait.

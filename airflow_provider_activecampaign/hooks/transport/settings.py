@@ -16,6 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 from airflow_provider_activecampaign import __version__
 from airflow_provider_activecampaign.exceptions import ActiveCampaignConfigError
 from airflow_provider_activecampaign.hooks.ratelimit import backend_kind
+from airflow_provider_activecampaign.hooks.transport.redaction import (
+    bounded,
+    is_sensitive_name,
+    remember_secret,
+)
 
 API_PATH = "/api/3"
 LEGACY_PATH = "/admin/api.php"
@@ -138,7 +143,7 @@ def normalize_tracking_url(url: Any) -> str:
 
 
 def _describe(raw: str) -> str:
-    return repr(raw[:200])
+    return bounded(raw)
 
 
 def _number(extra: Mapping[str, Any], key: str, default: float, minimum: float) -> float:
@@ -149,7 +154,7 @@ def _number(extra: Mapping[str, Any], key: str, default: float, minimum: float) 
         number = float(value)
     except (TypeError, ValueError):
         raise ActiveCampaignConfigError(
-            f"The connection extra {key!r} must be a number, got {str(value)[:50]!r}."
+            f"The connection extra {key!r} must be a number, got {bounded(str(value), 50)}."
         ) from None
     if number < minimum:
         raise ActiveCampaignConfigError(f"The connection extra {key!r} must be at least {minimum}.")
@@ -230,6 +235,8 @@ class TransportSettings:
     event_tracking_actid: str = ""
     event_tracking_secret: str = field(default="", repr=False)
     event_tracking_url: str = DEFAULT_EVENT_TRACKING_URL
+    #: Values of the connection's sensitive extras (``webhook_token``, any ``*password*``, …).
+    extra_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_connection_fields(
@@ -257,7 +264,14 @@ class TransportSettings:
                 f"budget_share must be a fraction of the account's budget between 0 and 1, got {share}."
             )
         retries = merged.get("max_retries")
-        return cls(
+        extra_secrets = tuple(
+            str(value).strip()
+            for key, value in extra.items()
+            if is_sensitive_name(key) and isinstance(value, str | int) and str(value).strip()
+        )
+        for secret in (api_key, *extra_secrets):
+            remember_secret(secret)  # redacted from every error text from now on, even before a hook
+        settings = cls(
             base_url=base_url,
             api_key=api_key,
             timeout=_number(merged, "timeout", DEFAULT_TIMEOUT, 0.1),
@@ -270,7 +284,31 @@ class TransportSettings:
             event_tracking_actid=str(extra.get("event_tracking_actid") or "").strip(),
             event_tracking_secret=str(extra.get("event_tracking_secret") or "").strip(),
             event_tracking_url=normalize_tracking_url(extra.get("event_tracking_url")),
+            extra_secrets=extra_secrets,
         )
+        remember_secret(settings.rate_limit_backend_password)
+        return settings
+
+    @property
+    def rate_limit_backend_password(self) -> str | None:
+        """The password in the rate-limit backend's Redis URL, if it has one."""
+        if "://" not in self.rate_limit_backend:
+            return None
+        try:
+            return urlsplit(self.rate_limit_backend).password
+        except ValueError:
+            return None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret of this connection: redacted everywhere and registered with the masker."""
+        found = (
+            self.api_key,
+            self.event_tracking_secret,
+            self.rate_limit_backend_password,
+            *self.extra_secrets,
+        )
+        return tuple(dict.fromkeys(secret for secret in found if secret))
 
     @property
     def rate_limit_backend_connection(self) -> str | None:
