@@ -53,13 +53,12 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = (headers.get("Retry-After") or headers.get("retry-after") or "").strip()
     if not value:
         return None
+    seconds: float | None
     try:
         seconds = float(value)
     except ValueError:
         seconds = _seconds_until_http_date(value)
-        if seconds is None:
-            return None
-    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+    return None if seconds is None else max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 
 def _seconds_until_http_date(value: str) -> float | None:

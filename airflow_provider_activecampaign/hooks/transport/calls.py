@@ -5,16 +5,26 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+import posixpath
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
-from airflow_provider_activecampaign.exceptions import ActiveCampaignConfigError
+from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignConfigError,
+    ActiveCampaignUnsafeEndpointError,
+)
 from airflow_provider_activecampaign.hooks.ratelimit import Booking, RateLimiter
 from airflow_provider_activecampaign.hooks.transport.limiters import RoundTrips, limiters_for, round_trips
-from airflow_provider_activecampaign.hooks.transport.redaction import SENSITIVE_KEYS, redact, redact_body
+from airflow_provider_activecampaign.hooks.transport.redaction import (
+    SENSITIVE_KEYS,
+    bounded,
+    redact,
+    redact_body,
+)
 from airflow_provider_activecampaign.hooks.transport.settings import (
     API_PATH,
     DEFAULT_TIMEOUT,
@@ -139,6 +149,55 @@ def is_idempotent(method: str, endpoint: str) -> bool:
     )
 
 
+#: Characters an endpoint may not contain at all: a backslash (read as "/" by some servers and
+#: proxies), and whitespace or control characters (header or request-line injection).
+_FORBIDDEN_IN_ENDPOINT = re.compile(r"[\\\x00-\x20\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_endpoint(endpoint: str) -> str:
+    """``endpoint`` relative to ``/api/3``; refused (nothing sent) when it could lead elsewhere.
+
+    Accepted: ``contacts/12``, ``/contacts/12``, ``api/3/contacts/12``, a query after ``?``.
+    Refused: absolute URLs, ``//host``, dot segments (``..``, ``.``, ``%2e%2e``, however often
+    encoded), encoded slashes or backslashes (``%2f``, ``%5c``), backslashes and control characters:
+    anything a server or a proxy could normalise to a path outside ``/api/3/``.
+    """
+    raw = str(endpoint)
+    text = raw.strip()
+    path = text.split("?", 1)[0].split("#", 1)[0]
+    problem = None
+    if "://" in path or path.startswith("//"):
+        problem = "it is an absolute URL or names another host"
+    elif _FORBIDDEN_IN_ENDPOINT.search(path) or _CONTROL.search(text):
+        problem = "it contains a backslash, whitespace or a control character"
+    else:
+        decoded = path
+        for _ in range(5):  # %252e%252e -> %2e%2e -> ..: decode until nothing changes
+            once = unquote(decoded)
+            if once == decoded:
+                break
+            decoded = once
+        if re.search(r"%(2f|5c)", path, re.IGNORECASE) or decoded.count("/") != path.count("/"):
+            problem = "it contains an encoded slash (%2f) or backslash (%5c)"
+        elif "\\" in decoded or any(segment in {".", ".."} for segment in decoded.split("/")):
+            problem = "it contains a dot segment (. or ..), which leaves the path it names"
+    if problem is None:
+        relative = text.lstrip("/")
+        if relative.startswith("api/3/"):
+            relative = relative[len("api/3/") :]
+        resolved = posixpath.normpath(f"{API_PATH}/{unquote(relative.split('?', 1)[0])}")
+        if resolved == API_PATH or resolved.startswith(f"{API_PATH}/"):
+            return relative
+        problem = f"it resolves to {bounded(resolved)}"
+    raise ActiveCampaignUnsafeEndpointError(
+        f"The endpoint {bounded(raw)} was refused before anything was sent: {problem}. "
+        f"An endpoint must be relative to {API_PATH} (e.g. 'contacts/12').",
+        hint="Give the path under /api/3 only, e.g. endpoint='dealStages' or 'contacts/12'; put query "
+        "parameters in query=/params=, never in the path. For a v1 action use api_action=.",
+    )
+
+
 def prepare_call(
     settings: TransportSettings,
     method: str,
@@ -150,11 +209,7 @@ def prepare_call(
 ) -> Call:
     """Resolve a v3 endpoint (``contacts/12``) into a call with its URL, retry rule and limiters."""
     method = method.upper()
-    endpoint = endpoint.strip().lstrip("/")
-    if endpoint.startswith("api/3/"):
-        endpoint = endpoint[len("api/3/") :]
-    if "://" in endpoint or endpoint.startswith("/"):
-        raise ValueError(f"endpoint must be relative to {API_PATH}, got {endpoint!r}")
+    endpoint = safe_endpoint(endpoint)
     # Plain concatenation: urljoin would read "host:port/x" or "../" in an endpoint as a new target.
     url = f"{settings.api_url}/{endpoint}"
     return Call(
