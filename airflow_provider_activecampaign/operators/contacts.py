@@ -63,6 +63,7 @@ from airflow_provider_activecampaign.exceptions import (
 )
 from airflow_provider_activecampaign.exports.windows import NoWindowError, resolve_window
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.hooks.transport.redaction import bounded
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignBaseOperator,
     check_failure_ratio,
@@ -1049,7 +1050,7 @@ class _RemovalOperator(ActiveCampaignBaseOperator):
                 problems, total, self.max_failure_ratio, what="contacts", happened="failed or were invalid"
             )
             raise AirflowFailException(
-                f"{summary}. First: {(counts.failures or invalid)[:5]}. The others were done."
+                f"{summary}. First: {bounded((counts.failures or invalid)[:5], 2000)}. The others were done."
             )
         return result
 

@@ -21,6 +21,7 @@ from airflow_provider_activecampaign.hooks.ratelimit import Booking, RateLimiter
 from airflow_provider_activecampaign.hooks.transport.limiters import RoundTrips, limiters_for, round_trips
 from airflow_provider_activecampaign.hooks.transport.redaction import (
     SENSITIVE_KEYS,
+    VALUE_LIMIT,
     bounded,
     redact,
     redact_body,
@@ -90,8 +91,14 @@ class Call:
         """The full URL with its query, safe to print (no key can be in it)."""
         if not self.params:
             return self.scrub(self.url)
-        safe = {k: ("***" if k.lower() in SENSITIVE_KEYS else v) for k, v in self.params.items()}
-        return self.scrub(f"{self.url}?{urlencode(safe, doseq=True)}")
+        parts = []
+        for name, value in self.params.items():
+            for item in value if isinstance(value, list | tuple) else [value]:
+                text = "***" if name.lower() in SENSITIVE_KEYS else str(item)
+                shown = urlencode({name: text[:VALUE_LIMIT]})
+                # A long value is cut, its length stated (a 10 MB email never fills an error).
+                parts.append(shown if len(text) <= VALUE_LIMIT else f"{shown}…({len(text)} characters)")
+        return self.scrub(f"{self.url}?{'&'.join(parts)}")
 
     @property
     def display_body(self) -> str | None:
