@@ -51,6 +51,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.hooks.transport import prepare_call
 
@@ -241,6 +242,7 @@ class ProgressReporter:
         if key != self._last_key:
             self._last_key = key
             self.log.info(self.line(pending, now))
+            metrics.record_bulk_imports_pending(pending)
 
     def line(self, pending: int, now: float) -> str:
         tally = self.tally

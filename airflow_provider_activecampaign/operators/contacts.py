@@ -62,6 +62,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.exports.windows import NoWindowError, resolve_window
+from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.hooks.transport.redaction import bounded
 from airflow_provider_activecampaign.operators.base import (
@@ -722,6 +723,13 @@ class ActiveCampaignSyncContactsOperator(ActiveCampaignBaseOperator):
             failures.rejected,
             failures.duplicates,
             len(tally.batch_ids),
+        )
+        metrics.record_rows(
+            type(self).__name__,
+            ok=result["succeeded"] or 0,
+            rejected=failures.rejected,
+            failed=failures.failed,
+            unknown=0 if waited else tally.submitted,  # sent, not waited for: not known yet
         )
         ratio = failures.count / records if records else 0.0
         if failures.count and ratio > self.max_failure_ratio:

@@ -21,6 +21,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignServerError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.transport.calls import Call, FailureKind
 from airflow_provider_activecampaign.hooks.transport.redaction import BODY_LIMIT, trim
 
@@ -125,6 +126,7 @@ def api_message(body: Any) -> str | None:
 
 def handle_response(call: Call, status: int, headers: Mapping[str, str], text: str) -> Any:
     """Return the decoded body of a successful answer, or raise the right typed error."""
+    metrics.record_request(call.method, status)
     body = _parse_json(text)
     if 200 <= status < 300 and body is not None and not _legacy_refusal(call, body):
         _KEY_WORKED[call.key] = time.monotonic()
@@ -171,6 +173,7 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
     message = trim(message, SUMMARY_MESSAGE_LIMIT) if message else message
     detail = f": {message}" if message else ""
     if status == 429:
+        metrics.record_rate_limited(call.method)
         error: ActiveCampaignError = ActiveCampaignRateLimitError(
             f"ActiveCampaign rate limit hit on {where}{detail}",
             retry_after=_retry_after(headers),
@@ -188,6 +191,7 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
             call.limiters[0].saturate()
         return _raise(error)
     if status == 400 and message and "rate limit" in message.lower():
+        metrics.record_rate_limited(call.method)
         for limiter in call.limiters:
             limiter.saturate()
         return _raise(
@@ -263,6 +267,7 @@ def _raise(error: ActiveCampaignError) -> Any:
 
 def transport_error(call: Call, kind: FailureKind, reason: BaseException | str) -> ActiveCampaignError:
     """The error for a call that got no HTTP answer; retryable only when that cannot duplicate a write."""
+    metrics.record_request(call.method, None)
     reason_text = reason if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
     common: dict[str, Any] = {
         "method": call.method,

@@ -17,6 +17,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignConfigError,
     ActiveCampaignUnsafeEndpointError,
 )
+from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.ratelimit import Booking, RateLimiter
 from airflow_provider_activecampaign.hooks.transport.limiters import RoundTrips, limiters_for, round_trips
 from airflow_provider_activecampaign.hooks.transport.redaction import (
@@ -85,6 +86,7 @@ class Call:
     headers: dict[str, str | None] | None = None
     _bookings: list[tuple[RateLimiter, Booking]] = field(default_factory=list, init=False, repr=False)
     _sent_at: float | None = field(default=None, init=False, repr=False)
+    _reserved_at: float | None = field(default=None, init=False, repr=False)
 
     @property
     def display_url(self) -> str:
@@ -121,7 +123,9 @@ class Call:
         booked = [(limiter, *limiter.book(hold=self.hold, floor=floor)) for limiter in self.limiters]
         self._bookings = [(limiter, booking) for limiter, booking, _ in booked]
         self._sent_at = None
-        return max((wait for _, _, wait in booked), default=0.0)
+        wait = max((wait for _, _, wait in booked), default=0.0)
+        self._reserved_at = time.monotonic() if wait > 0 else None
+        return wait
 
     def confirm(self) -> float:
         """About to send after waiting: 0.0 if every booking still fits, else how long to wait more."""
@@ -134,8 +138,11 @@ class Call:
         self._bookings = []
 
     def sent(self) -> None:
-        """The request goes on the wire now (times the round trip)."""
+        """The request goes on the wire now (times the round trip; reports the limiter's wait)."""
         self._sent_at = time.monotonic()
+        if self._reserved_at is not None:
+            metrics.record_limiter_wait(self._sent_at - self._reserved_at)
+            self._reserved_at = None
 
     def settle(self, answered: bool = True) -> None:
         """The attempt is over: count it in every limiter from when it can have reached the server.

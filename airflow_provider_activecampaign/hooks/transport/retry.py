@@ -13,6 +13,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignError,
     ActiveCampaignRateLimitError,
 )
+from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.transport.answers import TRANSIENT_FORBIDDEN_RETRIES
 from airflow_provider_activecampaign.hooks.transport.settings import TransportSettings
 
@@ -88,6 +89,8 @@ class RetryPolicy:
         else:
             pause = random.uniform(0, min(MAX_BACKOFF, 0.5 * 2 ** (self.failures - 1)))
         pause = max(0.0, min(pause, self.settings.max_wait - self._elapsed(state)))
+        if isinstance(error, ActiveCampaignRateLimitError):
+            metrics.record_throttled_wait(pause)
         self.waited = self._elapsed(state) + pause
         return pause
 
