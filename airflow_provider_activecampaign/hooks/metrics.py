@@ -5,7 +5,7 @@ dimensions are tags (StatsD keeps them with ``statsd_influxdb_enabled`` or Datad
 always does). docs/metrics.md lists each name, its type, tags and when it is emitted.
 
 Metrics never break a call: a backend that fails is logged once and ignored. When metrics are off,
-Airflow's backend is a no-op and a call here costs about a microsecond (benchmarks/metrics_cost.py).
+Airflow's backend is a no-op and a call here costs a few microseconds (benchmarks/metrics_cost.py).
 """
 
 from __future__ import annotations
@@ -33,11 +33,18 @@ log = logging.getLogger(__name__)
 _failed_once = False
 
 
-def _stats() -> Any:
-    # Airflow 3.2 and 3.3 both ship it here (the task SDK); ``airflow.stats`` is a deprecated alias.
-    from airflow.sdk.observability.stats import Stats
+_STATS: Any = None
 
-    return Stats
+
+def _stats() -> Any:
+    global _STATS
+    if _STATS is None:
+        # Airflow 3.2 and 3.3 both ship it here (the task SDK); ``airflow.stats`` is a deprecated
+        # alias. Imported on first use: importing this module costs nothing.
+        from airflow.sdk.observability.stats import Stats
+
+        _STATS = Stats
+    return _STATS
 
 
 def _emit(kind: str, name: str, *args: Any, tags: dict[str, str] | None = None) -> None:
