@@ -73,16 +73,17 @@ def _fresh_transport_state(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_secret_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def secret_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Fail any test in which a test secret appears in a provider exception or a log record.
 
     See tests/secrets_guard.py: the provider's base exception class and the root logger are watched
     for the emulator's API key, a webhook token, the tracking key and the tests' Redis password.
+    (Its value is the list of findings: the guard's own test asserts on it, then empties it.)
     """
     from tests.secrets_guard import guard
 
     with guard(monkeypatch) as findings:
-        yield
+        yield findings
     if findings:
         pytest.fail("A secret leaked:\n" + "\n".join(dict.fromkeys(findings)), pytrace=False)
 

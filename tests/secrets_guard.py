@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
+import structlog
 
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError
 from tests.helpers.fakes import API_KEY as FAKE_API_KEY
@@ -66,12 +67,29 @@ def _texts_of(error: ActiveCampaignError) -> str:
     return "\n".join(values)
 
 
+_SKIPPED = (__file__, "airflow_provider_activecampaign/exceptions.py", "/structlog/", "/logging/__init__.py")
+
+
 def _built_at() -> str:
-    """The first stack frame outside this module and exceptions.py: where the error was built."""
+    """The first stack frame outside this module, exceptions.py and logging: where it happened."""
     for frame in reversed(traceback.extract_stack()[:-2]):
-        if not frame.filename.endswith(("secrets_guard.py", "exceptions.py")):
+        if not any(part in frame.filename for part in _SKIPPED):
             return f"{frame.filename}:{frame.lineno} ({frame.name})"
     return "?"
+
+
+def _structlog_scan(findings: list[str]) -> Any:
+    """A structlog processor (Airflow's task and hook loggers use structlog) that scans each event."""
+
+    def scan(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        text = " ".join(str(value) for value in event.values())
+        found = secrets_in(text)
+        if found:
+            name = event.get("logger") or event.get("logger_name") or getattr(logger, "name", "?")
+            findings.append(f"log event of {name!r} at {_built_at()} holds {', '.join(found)}")
+        return event
+
+    return scan
 
 
 class _LogScan(logging.Handler):
@@ -118,7 +136,13 @@ def guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     handler = _LogScan(findings)
     root = logging.getLogger()
     root.addHandler(handler)
+    # The processors list every structlog logger shares (cached ones too): scan first, then restore.
+    processors = structlog.get_config()["processors"]
+    scanner = _structlog_scan(findings)
+    processors.insert(0, scanner)
     try:
         yield findings
     finally:
         root.removeHandler(handler)
+        if scanner in processors:
+            processors.remove(scanner)
