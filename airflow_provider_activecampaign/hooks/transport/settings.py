@@ -37,6 +37,8 @@ DEFAULT_BUDGET_SHARE = 1.0
 #: The Airflow configuration section of the deployment-wide settings.
 CONFIG_SECTION = "activecampaign"
 
+#: The shortest value of a sensitive-named extra that is treated as a secret.
+MIN_EXTRA_SECRET = 8
 #: Where event tracking posts go (``POST https://trackcmp.net/event``, form-encoded).
 DEFAULT_EVENT_TRACKING_URL = "https://trackcmp.net/event"
 
@@ -264,10 +266,10 @@ class TransportSettings:
                 f"budget_share must be a fraction of the account's budget between 0 and 1, got {share}."
             )
         retries = merged.get("max_retries")
-        extra_secrets = tuple(
+        extra_secrets = tuple(  # short values ("true", "1") are flags, not secrets: never blanked out
             str(value).strip()
             for key, value in extra.items()
-            if is_sensitive_name(key) and isinstance(value, str | int) and str(value).strip()
+            if is_sensitive_name(key) and isinstance(value, str) and len(value.strip()) >= MIN_EXTRA_SECRET
         )
         for secret in (api_key, *extra_secrets):
             remember_secret(secret)  # redacted from every error text from now on, even before a hook
