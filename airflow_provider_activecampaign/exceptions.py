@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class ActiveCampaignError(AirflowException):
@@ -128,4 +128,14 @@ class ActiveCampaignAmbiguousWriteError(ActiveCampaignError):
 
     Raised instead of resending a non-idempotent POST. The caller must read back (look for the
     object it tried to create) before trying again, so nothing is created, enrolled or sent twice.
+    """
+
+
+class ActiveCampaignUnsafeEndpointError(ActiveCampaignConfigError, AirflowFailException, ValueError):
+    """An endpoint that would leave ``/api/3/`` (or v1's ``admin/api.php``) was refused before sending.
+
+    Dot segments (``..``, ``%2e%2e``), encoded slashes (``%2f``), absolute URLs and ``//host`` are
+    refused: the request never leaves the machine. Retrying cannot help, so Airflow does not retry
+    it (an :class:`~airflow.sdk.exceptions.AirflowFailException`); it is also a ``ValueError``, as
+    an absolute URL always was.
     """

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +59,33 @@ def _own_ratelimit_windows(request: pytest.FixtureRequest, monkeypatch: pytest.M
 
 @pytest.fixture(autouse=True)
 def _fresh_transport_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with empty client-side rate windows and no key known to have worked.
+    """Each test starts with empty client-side rate windows, no key known to have worked, no secret known.
 
-    (A 403 then fails fast, as on a first call; the emulator's own windows are empty after reset.)
+    (A 403 then fails fast, as on a first call; the emulator's own windows are empty after reset. A
+    secret is redacted only once the code under test has learnt it, as in a fresh process.)
     """
     from airflow_provider_activecampaign.hooks import transport
+    from airflow_provider_activecampaign.hooks.transport import redaction
 
     monkeypatch.setattr(transport, "_LIMITERS", {})
     monkeypatch.setattr(transport, "_KEY_WORKED", {})
+    monkeypatch.setattr(redaction, "SECRETS", redaction.SecretRegistry())
+
+
+@pytest.fixture(autouse=True)
+def secret_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Fail any test in which a test secret appears in a provider exception or a log record.
+
+    See tests/secrets_guard.py: the provider's base exception class and the root logger are watched
+    for the emulator's API key, a webhook token, the tracking key and the tests' Redis password.
+    (Its value is the list of findings: the guard's own test asserts on it, then empties it.)
+    """
+    from tests.secrets_guard import guard
+
+    with guard(monkeypatch) as findings:
+        yield findings
+    if findings:
+        pytest.fail("A secret leaked:\n" + "\n".join(dict.fromkeys(findings)), pytrace=False)
 
 
 @pytest.fixture(scope="session")

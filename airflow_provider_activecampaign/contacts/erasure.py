@@ -35,6 +35,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.hooks.transport.redaction import bounded
 from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.records.paths import JsonLinesFile
 
@@ -51,6 +52,10 @@ RESULTS = (
     "unverified",
 )
 IDENTIFY_BY = ("email", "sha256")
+
+
+#: The longest address the email standards allow (RFC 5321's path limit); longer is quoted cut.
+MAX_EMAIL_LENGTH = 254
 
 
 @dataclass
@@ -204,6 +209,8 @@ class ContactEraser:
         subject = (
             hashlib.sha256(email_key(email).encode()).hexdigest() if self.identify_by == "sha256" else email
         )
+        if len(subject) > MAX_EMAIL_LENGTH:  # never a valid address: quoted cut, with its length
+            subject = bounded(subject)
         self.audit(
             {
                 "subject": subject,

@@ -60,6 +60,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.records.failures import FailureReport
 from airflow_provider_activecampaign.records.names import split_names
@@ -250,12 +251,15 @@ class ContactSyncService:
         sending: SendingSpec,
         *,
         logger: Any = None,
+        operator_name: str = "ActiveCampaignSyncContactsOperator",
     ) -> None:
         self.hook = hook
         self.source = source
         self.mapping = mapping
         self.sending = sending
         self.log = logger or logging.getLogger(__name__)
+        #: The operator the row metrics are tagged with.
+        self.operator_name = operator_name
 
     # -- plain sync -------------------------------------------------------------------------------
 
@@ -575,6 +579,13 @@ class ContactSyncService:
             failures.rejected,
             failures.duplicates,
             len(tally.batch_ids),
+        )
+        metrics.record_rows(
+            self.operator_name,
+            ok=result["succeeded"] or 0,
+            rejected=failures.rejected,
+            failed=failures.failed,
+            unknown=0 if waited else tally.submitted,  # sent, not waited for: not known yet
         )
         limit = self.sending.max_failure_ratio
         ratio = failures.count / records if records else 0.0

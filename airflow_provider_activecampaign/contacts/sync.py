@@ -49,6 +49,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.records.failures import (  # noqa: F401  (re-exported for older imports)
     INLINE_FAILURES,
@@ -151,6 +152,7 @@ class ProgressReporter:
         if key != self._last_key:
             self._last_key = key
             self.log.info(self.line(pending, now))
+            metrics.record_bulk_imports_pending(pending)
 
     def line(self, pending: int, now: float) -> str:
         tally = self.tally

@@ -32,6 +32,7 @@ from airflow_provider_activecampaign.hooks.transport import (
     prepare_tracking_call,
     transport_error,
 )
+from airflow_provider_activecampaign.hooks.transport.redaction import register_secret
 
 PAGE_SIZE = 100
 
@@ -70,9 +71,8 @@ class ActiveCampaignHook(BaseHook):
     def settings(self) -> TransportSettings:
         """The validated connection settings (fetched once, the key registered with the masker)."""
         settings = settings_of(self.activecampaign_conn_id, self.get_connection(self.activecampaign_conn_id))
-        _mask(settings.api_key)
-        if settings.event_tracking_secret:
-            _mask(settings.event_tracking_secret)
+        for secret in settings.secrets:  # the key, the tracking key, webhook tokens, sensitive extras
+            _mask(secret)
         backend_conn_id = settings.rate_limit_backend_connection
         if backend_conn_id is not None:
             settings = with_backend_url(settings, self.get_connection(backend_conn_id), backend_conn_id)
@@ -474,18 +474,9 @@ def with_backend_url(settings: TransportSettings, conn: Any, conn_id: str) -> Tr
 
 def mask_backend_secret(settings: TransportSettings) -> None:
     """Register the rate-limit backend's password (if its URL has one) with the secret masker."""
-    from urllib.parse import unquote, urlsplit
-
-    password = (
-        urlsplit(settings.rate_limit_backend).password if "://" in settings.rate_limit_backend else None
-    )
-    if password:
-        _mask(password)
-        _mask(unquote(password))
+    _mask(settings.rate_limit_backend_password)
 
 
-def _mask(secret: str) -> None:
-    """Register the key with Airflow's secret masker, in and out of a task."""
-    from airflow.sdk.log import mask_secret
-
-    mask_secret(secret)
+def _mask(secret: str | None) -> None:
+    """Register a secret with Airflow's secret masker, in and out of a task, and with the redaction rule."""
+    register_secret(secret)

@@ -17,7 +17,6 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError
 from airflow_provider_activecampaign.hooks.activecampaign import (
-    mask_backend_secret,
     settings_of,
     with_backend_url,
 )
@@ -32,6 +31,7 @@ from airflow_provider_activecampaign.hooks.transport import (
     prepare_call,
     transport_error,
 )
+from airflow_provider_activecampaign.hooks.transport.redaction import aregister_secret
 
 
 class ActiveCampaignAsyncHook(BaseHook):
@@ -59,18 +59,16 @@ class ActiveCampaignAsyncHook(BaseHook):
         """The validated connection settings, fetched once per hook."""
         if self._settings is None:
             from airflow.providers.common.compat.connection import get_async_connection
-            from airflow.sdk.log import amask_secret
 
             conn = await get_async_connection(self.activecampaign_conn_id, hook=self)
             settings = settings_of(self.activecampaign_conn_id, conn)
-            await amask_secret(settings.api_key)
-            if settings.event_tracking_secret:
-                await amask_secret(settings.event_tracking_secret)
+            for secret in settings.secrets:  # the key, the tracking key, webhook tokens, sensitive extras
+                await aregister_secret(secret)
             backend_conn_id = settings.rate_limit_backend_connection
             if backend_conn_id is not None:
                 redis_conn = await get_async_connection(backend_conn_id, hook=self)
                 settings = with_backend_url(settings, redis_conn, backend_conn_id)
-            mask_backend_secret(settings)
+            await aregister_secret(settings.rate_limit_backend_password)
             self._settings = settings
         return self._settings
 

@@ -48,6 +48,7 @@ from airflow_provider_activecampaign.exceptions import (
 )
 from airflow_provider_activecampaign.exports.windows import NoWindowError, resolve_window
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.hooks.transport.redaction import bounded
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignBaseOperator,
     check_failure_ratio,
@@ -202,7 +203,14 @@ class _ContactSyncOperator(ActiveCampaignBaseOperator):
             exclude_automations=self.exclude_automations,
         )
         sending = self._sending_spec(wait_for_completion=wait_for_completion)
-        return ContactSyncService(self.hook, self._source_spec(), mapping, sending, logger=self.log)
+        return ContactSyncService(
+            self.hook,
+            self._source_spec(),
+            mapping,
+            sending,
+            logger=self.log,
+            operator_name=type(self).__name__,
+        )
 
     def failures_location(self, context: Context) -> str:
         return str(self.failures_path or default_failures_path(context))
@@ -763,7 +771,7 @@ class _RemovalOperator(ActiveCampaignBaseOperator):
                 problems, total, self.max_failure_ratio, what="contacts", happened="failed or were invalid"
             )
             raise AirflowFailException(
-                f"{summary}. First: {(counts.failures or invalid)[:5]}. The others were done."
+                f"{summary}. First: {bounded((counts.failures or invalid)[:5], 2000)}. The others were done."
             )
         return result
 

@@ -28,9 +28,9 @@ RECONCILED_EVENTS = ("unsubscribe", "contact_tag_added")
 
 
 def _mask(value: str) -> None:
-    from airflow.sdk.log import mask_secret
+    from airflow_provider_activecampaign.hooks.transport.redaction import register_secret
 
-    mask_secret(value)
+    register_secret(value)  # the masker and the transport's redaction rule alike
 
 
 class ActiveCampaignRegisterWebhooksOperator(ActiveCampaignBaseOperator):

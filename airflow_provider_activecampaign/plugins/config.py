@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from airflow_provider_activecampaign.hooks.transport.redaction import remember_secret
 from airflow_provider_activecampaign.webhooks.events import account_host
 
 SETTINGS_TTL = 30.0
@@ -92,6 +93,7 @@ def load_settings() -> ReceiverSettings:
         except ValueError as exc:
             problems.append(f"connection {conn_id!r}: {exc}")
             continue
+        remember_secret(token)  # the URL path holds it: redacted from any error or log line
         accounts.append(Account(conn_id, host, token, _tz(extra.get("account_timezone"))))
     api_conn_id = _conf("webhook_api_conn_id", "")
     if api_conn_id:

@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.plugins.config import (
     ApiCredentials,
     SettingsCache,
@@ -55,26 +56,32 @@ def create_app(settings: SettingsCache | None = None) -> FastAPI:
         settings = await current_settings()
         account = settings.account_for(token)
         if account is None:
+            metrics.record_webhook_delivery("refused", "unknown_token")
             return JSONResponse(NOT_FOUND, status_code=404)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            metrics.record_webhook_delivery("refused", "too_large")
             return JSONResponse({"error": "body too large for an ActiveCampaign delivery"}, status_code=400)
         try:
             body = await request.body()
         except ClientDisconnect:
+            metrics.record_webhook_delivery("refused", "disconnected")
             return JSONResponse({"error": "the client disconnected"}, status_code=400)
         try:
             event = normalise(parse_form(body), account.host, default_tz=account.tz)
         except WebhookPayloadError as exc:
             log.info("ActiveCampaign webhook for %s refused: %s", account.host, exc)
+            metrics.record_webhook_delivery("refused", "invalid_payload")
             return JSONResponse({"error": str(exc)}, status_code=400)
         try:
             outcome = await app.state.recorder.record(event)
         except RecordError as exc:
             log.error("ActiveCampaign %s event for %s not recorded: %s", event.type, account.host, exc)
+            metrics.record_webhook_delivery("failed", "not_recorded")
             return JSONResponse(
                 {"error": "the event could not be recorded; try again later"}, status_code=503
             )
+        metrics.record_webhook_delivery("recorded", str(outcome.status))
         contact_id = (event.contact or {}).get("id")
         log.info("ActiveCampaign %s event (contact id %s): %s", event.type, contact_id, outcome.status)
         return JSONResponse(

@@ -30,6 +30,8 @@ import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
+from airflow_provider_activecampaign.hooks.transport.redaction import bounded
+
 #: RFC 5321 4.5.3.1.3 (as corrected by erratum 1690): the longest address that can be sent.
 MAX_EMAIL_LENGTH = 254
 #: RFC 5321 4.5.3.1.1: the longest local part (the text before the ``@``).
@@ -42,7 +44,7 @@ class InvalidEmailError(ValueError):
     def __init__(self, address: str, problem: str) -> None:
         self.address = address
         self.problem = problem
-        super().__init__(f"{address!r} is not a valid email address: {problem}")
+        super().__init__(f"{bounded(address, 320)} is not a valid email address: {problem}")
 
 
 def check_email(value: str) -> str:

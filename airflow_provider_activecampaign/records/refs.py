@@ -35,6 +35,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.hooks.transport.redaction import bounded
 from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
 
 _SEPARATORS = re.compile(r"[,;\s]+")
@@ -197,7 +198,8 @@ def _display(item: Any) -> str:
     if isinstance(item, Mapping):
         email = item.get("email")
         if email not in (None, ""):
-            return str(email).strip()
+            text = str(email).strip()
+            return text if len(text) <= 320 else bounded(text)  # never a valid address: cut, length stated
         return json.dumps(dict(item), default=str, sort_keys=True)[:200]
     return str(item).strip()[:200]
 

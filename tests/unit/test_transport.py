@@ -219,9 +219,15 @@ def test_prepare_call_refuses_absolute_urls() -> None:
         prepare_call(settings(), "GET", "https://evil.example.com/x")
 
 
-@pytest.mark.parametrize("endpoint", ["//evil.example.com/x", "evil.example.com:443/x", "contacts:1"])
+@pytest.mark.parametrize("endpoint", ["evil.example.com:443/x", "contacts:1"])
 def test_prepare_call_never_leaves_the_account_host(endpoint: str) -> None:
     assert prepare_call(settings(), "GET", endpoint).url.startswith(f"{BASE}/api/3/")
+
+
+def test_prepare_call_refuses_a_network_path() -> None:
+    # Was accepted as the path "evil.example.com/x" under /api/3; now refused like any //host.
+    with pytest.raises(ValueError, match="relative to /api/3"):
+        prepare_call(settings(), "GET", "//evil.example.com/x")
 
 
 def test_prepare_legacy_call_keeps_the_key_out_of_the_url() -> None:
