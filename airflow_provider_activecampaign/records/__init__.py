@@ -1,0 +1,1 @@
+"""The records floor: what every writer shares below the resources (sources, failures, journal, ...)."""
