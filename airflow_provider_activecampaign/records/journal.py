@@ -429,3 +429,27 @@ class WriteJournal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def request_deadline_seconds(hook: Any) -> float:
+    """The latest a write through ``hook`` can still be in flight after it was handed to the transport.
+
+    Pacing and throttling may hold a call back for up to ``max_wait`` before it leaves, and one
+    attempt waits at most twice the timeout (connect + read) plus slack. A lost answer, or a later
+    try finding the intent open (the earlier process is gone), narrows it (see ``settles_at``).
+    """
+    settings = hook.settings
+    return float(settings.max_wait) + 2 * float(settings.timeout) + 5.0
+
+
+def lost_answer(error: Any) -> str:
+    """What is known about a write whose answer did not say whether it applied (for messages)."""
+    status = getattr(error, "status", None)
+    if status is not None:
+        return f"ActiveCampaign answered HTTP {status}, which does not say whether it was applied"
+    return "no answer came back (timeout or dropped connection), so whether it was applied is not known"
+
+
+def times(count: int) -> str:
+    """``once``, ``twice``, ``3 times``: how often something was sent, for messages."""
+    return {0: "never", 1: "once", 2: "twice"}.get(count, f"{count} times")
