@@ -28,6 +28,19 @@ class RecordRejected(ValueError):
         return cls(error.field, error.reason)
 
 
+class WriteUnknown(Exception):
+    """A write that was sent and may have been applied, and that no read-back can settle yet.
+
+    It is not sent again in this try (the write journal keeps its intent open); the next run's
+    read-back, once the write has settled, says whether it applied. ``sent`` counts the sends.
+    """
+
+    def __init__(self, reason: str, *, sent: int) -> None:
+        self.reason = reason
+        self.sent = sent
+        super().__init__(reason)
+
+
 class NameIndex:
     """Objects of one collection by id and by name (exact, case-insensitive, on any of ``name_fields``)."""
 
@@ -104,6 +117,8 @@ class UpsertTally:
     failed: int = 0
     #: Creates that failed ambiguously and were found by a read-back (applied once, not resent).
     recovered: int = 0
+    #: Sent, may have been applied, not settled yet: not sent again in this try (see the journal).
+    unknown: int = 0
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -174,8 +189,9 @@ def run_records(
 
     ``RecordRejected`` (and a source's unreadable rows) are ``rejected``: nothing was sent. The
     API's 4xx answers about one record (validation, not found) and the ``refused`` errors are
-    ``failed``. Anything else (auth, an outage outlasting max_wait) stops the run: retrying the task
-    is safe, every write is an upsert.
+    ``failed``. A :class:`WriteUnknown` is ``unknown`` (sent, may have applied, not resent). Anything
+    else (auth, an outage outlasting max_wait) stops the run: retrying the task is safe, every write
+    goes through the write journal.
     """
     from airflow_provider_activecampaign.contacts.sources import BadRecord
     from airflow_provider_activecampaign.exceptions import (
@@ -205,6 +221,17 @@ def run_records(
                     **identify(record),
                     "stage": "rejected",
                     "field": error.field,
+                    "reason": error.reason,
+                }
+            )
+        except WriteUnknown as error:
+            tally.unknown += 1
+            failures.add(
+                {
+                    "row": row,
+                    **identify(record),
+                    "stage": "unknown",
+                    "sent": error.sent,
                     "reason": error.reason,
                 }
             )

@@ -18,6 +18,7 @@ from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
     failure_ratio_message,
 )
+from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 
 
 class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
@@ -111,11 +112,15 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             currency=self.currency,
             value_unit=self.value_unit,
             logger=self.log,
+            journal=WriteJournal.for_task(context),
+            deadline_seconds=request_deadline_seconds(self.hook),
         )
         path = self.failures_location(context)
         source = self.open_records(self.deals)
-        with source, FailureLog(path) as failures:
-            upserter.prepare(mapped_columns(source.columns, self.field_map))
+        with source, FailureLog(path) as failures, upserter.journal:
+            columns = mapped_columns(source.columns, self.field_map)
+            if columns:  # an empty source has no columns: nothing to check, nothing to write
+                upserter.prepare(columns)
             run_records(
                 source,
                 upserter.upsert,
@@ -132,8 +137,9 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             "failures_path": str(path),
         }
         self.log.info(
-            "Deals: %d records, %d created (%d after an ambiguous create was read back), %d updated, "
-            "%d unchanged, %d rejected, %d failed. Failures: %s",
+            "Deals: %d records, %d created (%d found by a read-back after an ambiguous create, not "
+            "resent), %d updated, %d unchanged, %d rejected, %d failed, %d unknown (sent once, may "
+            "still apply; not resent, the next run settles them). Failures: %s",
             tally.records,
             tally.created,
             tally.recovered,
@@ -141,9 +147,10 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             tally.unchanged,
             tally.rejected,
             tally.failed,
+            tally.unknown,
             path,
         )
-        bad = tally.rejected + tally.failed
+        bad = tally.rejected + tally.failed + tally.unknown
         if tally.records and bad / tally.records > ratio:
             raise AirflowException(
                 failure_ratio_message(bad, tally.records, ratio, what="deal records")

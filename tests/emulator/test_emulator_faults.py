@@ -96,7 +96,9 @@ def test_slow_after_with_client_timeout_is_an_ambiguous_write(
     assert _contacts(emulator) == 1
 
 
-def test_late_applies_the_write_after_the_client_timed_out(api: httpx.Client, emulator: EmulatorFixture) -> None:
+def test_late_applies_the_write_after_the_client_timed_out(
+    api: httpx.Client, emulator: EmulatorFixture
+) -> None:
     emulator.add_fault("POST", SYNC, "late", delay=0.6)
     with pytest.raises(httpx.ReadTimeout):
         api.post("contact/sync", json=BODY, timeout=0.1)
