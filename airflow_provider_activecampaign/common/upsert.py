@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_provider_activecampaign.common.customfields import FieldValueError
 from airflow_provider_activecampaign.contacts.emails import InvalidEmailError, check_email, email_key
+from airflow_provider_activecampaign.records.journal import WriteUnknown
 
 
 class RecordRejected(ValueError):
@@ -26,19 +27,6 @@ class RecordRejected(ValueError):
     @classmethod
     def from_field_error(cls, error: FieldValueError) -> RecordRejected:
         return cls(error.field, error.reason)
-
-
-class WriteUnknown(Exception):
-    """A write that was sent and may have been applied, and that no read-back can settle yet.
-
-    It is not sent again in this try (the write journal keeps its intent open); the next run's
-    read-back, once the write has settled, says whether it applied. ``sent`` counts the sends.
-    """
-
-    def __init__(self, reason: str, *, sent: int) -> None:
-        self.reason = reason
-        self.sent = sent
-        super().__init__(reason)
 
 
 class NameIndex:

@@ -53,7 +53,6 @@ from airflow_provider_activecampaign.common.upsert import (
     NameIndex,
     RecordRejected,
     UpsertTally,
-    WriteUnknown,
     empty,
 )
 from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError
@@ -63,6 +62,7 @@ from airflow_provider_activecampaign.records.journal import (
     Outcome,
     Resolution,
     WriteJournal,
+    WriteUnknown,
     lost_answer,
     times,
 )

@@ -18,6 +18,7 @@ from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
     failure_ratio_message,
 )
+from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 
 
 class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
@@ -80,7 +81,8 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
         ratio = self.rendered_failure_ratio()
         path = self.failures_location(context)
         source = self.open_records(self.accounts)
-        with source, FailureLog(path) as failures:
+        journal = WriteJournal.for_task(context)
+        with source, FailureLog(path) as failures, journal:
             upserter = AccountUpserter(
                 self.hook,
                 key_field=self.key_field,
@@ -88,8 +90,12 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
                 move_contacts=_flag(self.move_contacts),
                 report=failures.add,
                 logger=self.log,
+                journal=journal,
+                deadline_seconds=request_deadline_seconds(self.hook),
             )
-            upserter.prepare(mapped_columns(source.columns, self.field_map))
+            columns = mapped_columns(source.columns, self.field_map)
+            if columns:  # an empty source has no columns: nothing to check, nothing to write
+                upserter.prepare(columns)
             run_records(
                 source,
                 upserter.upsert,
@@ -107,18 +113,21 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
                 path,
             )
         self.log.info(
-            "Accounts: %d records, %d created, %d updated, %d unchanged, %d rejected, %d failed; "
+            "Accounts: %d records, %d created (%d found by a read-back, not resent), %d updated, "
+            "%d unchanged, %d rejected, %d failed, %d unknown (sent once, may still apply; not resent); "
             "contacts: %s. Report: %s",
             tally.records,
             tally.created,
+            tally.recovered,
             tally.updated,
             tally.unchanged,
             tally.rejected,
             tally.failed,
+            tally.unknown,
             links.to_json(),
             path,
         )
-        bad = tally.rejected + tally.failed
+        bad = tally.rejected + tally.failed + tally.unknown
         if tally.records and bad / tally.records > ratio:
             raise AirflowException(
                 failure_ratio_message(bad, tally.records, ratio, what="account records")

@@ -130,6 +130,124 @@ class Decision:
     settles_at: float | None = None
 
 
+class WriteUnknown(Exception):
+    """A write that was sent and may have been applied, and that no read-back can settle yet.
+
+    It is not sent again in this try (the journal keeps its intent open); the next run's read-back,
+    once the write has settled, says whether it applied. ``sent`` counts the sends so far.
+    """
+
+    def __init__(self, reason: str, *, sent: int) -> None:
+        self.reason = reason
+        self.sent = sent
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What :func:`send_once` did: the answer (``None`` when an earlier send was found instead)."""
+
+    answer: Any
+    #: The created object's id, when known.
+    ref: str | None
+    #: How many times the item has been sent, in all tries of the scope.
+    sent: int
+    #: Found by a read-back (an earlier send had applied): not sent again now.
+    recovered: bool = False
+
+
+#: The longest a try waits for an ambiguous write to settle before it reports it ``unknown``.
+MAX_SETTLE_WAIT = 10.0
+
+
+def settle(
+    journal: WriteJournal,
+    writer: str,
+    key: str,
+    read_back: Callable[[Intent], str | bool | None] | None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    max_wait: float = MAX_SETTLE_WAIT,
+) -> Decision:
+    """:meth:`WriteJournal.resolve`, waiting out a settle period of at most ``max_wait`` seconds."""
+    decision = journal.resolve(writer, key, read_back)
+    if decision.resolution is Resolution.UNKNOWN and decision.settles_at is not None and read_back:
+        wait = decision.settles_at - journal.clock()
+        if wait <= max_wait:
+            sleep(max(0.0, wait))
+            decision = journal.resolve(writer, key, read_back)
+    return decision
+
+
+def send_once(
+    journal: WriteJournal,
+    writer: str,
+    key: str,
+    payload: Any,
+    send: Callable[[], Any],
+    *,
+    read_back: Callable[[Intent], str | bool | None] | None,
+    deadline_seconds: float,
+    what: str,
+    ref_of: Callable[[Any], Any] = lambda answer: None,
+    max_attempts: int = 2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Sent:
+    """Send a write that could act twice at most once, through the journal.
+
+    Earlier intents of ``key`` are resolved first (found: not sent again). Then intent, ``send()``,
+    outcome. A lost answer is read back; not found before it settles raises :class:`WriteUnknown`;
+    proven not applied, it is sent again, ``max_attempts`` sends in a try at most. Refusals and
+    errors from ``send()`` are recorded (not applied) and re-raised. ``what`` names the write in
+    messages (``"POST /accounts for 'Acme'"``).
+    """
+    from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError
+
+    decision = settle(journal, writer, key, read_back, sleep=sleep)
+    if decision.resolution is Resolution.APPLIED:
+        return Sent(None, decision.ref, decision.sent, recovered=True)
+    if decision.resolution is Resolution.UNKNOWN:
+        raise WriteUnknown(unknown_reason(what, decision.sent, None), sent=decision.sent)
+    sent = decision.sent
+    error: Exception | None = None
+    for _ in range(max_attempts):
+        intent = journal.intent(writer, key, payload, deadline_seconds=deadline_seconds)
+        sent += 1
+        try:
+            answer = send()
+        except ActiveCampaignAmbiguousWriteError as lost:
+            error = lost
+            journal.outcome(intent, Outcome.AMBIGUOUS)
+            decision = settle(journal, writer, key, read_back, sleep=sleep)
+            if decision.resolution is Resolution.APPLIED:
+                return Sent(None, decision.ref, sent, recovered=True)
+            if decision.resolution is Resolution.UNKNOWN:
+                raise WriteUnknown(unknown_reason(what, sent, lost), sent=sent) from None
+            continue  # proven not applied after it settled: sending it again is not a resend
+        except BaseException:
+            # Answered with a refusal, or never sent (the transport tells these apart): not applied.
+            journal.outcome(intent, Outcome.REFUSED)
+            raise
+        ref = ref_of(answer)
+        journal.outcome(intent, Outcome.APPLIED, ref=ref)
+        return Sent(answer, None if ref is None else str(ref), sent)
+    raise WriteUnknown(
+        f"{what} was sent {times(sent)}; each answer was lost and read-backs after it settled found "
+        f"nothing, so it was not sent again. {lost_answer(error)}.",
+        sent=sent,
+    )
+
+
+def unknown_reason(what: str, sent: int, error: Any) -> str:
+    """The message of a write that may still apply (sent, not found yet, not resent)."""
+    cause = f"; {lost_answer(error)}" if error is not None else " (no answer was recorded for it)"
+    return (
+        f"{what} was sent {times(sent)}{cause}; it is not found yet and ActiveCampaign may still apply "
+        "it, so it was not sent again. The next run reads it back once it has settled "
+        "(write_settle_seconds) and sends it only if it is still missing."
+    )
+
+
 def fingerprint(payload: Any) -> str:
     """A short digest of ``payload`` (canonical JSON): proves what was sent without storing it."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)

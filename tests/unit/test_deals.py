@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_activecampaign.common.upsert import RecordRejected, WriteUnknown
+from airflow_provider_activecampaign.common.upsert import RecordRejected
 from airflow_provider_activecampaign.deals.sync import DealCreateUnresolvedError, DealUpserter
 from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError
-from airflow_provider_activecampaign.records.journal import WriteJournal
+from airflow_provider_activecampaign.records.journal import WriteJournal, WriteUnknown
 
 
 class FakeDealsHook:
