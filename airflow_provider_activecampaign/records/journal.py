@@ -96,6 +96,8 @@ class Intent:
     #: When the request, and any retry of it by the transport, is given up at the latest.
     deadline: float
     session: str
+    #: What the write acts on, when known before sending (e.g. the contact a DELETE removes).
+    target: str | None = None
     #: Outcome records, oldest first (``ambiguous`` may come before a closing one).
     outcomes: list[dict[str, Any]] = field(default_factory=list)
 
@@ -114,7 +116,7 @@ class Intent:
         for record in reversed(self.outcomes):
             if record.get("ref") is not None:
                 return str(record["ref"])
-        return None
+        return self.target
 
 
 @dataclass(frozen=True)
@@ -347,6 +349,7 @@ class WriteJournal:
                         sent_at=float(record["sent_at"]),
                         deadline=float(record["deadline"]),
                         session=record.get("session", ""),
+                        target=record.get("target"),
                     )
                 except (KeyError, TypeError, ValueError):
                     continue
@@ -460,8 +463,13 @@ class WriteJournal:
     # Writing
     # ----------------------------------------------------------------------------------------------
 
-    def intent(self, writer: str, key: str, payload: Any, *, deadline_seconds: float) -> Intent:
-        """Record, durably, that ``payload`` is about to be sent for ``key``; call just before sending."""
+    def intent(
+        self, writer: str, key: str, payload: Any, *, deadline_seconds: float, target: Any = None
+    ) -> Intent:
+        """Record, durably, that ``payload`` is about to be sent for ``key``; call just before sending.
+
+        ``target``: the id of what the write acts on, when known (kept so a retry can check it).
+        """
         self.load()
         now = self.clock()
         intent = Intent(
@@ -472,20 +480,22 @@ class WriteJournal:
             sent_at=now,
             deadline=now + max(0.0, float(deadline_seconds)),
             session=self.session,
+            target=None if target is None else str(target),
         )
-        self._append(
-            {
-                "v": FORMAT_VERSION,
-                "op": "intent",
-                "id": intent.id,
-                "writer": writer,
-                "key": key,
-                "fp": intent.fingerprint,
-                "sent_at": intent.sent_at,
-                "deadline": intent.deadline,
-                "session": self.session,
-            }
-        )
+        record: dict[str, Any] = {
+            "v": FORMAT_VERSION,
+            "op": "intent",
+            "id": intent.id,
+            "writer": writer,
+            "key": key,
+            "fp": intent.fingerprint,
+            "sent_at": intent.sent_at,
+            "deadline": intent.deadline,
+            "session": self.session,
+        }
+        if intent.target is not None:
+            record["target"] = intent.target
+        self._append(record)
         assert self._intents is not None
         self._intents[intent.id] = intent
         self._by_key.setdefault(self._index(writer, key), []).append(intent)
