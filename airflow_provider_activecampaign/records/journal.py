@@ -23,8 +23,9 @@ as deals by external key, still find what earlier runs created by reading the ke
 Storage: segment files on any :class:`~airflow.sdk.ObjectStoragePath`. Each journal session (one
 task try) owns its own segment, so concurrent writers never interleave bytes and no lock or
 compare-and-swap is needed across machines. On a local disk a segment is one file, appended one
-JSON line per record with a single ``O_APPEND`` write and an ``fsync`` (a torn last line, from a
-machine crash, is skipped and its item stays unresolved: ``unknown``). Object stores (S3, GCS,
+JSON line per record with a single ``O_APPEND`` write; intents are also ``fsync``-ed before the
+request leaves (outcomes are not: a lost outcome only leaves its intent open, which the next
+read-back resolves). A torn last line, from a machine crash, is skipped. Object stores (S3, GCS,
 Azure) cannot append, so there each record is its own small object, written whole: an object
 store's ``PUT`` is atomic. Nothing secret is stored: the payload is kept only as a fingerprint.
 """
@@ -295,7 +296,7 @@ class WriteJournal:
     :param root: Where journals live (any ``ObjectStoragePath`` URI or local path).
     :param scope: The scope's relative path (see :func:`task_scope`).
     :param settle: ``write_settle_seconds`` (default from the Airflow config).
-    :param fsync: Flush local segments to the disk after each record (a machine crash keeps them).
+    :param fsync: Flush each intent to the disk before the write is sent (a machine crash keeps it).
     """
 
     def __init__(
@@ -495,7 +496,7 @@ class WriteJournal:
         }
         if intent.target is not None:
             record["target"] = intent.target
-        self._append(record)
+        self._append(record, sync=True)
         assert self._intents is not None
         self._intents[intent.id] = intent
         self._by_key.setdefault(self._index(writer, key), []).append(intent)
@@ -515,14 +516,16 @@ class WriteJournal:
             record["ref"] = str(ref)
         if note:
             record["note"] = note
-        self._append(record)
+        # Not fsynced: a lost outcome leaves the intent open, which a read-back resolves (or which
+        # stays "unknown" and is not resent): the safe direction, at half the cost.
+        self._append(record, sync=False)
         intent.outcomes.append(record)
 
-    def _append(self, record: dict[str, Any]) -> None:
+    def _append(self, record: dict[str, Any], *, sync: bool) -> None:
         line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
         with self._lock:
             if self._is_local():
-                self._append_local(line)
+                self._append_local(line, sync=sync and self.fsync)
             else:
                 # An object store cannot append: each record is one object, written whole (atomic).
                 self._seq += 1
@@ -535,7 +538,7 @@ class WriteJournal:
 
         return isinstance(self.directory.fs, LocalFileSystem)
 
-    def _append_local(self, line: bytes) -> None:
+    def _append_local(self, line: bytes, *, sync: bool) -> None:
         if self._fd is None:
             local = self.directory.path
             os.makedirs(local, exist_ok=True)
@@ -543,7 +546,7 @@ class WriteJournal:
                 os.path.join(local, f"{self.session}.jsonl"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
             )
         os.write(self._fd, line)  # one write of the whole line: O_APPEND keeps it in one piece
-        if self.fsync:
+        if sync:
             os.fsync(self._fd)
 
     def close(self) -> None:
