@@ -127,6 +127,27 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "0",
                         "default": "5",
                     },
+                    "write_journal_path": {
+                        "description": "Where the write journal lives: an intent before every write "
+                        "that could act twice, its outcome after, so a retry or re-run never repeats "
+                        "one (see never-twice.md). Any ObjectStoragePath URI or local path; every "
+                        "worker that may run a retry must reach it (a shared disk or an object store). "
+                        "Default: $AIRFLOW_HOME/activecampaign/journal.",
+                        "version_added": "0.4.0",
+                        "type": "string",
+                        "example": "s3://airflow-state/activecampaign/journal",
+                        "default": None,
+                    },
+                    "write_settle_seconds": {
+                        "description": "How long after a write's request deadline a read-back must wait "
+                        "before 'not found' may count as 'not applied' (ActiveCampaign may apply a "
+                        "timed-out write seconds later). Until then the item is reported unknown and "
+                        "not sent again in that try.",
+                        "version_added": "0.4.0",
+                        "type": "float",
+                        "example": "120",
+                        "default": "60",
+                    },
                     "webhook_conn_ids": {
                         "description": "Comma-separated ActiveCampaign connections whose webhooks the "
                         "receiver plugin accepts (each one's extra webhook_token is the secret in its URL).",

@@ -58,6 +58,12 @@ def _own_ratelimit_windows(request: pytest.FixtureRequest, monkeypatch: pytest.M
 
 
 @pytest.fixture(autouse=True)
+def _own_write_journal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own write journal (tasks run outside a DAG share one scope otherwise)."""
+    monkeypatch.setenv("AIRFLOW__ACTIVECAMPAIGN__WRITE_JOURNAL_PATH", str(tmp_path_factory.mktemp("journal")))
+
+
+@pytest.fixture(autouse=True)
 def _fresh_transport_state(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with empty client-side rate windows, no key known to have worked, no secret known.
 

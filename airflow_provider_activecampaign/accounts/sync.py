@@ -4,8 +4,11 @@ A run reads every account once (``GET /accounts``) and, when custom fields or a 
 are used, every stored account field value (``GET /accountCustomFieldData``). A known account is
 updated only where it differs (``PUT /accounts/{id}``), an unknown one is created with its fields in
 the same call (``POST /accounts``). ActiveCampaign refuses a second account with the same name
-(422 ``duplicate``), so a create that failed ambiguously is settled by reading the name back
-(``GET /accounts?search=``) and is never sent blindly again.
+(422 ``duplicate``). Every create goes through the write journal (``records/journal.py``): its
+intent is on storage before the POST, and a create whose answer was lost is settled by reading the
+name back (``GET /accounts?search=``), counting "not found" as "not created" only after the
+request's deadline plus ``write_settle_seconds``; before that the record is ``unknown`` and is not
+sent again in that try.
 
 Contacts: a contact belongs to at most one account (``POST /accountContacts`` answers 422 "already
 associated" otherwise). The run reads every association once (``GET /accountContacts``). A contact
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +42,7 @@ from airflow_provider_activecampaign.records.fields import (
     format_value,
     same_value,
 )
+from airflow_provider_activecampaign.records.journal import Intent, WriteJournal, send_once
 from airflow_provider_activecampaign.records.upsert import (
     ContactLookup,
     NameIndex,
@@ -51,7 +56,10 @@ log = logging.getLogger(__name__)
 
 #: Columns that are the account itself (or its contacts); every other column is a custom field.
 ACCOUNT_COLUMNS = ("name", "url", "owner", "contacts", "job_title")
-READ_BACK_DELAYS = (0.0, 1.0)
+#: The journal's name for account creates.
+WRITER = "accounts"
+#: A request's deadline when the operator does not give one (one attempt at the default timeout).
+DEFAULT_DEADLINE_SECONDS = 65.0
 
 
 @dataclass
@@ -94,8 +102,13 @@ class AccountUpserter:
         report: Any = None,
         logger: Any = None,
         sleep: Any = time.sleep,
+        journal: WriteJournal | None = None,
+        deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     ) -> None:
         self.hook = hook
+        #: The write journal (the operator's per-task one; a throwaway one outside a task).
+        self.journal = journal or WriteJournal(tempfile.mkdtemp(prefix="ac-journal-"), WRITER)
+        self.deadline_seconds = deadline_seconds
         self.key_field_name = key_field
         self.key_column = key_column
         self.move_contacts = move_contacts
@@ -153,6 +166,10 @@ class AccountUpserter:
         name = record.get("name")
         if empty(name):
             raise RecordRejected("name", "the account name is empty")
+        if isinstance(name, bool) or not isinstance(name, str | int | float):
+            raise RecordRejected(
+                "name", f"is a {type(name).__name__}, not text; give the account's name as a string"
+            )
         name = str(name).strip()
         attrs, fields = self._desired(record, name)
         account = self._find(record, name)
@@ -224,31 +241,50 @@ class AccountUpserter:
         body: dict[str, Any] = {"account": dict(attrs)}
         if fields:
             body["account"]["fields"] = [f.as_api() for f in fields]
+        key = self._journal_key(name, fields)
+        found: dict[str, dict[str, Any]] = {}
+
+        def read_back(intent: Intent) -> str | None:
+            account = self._read_back(name)
+            if account is None:
+                return None
+            found["account"] = account
+            return str(account["id"])
+
         try:
-            answer = self.hook.post("accounts", body)
-        except ActiveCampaignAmbiguousWriteError as error:
-            self.log.warning(
-                "POST /accounts for %r may have been applied (%s); reading back by name.", name, error.summary
+            sent = send_once(
+                self.journal,
+                WRITER,
+                key,
+                body,
+                lambda: self.hook.post("accounts", body),
+                read_back=read_back,
+                deadline_seconds=self.deadline_seconds,
+                what=f"POST /accounts for {name!r}",
+                ref_of=lambda answer: ((answer or {}).get("account") or {}).get("id"),
+                sleep=self.sleep,
             )
-            found = self._read_back(name)
-            if found is None:
-                answer = self.hook.post("accounts", body)  # proven absent: sending it is not a resend
-            else:
-                self.tally.recovered += 1
-                answer = {"account": found}
         except ActiveCampaignValidationError as error:
             if any(e.get("code") == "duplicate" for e in getattr(error, "field_errors", []) or []):
-                found = self._read_back(name)
-                if found is not None and self.key_field is None:
+                existing = self._read_back(name)
+                if existing is not None and self.key_field is None:
                     # Created meanwhile (another task, a person): it is this record's account.
-                    self.accounts.add(found)
-                    return str(found["id"]), self._update(found, attrs, fields)
+                    self.accounts.add(existing)
+                    return str(existing["id"]), self._update(existing, attrs, fields)
                 raise RecordRejected(
                     "name",
-                    f"an account named {name!r} already exists (id {found.get('id') if found else '?'}) "
-                    "with another key; rename one of them",
+                    f"an account named {name!r} already exists "
+                    f"(id {existing.get('id') if existing else '?'}) with another key; rename one of them",
                 ) from None
             raise
+        if sent.recovered:
+            self.log.info(
+                "Account %r was created once by an earlier send (id %s); not sent again.", name, sent.ref
+            )
+            self.tally.recovered += 1
+            answer: Any = {"account": found.get("account") or {"id": sent.ref, "name": name}}
+        else:
+            answer = sent.answer
         account = dict((answer or {}).get("account") or {})
         if not account.get("id"):
             raise RecordRejected(None, f"POST /accounts answered without an account id: {str(answer)[:200]}")
@@ -257,13 +293,18 @@ class AccountUpserter:
         self.tally.created += 1
         return account_id, "created"
 
+    def _journal_key(self, name: str, fields: list[FieldValue]) -> str:
+        """The account's identity in the journal: its key field value, else its name (unique in AC)."""
+        if self.key_field is not None:
+            for value in fields:
+                if value.field.id == self.key_field.id:
+                    return f"key:{value.value}"
+        return f"name:{name.lower()}"
+
     def _read_back(self, name: str) -> dict[str, Any] | None:
-        for delay in READ_BACK_DELAYS:
-            if delay:
-                self.sleep(delay)
-            for account in self.hook.paginate("accounts", key="accounts", params={"search": name}):
-                if str(account.get("name", "")).strip().lower() == name.lower():
-                    return dict(account)
+        for account in self.hook.paginate("accounts", key="accounts", params={"search": name}):
+            if str(account.get("name", "")).strip().lower() == name.lower():
+                return dict(account)
         return None
 
     def _remember(

@@ -14,6 +14,10 @@ For each listed email, in order:
 
 Every subject gets one audit record (JSON Lines): who (DAG, run, task, try), when (UTC), the
 subject (the email, or its SHA-256 with ``identify_by="sha256"``), the contact id and the result.
+Before each DELETE an intent line (``result: "deleting"``) is written to the audit and to the
+write journal (keyed by the address's SHA-256), so a task killed after the DELETE applied leaves
+evidence: the retry finds no contact with the address, sees the open intent, confirms with
+``GET /contacts/{id}`` that it answers 404, and audits the subject ``deleted`` (not ``not_found``).
 Running the same list again is idempotent: erased subjects are ``not_found`` the second time.
 
 A refusal that says a limit was reached (the monthly delete limit; its answer is undocumented)
@@ -25,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,6 +42,7 @@ from airflow_provider_activecampaign.exceptions import (
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.hooks.transport.redaction import bounded
 from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
+from airflow_provider_activecampaign.records.journal import Outcome, WriteJournal
 from airflow_provider_activecampaign.records.paths import JsonLinesFile
 
 log = logging.getLogger(__name__)
@@ -52,6 +58,10 @@ RESULTS = (
     "unverified",
 )
 IDENTIFY_BY = ("email", "sha256")
+#: The audit's intent line, written before a DELETE is sent (not a result: a later line completes it).
+INTENT = "deleting"
+#: The journal's name for this writer.
+WRITER = "erasure"
 
 
 #: The longest address the email standards allow (RFC 5321's path limit); longer is quoted cut.
@@ -109,6 +119,8 @@ class ContactEraser:
         identify_by: str = "email",
         clock: Any = None,
         logger: Any = None,
+        journal: WriteJournal | None = None,
+        deadline_seconds: float = 65.0,
     ) -> None:
         if identify_by not in IDENTIFY_BY:
             raise ValueError(f"identify_by must be one of {IDENTIFY_BY}, got {identify_by!r}")
@@ -125,6 +137,8 @@ class ContactEraser:
         self.tally = ErasureTally()
         self._seen: set[str] = set()
         self._limit_reached: str | None = None
+        self.journal = journal or WriteJournal(tempfile.mkdtemp(prefix="ac-journal-"), WRITER)
+        self.deadline_seconds = deadline_seconds
 
     def erase_all(self, emails: Iterable[str]) -> ErasureTally:
         for email in emails:
@@ -143,6 +157,9 @@ class ContactEraser:
         self._seen.add(key)
         matches = self._resolve(address)
         if not matches:
+            earlier = self._deleted_before(address)
+            if earlier is not None:
+                return earlier
             return self._record(address, None, "not_found", "no contact has exactly this email address")
         if len(matches) > 1:
             return self._record(
@@ -163,18 +180,54 @@ class ContactEraser:
                 "skipped_cap",
                 f"this run's cap of {self.max_deletes} deletions (max_deletes) was reached",
             )
+        intent = self.journal.intent(
+            WRITER,
+            _subject_hash(address),
+            {"delete": contact_id},
+            deadline_seconds=self.deadline_seconds,
+            target=contact_id,
+        )
+        self._audit(
+            address,
+            contact_id,
+            INTENT,
+            "DELETE /contacts/{id} is about to be sent; the next line for "
+            "this subject says how it ended (none: the task ended first, and a retry confirms it)",
+        )
         try:
             self.hook.delete(f"contacts/{contact_id}")
         except ActiveCampaignNotFoundError:
             pass  # gone already (a retried DELETE whose first answer was lost): verified below
         except ActiveCampaignValidationError as error:
+            self.journal.outcome(intent, Outcome.REFUSED)
             if "limit" in error.summary.lower():
                 self._limit_reached = f"ActiveCampaign refused deletions: {error.summary}"
                 return self._record(address, contact_id, "skipped_limit", self._limit_reached)
             return self._record(address, contact_id, "failed", error.summary)
         except ActiveCampaignError as error:
+            # May or may not have been applied (DELETE is idempotent: the next run sends it again).
+            self.journal.outcome(intent, Outcome.AMBIGUOUS)
             return self._record(address, contact_id, "failed", error.summary)
-        return self._verify(address, contact_id)
+        result = self._verify(address, contact_id)
+        if result == "deleted":
+            self.journal.outcome(intent, Outcome.APPLIED, ref=contact_id)
+        return result
+
+    def _deleted_before(self, address: str) -> str | None:
+        """``deleted`` if an earlier try sent a DELETE for this subject and its contact answers 404."""
+        for intent in reversed(self.journal.history(WRITER, _subject_hash(address))):
+            if intent.closed or not intent.ref:
+                continue
+            result = self._verify(
+                address,
+                intent.ref,
+                how="deleted by an earlier try of this task, whose DELETE was sent once and not answered "
+                "before it ended; GET /contacts/{id} now answers 404",
+            )
+            if result == "deleted":
+                self.journal.outcome(intent, Outcome.APPLIED, ref=intent.ref)
+            return result
+        return None
 
     def _resolve(self, address: str) -> list[str]:
         """Ids of the contacts whose address equals ``address``; the API's lookup is re-checked here."""
@@ -188,11 +241,13 @@ class ContactEraser:
             }
         )
 
-    def _verify(self, address: str, contact_id: str) -> str:
+    def _verify(
+        self, address: str, contact_id: str, how: str = "deleted; GET /contacts/{id} answers 404"
+    ) -> str:
         try:
             contact = self.hook.get(f"contacts/{contact_id}")
         except ActiveCampaignNotFoundError:
-            return self._record(address, contact_id, "deleted", "deleted; GET /contacts/{id} answers 404")
+            return self._record(address, contact_id, "deleted", how)
         still = (contact or {}).get("contact") if isinstance(contact, Mapping) else None
         if still is not None and str(still.get("deleted", "0")) == "1":
             return self._record(address, contact_id, "deleted", "deleted (the contact is marked deleted)")
@@ -206,6 +261,12 @@ class ContactEraser:
     def _record(self, email: str, contact_id: str | None, result: str, reason: str) -> str:
         self.tally.subjects += 1
         setattr(self.tally, result, getattr(self.tally, result) + 1)
+        self._audit(email, contact_id, result, reason)
+        if result in ("failed", "unverified", "invalid"):
+            self.log.warning("Erasure of a subject: %s (%s)", result, reason)
+        return result
+
+    def _audit(self, email: str, contact_id: str | None, result: str, reason: str) -> None:
         subject = (
             hashlib.sha256(email_key(email).encode()).hexdigest() if self.identify_by == "sha256" else email
         )
@@ -223,9 +284,11 @@ class ContactEraser:
                 **self.who,
             }
         )
-        if result in ("failed", "unverified", "invalid"):
-            self.log.warning("Erasure of a subject: %s (%s)", result, reason)
-        return result
+
+
+def _subject_hash(address: str) -> str:
+    """The journal's key for a subject: a hash, so the journal never holds the address."""
+    return hashlib.sha256(email_key(address).encode()).hexdigest()
 
 
 class AuditLog:

@@ -30,6 +30,7 @@ from airflow_provider_activecampaign.exceptions import (
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.records.emails import email_key
+from airflow_provider_activecampaign.records.journal import lost_answer, times
 from airflow_provider_activecampaign.records.names import (  # noqa: F401  (re-exported: older imports)
     find_tag_id,
     resolve_lists,
@@ -232,15 +233,18 @@ class RemovalApplier:
         self.on_failure = on_failure
         self.log = logger or logging.getLogger(__name__)
         self.counts = RemovalCounts()
+        #: How many times the current removal's write was sent (for truthful failure reasons).
+        self._sent = 0
         #: Every removal that did not go through (for the state: its contact stays due).
         self.failed: list[Removal] = []
 
     def apply(self, removals: Iterable[Removal]) -> RemovalCounts:
         for removal in removals:
+            self._sent = 0
             try:
                 done = self._untag(removal) if removal.op == UNTAG else self._unsubscribe(removal)
             except ActiveCampaignError as error:
-                self._fail(removal, error.summary)
+                self._fail(removal, self._what_happened(removal, error))
                 continue
             if done:
                 if removal.op == UNTAG:
@@ -250,6 +254,18 @@ class RemovalApplier:
             else:
                 self.counts.already_done += 1
         return self.counts
+
+    def _what_happened(self, removal: Removal, error: ActiveCampaignError) -> str:
+        """How often the write went and what came back (the transport's text speaks of one send)."""
+        write = (
+            f"DELETE /contactTags/{removal.contact_tag_id}" if removal.op == UNTAG else "POST /contactLists"
+        )
+        if isinstance(error, ActiveCampaignAmbiguousWriteError):
+            return (
+                f"{write} was sent {times(self._sent)}; {lost_answer(error)} (it changes nothing when "
+                "applied twice); the next run reads the contact back and sends it again only if needed"
+            )
+        return f"{write} was sent {times(self._sent)}; {error.summary}"
 
     def _fail(self, removal: Removal, reason: str) -> None:
         self.counts.failed += 1
@@ -261,6 +277,7 @@ class RemovalApplier:
 
     def _untag(self, removal: Removal) -> bool:
         """``DELETE /contactTags/{join id}`` (retried by the transport: a DELETE is idempotent)."""
+        self._sent += 1
         try:
             self.hook.delete(f"contactTags/{removal.contact_tag_id}")
         except ActiveCampaignNotFoundError:
@@ -276,6 +293,7 @@ class RemovalApplier:
                 "status": int(UNSUBSCRIBED),
             }
         }
+        self._sent += 1
         try:
             self.hook.request("POST", "contactLists", json=payload)
             return True
@@ -293,6 +311,7 @@ class RemovalApplier:
             )
         if status != SUBSCRIBED:
             return True  # the ambiguous request was applied (or someone else unsubscribed them)
+        self._sent += 1  # read back: not applied; status 2 sent again changes nothing if it lands late
         self.hook.request("POST", "contactLists", json=payload)
         return True
 

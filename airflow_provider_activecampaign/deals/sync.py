@@ -13,11 +13,13 @@ Why no deal is created twice for a key:
   earlier try created and updates it.
 * **Two records with one key in a source**: the first creates, the second updates the same deal.
 * **An ambiguous create** (a 5xx, a timeout or a dropped connection after ``POST /deals`` was
-  sent; the transport never resends it): the deal is read back by key (``GET /deals`` filtered by
-  its title, then the key field of each candidate) before anything else. Found: it was created
-  once. Not found after a second look: the POST did not apply and is sent again, at most
-  :data:`MAX_CREATE_ATTEMPTS` times in all; still unresolved, the record fails and the next run's
-  read of the keys settles it.
+  sent; the transport never resends it), or a try killed while waiting: every create goes through
+  the write journal (``records/journal.py``), its intent on storage before the POST. The deal is
+  read back by key (``GET /deals`` filtered by its title, then the key field of each candidate).
+  Found: it was created once. Not found: it counts as not created only once the request's deadline
+  plus ``write_settle_seconds`` has passed (ActiveCampaign may apply a timed-out create seconds
+  later); then it is sent again, at most :data:`MAX_CREATE_ATTEMPTS` times in a try. Before that
+  the record is ``unknown``, not sent again in this try, and the next run's read-back settles it.
 
 Values: ``value`` is in minor units as ActiveCampaign counts them, 100 x the currency's base unit
 (``45678`` is 456.78), whatever the currency; ``value_unit="major"`` converts ``456.78`` exactly
@@ -28,6 +30,7 @@ the operator's, else the pipeline's (its ``currency``, the account's default for
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +49,15 @@ from airflow_provider_activecampaign.records.fields import (
     major_to_minor,
     minor_units,
     same_value,
+)
+from airflow_provider_activecampaign.records.journal import (
+    Decision,
+    Outcome,
+    Resolution,
+    WriteJournal,
+    WriteUnknown,
+    lost_answer,
+    times,
 )
 from airflow_provider_activecampaign.records.upsert import (
     ContactLookup,
@@ -74,10 +86,14 @@ DEAL_COLUMNS = (
 STATUSES = {"open": 0, "won": 1, "lost": 2, "0": 0, "1": 1, "2": 2}
 #: Field types that can hold an external key exactly as given.
 KEY_FIELD_TYPES = frozenset({"text", "hidden", "textarea", "number"})
-#: Seconds before each read-back of an ambiguous create (the write may lag a moment).
-READ_BACK_DELAYS = (0.0, 1.0)
-#: How many times one record's POST /deals may be sent when read-backs prove it did not apply.
+#: How many times one record's POST /deals may be sent in a try when read-backs prove it did not apply.
 MAX_CREATE_ATTEMPTS = 2
+#: The journal's name for this writer.
+WRITER = "deals"
+#: The longest a try waits for an ambiguous create to settle before it reports it ``unknown``.
+MAX_SETTLE_WAIT = 10.0
+#: A request's deadline when the operator does not give one (one attempt at the default timeout).
+DEFAULT_DEADLINE_SECONDS = 65.0
 VALUE_UNITS = ("minor", "major")
 
 
@@ -113,6 +129,8 @@ class DealUpserter:
         value_unit: str = "minor",
         logger: Any = None,
         sleep: Any = time.sleep,
+        journal: WriteJournal | None = None,
+        deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     ) -> None:
         if value_unit not in VALUE_UNITS:
             raise ValueError(f"value_unit must be one of {VALUE_UNITS}, got {value_unit!r}")
@@ -133,6 +151,9 @@ class DealUpserter:
         self.deals: dict[str, dict[str, Any]] = {}
         self.values: dict[str, dict[str, tuple[str, Any]]] = {}
         self._accounts: NameIndex | None = None
+        #: The write journal (the operator's per-task one; a throwaway one outside a task).
+        self.journal = journal or WriteJournal(tempfile.mkdtemp(prefix="ac-journal-"), WRITER)
+        self.deadline_seconds = deadline_seconds
 
     # ----------------------------------------------------------------------------------------------
     # Before any write
@@ -213,6 +234,11 @@ class DealUpserter:
                 "keep one (merge or delete the others in ActiveCampaign) and re-run",
             )
         deal_id = existing[0] if existing else None
+        if deal_id is None:
+            deal_id = self._created_before(key, str(record.get("title") or "").strip())
+        elif any(not intent.closed for intent in self.journal.history(WRITER, key)):
+            found = deal_id  # an earlier try's create whose answer was lost: the key read found it
+            self.journal.resolve(WRITER, key, read_back=lambda intent: found)
         attrs, fields = self._desired(record, creating=deal_id is None)
         if deal_id is None:
             deal_id, action = self._create(key, attrs, fields)
@@ -324,15 +350,64 @@ class DealUpserter:
         self.tally.updated += 1
         return "updated"
 
+    def _created_before(self, key: str, title: str) -> str | None:
+        """The deal an earlier send for ``key`` created (its intent still open), if a read-back finds it."""
+        if not self.journal.history(WRITER, key):
+            return None
+        decision = self._resolve(key, title)
+        if decision.resolution is Resolution.UNKNOWN:
+            raise WriteUnknown(self._unknown_reason(key, decision, None), sent=decision.sent)
+        if decision.resolution is Resolution.APPLIED:
+            if decision.ref and decision.ref in self.deals:
+                return decision.ref
+            raise DealCreateUnresolvedError(
+                f"POST /deals for key {key!r} was sent {times(decision.sent)} and applied (deal "
+                f"{decision.ref or 'id unknown'}), yet no deal holds the key now (deleted, or its key "
+                "changed); it is not created again in this DAG run."
+            )
+        return None
+
+    def _resolve(self, key: str, title: str) -> Decision:
+        """The journal's decision for ``key``; waits for a short settle period rather than report unknown."""
+        decision = self.journal.resolve(WRITER, key, read_back=lambda intent: self._find_created(key, title))
+        if decision.resolution is Resolution.UNKNOWN and decision.settles_at is not None:
+            wait = decision.settles_at - self.journal.clock()
+            if wait <= MAX_SETTLE_WAIT:
+                self.sleep(max(0.0, wait))
+                decision = self.journal.resolve(
+                    WRITER, key, read_back=lambda intent: self._find_created(key, title)
+                )
+        return decision
+
+    def _find_created(self, key: str, title: str) -> str | None:
+        found = self.read_back(key, title)
+        if found is not None:
+            self.log.info("Found deal %s with key %r: the create had applied once.", found, key)
+            self._index_created(found, key, {"title": title}, [])
+            self.tally.recovered += 1
+        return found
+
+    def _unknown_reason(self, key: str, decision: Decision, error: Any) -> str:
+        what = f"; {lost_answer(error)}" if error is not None else " (the answer was never recorded)"
+        return (
+            f"POST /deals for key {key!r} was sent {times(decision.sent)}{what}; no deal with the key is "
+            "found yet, and ActiveCampaign may still apply it, so it was not sent again. The next run "
+            "reads the key back once the write has settled (write_settle_seconds) and creates it only "
+            "if it is still missing."
+        )
+
     def _create(self, key: str, attrs: dict[str, Any], fields: list[FieldValue]) -> tuple[str, str]:
         key_value = FieldValue(self.key_field, key)
         body = {"deal": {**attrs, "fields": [key_value.as_api(), *(f.as_api() for f in fields)]}}
+        title = str(attrs.get("title", ""))
         last: ActiveCampaignAmbiguousWriteError | None = None
         for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+            intent = self.journal.intent(WRITER, key, body, deadline_seconds=self.deadline_seconds)
             try:
                 answer = self.hook.post("deals", body)
             except ActiveCampaignAmbiguousWriteError as error:
                 last = error
+                self.journal.outcome(intent, Outcome.AMBIGUOUS)
                 self.log.warning(
                     "POST /deals for key %r may have been applied (%s); reading back by key before "
                     "anything else (attempt %d of %d).",
@@ -341,47 +416,52 @@ class DealUpserter:
                     attempt,
                     MAX_CREATE_ATTEMPTS,
                 )
-                found = self.read_back(key, str(attrs.get("title", "")))
-                if found is not None:
-                    self.log.info("Found deal %s with key %r: the create had applied once.", found, key)
-                    self._index_created(found, key, attrs, fields)
-                    self.tally.recovered += 1
+                decision = self._resolve(key, title)
+                if decision.resolution is Resolution.APPLIED and decision.ref:
                     self.tally.created += 1
-                    return found, "created"
-                continue
+                    return decision.ref, "created"
+                if decision.resolution is Resolution.UNKNOWN:
+                    raise WriteUnknown(
+                        self._unknown_reason(key, decision, error), sent=decision.sent
+                    ) from None
+                continue  # proven not applied after it settled: send it again
+            except Exception:
+                # Answered with a refusal, or never sent (the transport says which): not applied.
+                self.journal.outcome(intent, Outcome.REFUSED)
+                raise
             deal = (answer or {}).get("deal") or {}
             if not deal.get("id"):
+                self.journal.outcome(intent, Outcome.AMBIGUOUS, note="answered without a deal id")
                 raise RecordRejected(None, f"POST /deals answered without a deal id: {str(answer)[:200]}")
             deal_id = str(deal["id"])
+            self.journal.outcome(intent, Outcome.APPLIED, ref=deal_id)
             self._index_created(deal_id, key, {**attrs, **deal}, fields)
             self.tally.created += 1
             return deal_id, "created"
         raise DealCreateUnresolvedError(
-            f"POST /deals for key {key!r} failed ambiguously {MAX_CREATE_ATTEMPTS} times and no deal with "
-            f"that key was found; it was not sent again. A re-run reads the keys first, so it cannot "
-            f"create a second deal. Last error: {last.summary if last else 'none'}"
+            f"POST /deals for key {key!r} was sent {times(MAX_CREATE_ATTEMPTS)}, each time failing "
+            "ambiguously, and read-backs after it settled found no deal with that key; it was not sent "
+            "again. A re-run reads the keys first, so it cannot create a second deal. Last error: "
+            f"{last.summary if last else 'none'}"
         )
 
     def read_back(self, key: str, title: str) -> str | None:
         """The deal holding ``key`` that this run did not know yet, looked up by title, then by key."""
-        for delay in READ_BACK_DELAYS:
-            if delay:
-                self.sleep(delay)
-            params = {"filters[title]": title} if title else None
-            for deal in self.hook.paginate("deals", key="deals", params=params):
-                deal_id = str(deal.get("id"))
-                same_title = str(deal.get("title", "")).strip().lower() == title.strip().lower()
-                if deal_id in self.deals or (title and not same_title):
-                    continue  # known before this create (with another key or none), or another title
-                data = self.hook.get("dealCustomFieldData", params={"filters[dealId]": deal_id})
-                for datum in (data or {}).get("dealCustomFieldData") or []:
-                    field_id = str(datum.get("customFieldId") or datum.get("dealCustomFieldMetumId"))
-                    if (
-                        field_id == self.key_field.id
-                        and str(datum.get("dealId", deal_id)) == deal_id
-                        and str(datum.get("fieldValue", "")).strip() == key
-                    ):
-                        return deal_id
+        params = {"filters[title]": title} if title else None
+        for deal in self.hook.paginate("deals", key="deals", params=params):
+            deal_id = str(deal.get("id"))
+            same_title = str(deal.get("title", "")).strip().lower() == title.strip().lower()
+            if deal_id in self.deals or (title and not same_title):
+                continue  # known before this create (with another key or none), or another title
+            data = self.hook.get("dealCustomFieldData", params={"filters[dealId]": deal_id})
+            for datum in (data or {}).get("dealCustomFieldData") or []:
+                field_id = str(datum.get("customFieldId") or datum.get("dealCustomFieldMetumId"))
+                if (
+                    field_id == self.key_field.id
+                    and str(datum.get("dealId", deal_id)) == deal_id
+                    and str(datum.get("fieldValue", "")).strip() == key
+                ):
+                    return deal_id
         return None
 
     def _index_created(

@@ -105,9 +105,13 @@ def build_event(
         text = data
     else:
         try:
-            text = json.dumps(data, default=str, ensure_ascii=False)
+            # allow_nan=False: NaN and Infinity are not JSON; sent, they would be an invalid eventdata.
+            text = json.dumps(data, default=str, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as error:
-            raise RecordRejected(data_column, f"cannot be written as JSON: {error}") from None
+            raise RecordRejected(
+                data_column,
+                f"cannot be written as JSON ({error}); replace NaN/Infinity with null or a number",
+            ) from None
     return Event(email=email, name=name, data=text)
 
 

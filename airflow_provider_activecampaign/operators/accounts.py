@@ -15,6 +15,7 @@ from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
 )
 from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
 from airflow_provider_activecampaign.records.upsert import mapped_columns, run_records
 
@@ -79,7 +80,8 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
         ratio = self.rendered_failure_ratio()
         path = self.failures_location(context)
         source = self.open_records(self.accounts)
-        with source, FailureLog(path) as failures:
+        journal = WriteJournal.for_task(context)
+        with source, FailureLog(path) as failures, journal:
             upserter = AccountUpserter(
                 self.hook,
                 key_field=self.key_field,
@@ -87,8 +89,12 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
                 move_contacts=_flag(self.move_contacts),
                 report=failures.add,
                 logger=self.log,
+                journal=journal,
+                deadline_seconds=request_deadline_seconds(self.hook),
             )
-            upserter.prepare(mapped_columns(source.columns, self.field_map))
+            columns = mapped_columns(source.columns, self.field_map)
+            if columns:  # an empty source has no columns: nothing to check, nothing to write
+                upserter.prepare(columns)
             run_records(
                 source,
                 upserter.upsert,
@@ -106,24 +112,28 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
                 path,
             )
         self.log.info(
-            "Accounts: %d records, %d created, %d updated, %d unchanged, %d rejected, %d failed; "
+            "Accounts: %d records, %d created (%d found by a read-back, not resent), %d updated, "
+            "%d unchanged, %d rejected, %d failed, %d unknown (sent once, may still apply; not resent); "
             "contacts: %s. Report: %s",
             tally.records,
             tally.created,
+            tally.recovered,
             tally.updated,
             tally.unchanged,
             tally.rejected,
             tally.failed,
+            tally.unknown,
             links.to_json(),
             path,
         )
         enforce_failure_ratio(
-            tally.rejected + tally.failed,
+            tally.rejected + tally.failed + tally.unknown,
             tally.records,
             ratio,
             report=str(path),
             what="account records",
-            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected)",
+            happened="failed, were rejected or are unknown",
+            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected, {tally.unknown:,} unknown)",
             first=failures.describe_first(),
             after=(
                 "The other accounts were written; re-running is safe: accounts are found by name or "

@@ -10,6 +10,7 @@ that may have been applied. See ``docs/operators/api.md``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,11 +26,23 @@ from airflow_provider_activecampaign.exceptions import (
 )
 from airflow_provider_activecampaign.exports.writer import destination, publish
 from airflow_provider_activecampaign.hooks.lineage import collect_hook_lineage, file_uri
+from airflow_provider_activecampaign.hooks.transport import is_idempotent, is_legacy_read
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
+from airflow_provider_activecampaign.records.journal import (
+    Outcome,
+    Resolution,
+    WriteJournal,
+    fingerprint,
+    lost_answer,
+    request_deadline_seconds,
+    times,
+)
 
 #: XCom holds small results; bigger ones belong in ``output_path`` (the metadata DB is not a lake).
 DEFAULT_MAX_XCOM_BYTES = 64 * 1024
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
+#: The journal's name for this writer.
+WRITER = "api"
 
 
 class ResultTooLargeError(AirflowFailException):
@@ -115,19 +128,63 @@ class ActiveCampaignApiOperator(ActiveCampaignBaseOperator):
         if self.paginate and method != "GET":
             raise AirflowFailException("paginate reads list endpoints: use it with method GET.")
         what = f"{method} {self.endpoint}" if self.endpoint is not None else f"v1 {self.api_action}"
-        try:
-            if self.paginate:
+        if self.paginate:
+            try:
                 return self._read_pages(str(self.endpoint).strip("/"))
-            result = self._call(method)
+            except ActiveCampaignValidationError as error:
+                raise AirflowFailException(str(error)) from None
+        journal = None
+        if not self._idempotent(method) and "ti" in context:
+            # A write that could act twice: through the write journal, so that a retry or a re-run
+            # of this task never sends it again after an earlier try sent it (answered or not).
+            journal = WriteJournal.for_task(context)
+        try:
+            with journal or contextlib.nullcontext():
+                result = self._write_once(journal, method, what) if journal else self._call(method)
         except ActiveCampaignAmbiguousWriteError as error:
             # A task retry would send the write again: the one thing this must never do blindly.
             raise AirflowFailException(
-                f"{error}\n{what} may have been applied by ActiveCampaign, so it was not resent and the "
-                "task will not retry. Check the account (read the object back) before running it again."
+                f"{error}\n{what} was sent once and may have been applied by ActiveCampaign, so it was not "
+                f"resent and the task will not retry ({lost_answer(error)}). Check the account (read the "
+                "object back) before running it again."
             ) from None
         except ActiveCampaignValidationError as error:
             raise AirflowFailException(str(error)) from None
         return self._deliver(result, what, is_read=method == "GET")
+
+    def _idempotent(self, method: str) -> bool:
+        if self.idempotent is not None:
+            return bool(self.idempotent)
+        if self.api_action is not None:
+            return is_legacy_read(method, str(self.api_action))
+        return is_idempotent(method, str(self.endpoint).strip("/"))
+
+    def _write_once(self, journal: WriteJournal, method: str, what: str) -> Any:
+        """The call, unless an earlier try of this task instance already sent this same write."""
+        key = f"{what} {fingerprint({'query': self._query(), 'body': self.body})}"
+        decision = journal.resolve(WRITER, key)
+        if decision.resolution is Resolution.APPLIED:
+            self.log.info("%s was sent and applied by an earlier try of this task; not sent again.", what)
+            return {"sent_by_earlier_try": True, "applied": True, "sent": decision.sent}
+        if decision.resolution is Resolution.UNKNOWN:
+            raise AirflowFailException(
+                f"{what} was sent {times(decision.sent)} by an earlier try of this task, whose answer was "
+                "never recorded: it may have been applied, so it was not sent again. Check the account "
+                "(read the object back); a new DAG run sends it afresh."
+            )
+        intent = journal.intent(
+            WRITER, key, {"body": self.body}, deadline_seconds=request_deadline_seconds(self.hook)
+        )
+        try:
+            result = self._call(method)
+        except ActiveCampaignAmbiguousWriteError:
+            journal.outcome(intent, Outcome.AMBIGUOUS)
+            raise
+        except BaseException:
+            journal.outcome(intent, Outcome.REFUSED)
+            raise
+        journal.outcome(intent, Outcome.APPLIED)
+        return result
 
     def _call(self, method: str) -> Any:
         hook = self.hook

@@ -64,6 +64,14 @@ from airflow_provider_activecampaign.links import (
     campaign_app_url,
 )
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
+from airflow_provider_activecampaign.records.journal import (
+    Outcome,
+    Resolution,
+    WriteJournal,
+    lost_answer,
+    request_deadline_seconds,
+    times,
+)
 from airflow_provider_activecampaign.triggers.campaigns import ActiveCampaignCampaignSentTrigger
 
 #: XCom key holding the campaign id on its own, so ``send.output["campaign_id"]`` resolves to it.
@@ -72,6 +80,8 @@ CAMPAIGN_ID_XCOM_KEY = "campaign_id"
 SEND_RESULT_XCOM_KEY = "campaign_send"
 #: Seconds to wait before each read-back after an ambiguous create (the write may lag a moment).
 READ_BACK_DELAYS = (0.0, 1.0)
+#: The journal's name for campaign creates (each one schedules a send).
+WRITER = "campaigns"
 _MESSAGE_PARTS = ("subject", "from_name", "from_email", "reply_to", "html", "text")
 
 
@@ -229,10 +239,34 @@ class ActiveCampaignSendCampaignOperator(ActiveCampaignBaseOperator):
         test_emails = check_emails(as_list(self.test_emails), "test_emails")
         exclude = [template_id] if template_id else []
 
+        journal = WriteJournal.for_task(context)
         if not test_emails:
             mine = find_campaigns_named(hook, [name], exclude=exclude)[name]
             if mine:
+                journal.resolve(WRITER, name, read_back=lambda intent: str(mine[0].get("id")))
+                journal.close()
                 return self._continue_existing(context, name, mine, created=False)
+            # An earlier try's campaign_create whose answer was lost may still land: not created
+            # again until a read-back after its deadline plus write_settle_seconds finds nothing.
+            decision = journal.resolve(
+                WRITER,
+                name,
+                read_back=lambda intent: bool(find_campaigns_named(hook, [name], exclude=exclude)[name]),
+            )
+            if decision.resolution is Resolution.APPLIED:
+                found = find_campaigns_named(hook, [name], exclude=exclude)[name]
+                if found:
+                    journal.close()
+                    return self._continue_existing(context, name, found, created=False)
+            if decision.resolution is Resolution.UNKNOWN:
+                journal.close()
+                raise ActiveCampaignError(
+                    f"campaign_create for {name!r} was sent {times(decision.sent)} by an earlier try of "
+                    "this task whose answer never arrived, and no campaign with that name is found yet: "
+                    "ActiveCampaign may still create it, so it was not created again (nothing was sent).",
+                    hint="Retry after write_settle_seconds: the retry reads the name back first and "
+                    "creates the campaign only if it is still missing.",
+                )
 
         list_ids, message_id, segment_id = self._audience_and_message(template_id)
         recipients = self._check_recipients(list_ids)
@@ -257,6 +291,12 @@ class ActiveCampaignSendCampaignOperator(ActiveCampaignBaseOperator):
             sdate,
             account_tz,
         )
+        intent = journal.intent(
+            WRITER,
+            name,
+            {"lists": list_ids, "message": message_id, "sdate": sdate, "segment": segment_id},
+            deadline_seconds=request_deadline_seconds(hook),
+        )
         try:
             campaign_id = create_campaign(
                 hook,
@@ -268,7 +308,15 @@ class ActiveCampaignSendCampaignOperator(ActiveCampaignBaseOperator):
                 segment_id=segment_id,
             )
         except ActiveCampaignAmbiguousWriteError as error:
+            journal.outcome(intent, Outcome.AMBIGUOUS)
+            journal.close()
             return self._resolve_ambiguous_create(context, name, exclude, error)
+        except BaseException:
+            journal.outcome(intent, Outcome.REFUSED)
+            journal.close()
+            raise
+        journal.outcome(intent, Outcome.APPLIED, ref=campaign_id)
+        journal.close()
 
         campaign = get_campaign(hook, campaign_id)
         mismatch = sdate_mismatch(campaign, send_at)
@@ -355,9 +403,10 @@ class ActiveCampaignSendCampaignOperator(ActiveCampaignBaseOperator):
                 return self._continue_existing(context, name, found, created=True)
         # Retryable on purpose: the next try reads back by name before creating anything.
         raise ActiveCampaignError(
-            f"campaign_create for {name!r} failed after reaching ActiveCampaign, and no campaign with "
-            "that name exists, so nothing was sent. It was not created again here.",
-            hint="Retrying the task is safe: it looks for the campaign by name before creating one.",
+            f"campaign_create for {name!r} was sent once; {lost_answer(error)}, and no campaign with "
+            "that name is found yet. It was not created again here.",
+            hint="Retrying the task is safe: it looks for the campaign by name before creating one, and "
+            "does not create it again until the lost create has settled (write_settle_seconds).",
             method=error.method,
             url=error.url,
             status=error.status,

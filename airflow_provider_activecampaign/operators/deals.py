@@ -15,6 +15,7 @@ from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
 )
 from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
 from airflow_provider_activecampaign.records.upsert import mapped_columns, run_records
 
@@ -110,11 +111,15 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             currency=self.currency,
             value_unit=self.value_unit,
             logger=self.log,
+            journal=WriteJournal.for_task(context),
+            deadline_seconds=request_deadline_seconds(self.hook),
         )
         path = self.failures_location(context)
         source = self.open_records(self.deals)
-        with source, FailureLog(path) as failures:
-            upserter.prepare(mapped_columns(source.columns, self.field_map))
+        with source, FailureLog(path) as failures, upserter.journal:
+            columns = mapped_columns(source.columns, self.field_map)
+            if columns:  # an empty source has no columns: nothing to check, nothing to write
+                upserter.prepare(columns)
             run_records(
                 source,
                 upserter.upsert,
@@ -131,8 +136,9 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             "failures_path": str(path),
         }
         self.log.info(
-            "Deals: %d records, %d created (%d after an ambiguous create was read back), %d updated, "
-            "%d unchanged, %d rejected, %d failed. Failures: %s",
+            "Deals: %d records, %d created (%d found by a read-back after an ambiguous create, not "
+            "resent), %d updated, %d unchanged, %d rejected, %d failed, %d unknown (sent once, may "
+            "still apply; not resent, the next run settles them). Failures: %s",
             tally.records,
             tally.created,
             tally.recovered,
@@ -140,15 +146,17 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             tally.unchanged,
             tally.rejected,
             tally.failed,
+            tally.unknown,
             path,
         )
         enforce_failure_ratio(
-            tally.rejected + tally.failed,
+            tally.rejected + tally.failed + tally.unknown,
             tally.records,
             ratio,
             report=str(path),
             what="deal records",
-            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected)",
+            happened="failed, were rejected or are unknown",
+            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected, {tally.unknown:,} unknown)",
             first=failures.describe_first(),
             after=(
                 "The other deals were written; re-running is safe: deals are found by key before any create."

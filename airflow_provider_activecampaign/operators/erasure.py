@@ -18,6 +18,7 @@ from airflow_provider_activecampaign.contacts.erasure import (
     subject_emails,
 )
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
+from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 
 #: Deletions one run may spend of the account's monthly contact-delete limit, unless told otherwise.
 DEFAULT_MAX_DELETES = 100
@@ -85,10 +86,12 @@ class ActiveCampaignEraseContactsOperator(ActiveCampaignBaseOperator):
         dry_run = flag if isinstance(flag, bool) else str(flag).strip().lower() == "true"
         path = ObjectStoragePath(self.audit_path)
         emails = subject_emails(self.emails)
-        with AuditLog(path) as audit:
+        with AuditLog(path) as audit, WriteJournal.for_task(context) as journal:
             eraser = ContactEraser(
                 self.hook,
                 audit=audit,
+                journal=journal,
+                deadline_seconds=request_deadline_seconds(self.hook),
                 who=who,
                 dry_run=dry_run,
                 max_deletes=int(self.max_deletes),

@@ -5,11 +5,10 @@ See ``docs/operators/events.md``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import Context, ObjectStoragePath
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.events.tracking import EventNotRecordedError, EventTracker, build_event
@@ -22,7 +21,15 @@ from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
 )
 from airflow_provider_activecampaign.records.failures import FailureLog
-from airflow_provider_activecampaign.records.paths import JsonLinesFile
+from airflow_provider_activecampaign.records.journal import (
+    Outcome,
+    Resolution,
+    WriteJournal,
+    lost_answer,
+    request_deadline_seconds,
+    task_scope,
+    times,
+)
 from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
 from airflow_provider_activecampaign.records.sources import BadRecord
 from airflow_provider_activecampaign.records.upsert import RecordRejected, map_columns, mapped_columns
@@ -41,10 +48,11 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
     drops them, so the task fails instead, having sent nothing.
 
     Events are paced with every other call of the account. A tracking post has no idempotency key,
-    so an event whose answer was lost (5xx, dropped connection) is not resent: it is reported as
-    ``unknown`` in the failures file. Events already sent are written to ``sent_log_path`` as they
-    go; a retry of the task skips them, so a retry or a re-run of the same DAG run does not send an
-    event twice.
+    so every event goes through the write journal (``records/journal.py``): its intent is on
+    storage before it is sent and its outcome after. An event whose answer was lost (a 5xx, a
+    dropped connection, a task killed while waiting) is never resent: it is reported as ``unknown``
+    ("sent once, may have been recorded") in the failures file; a retry or a re-run of the same DAG
+    run skips the events already recorded and reports the unknown ones again, never sending twice.
 
     :param events: Records as a list of dicts (or a JSON string of one). (templated)
     :param event: The event name for records without an ``event`` column. (templated)
@@ -56,8 +64,9 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
     :param field_map: ``{"source column": "email" | "event" | "eventdata"}``. (templated)
     :param create_events: Create event names the account does not have yet (default ``True``).
     :param failures_path: Rejected, failed and unknown events as JSON Lines. (templated)
-    :param sent_log_path: The ledger of sent events that makes retries skip them (default: next to
-        the failures file; put it on shared storage when retries may run on another worker). (templated)
+    :param sent_log_path: The write journal's root for this task (any ``ObjectStoragePath`` URI),
+        instead of ``[activecampaign] write_journal_path``; it must be storage every worker that may
+        run a retry reaches. (templated)
     :param max_failure_ratio: Fail if more than this share of events was not recorded. (templated)
     """
 
@@ -93,12 +102,16 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
             # Tracking off or no tracking extras: a retry cannot help until someone changes that.
             raise AirflowFailException(str(error)) from error
         failures_path = self.failures_location(context)
-        sent_path = ObjectStoragePath(self.sent_log_path or str(failures_path) + ".sent.jsonl")
-        already = _read_ledger(sent_path)
+        journal = (
+            WriteJournal(self.sent_log_path, task_scope(context))
+            if self.sent_log_path
+            else WriteJournal.for_task(context)
+        )
+        deadline = request_deadline_seconds(self.hook)
         skipped = 0
         source = self.open_records(self.events)
         tally = tracker.tally
-        with source, FailureLog(failures_path) as failures, _Ledger(sent_path) as ledger:
+        with source, FailureLog(failures_path) as failures, journal:
             mapped_columns(source.columns, self.field_map)
             for row, raw in source:
                 tally.records += 1
@@ -107,15 +120,42 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
                     failures.add({"row": row, "stage": "rejected", "reason": raw.reason})
                     continue
                 record = map_columns(raw, self.field_map)
+                sent = 0
                 try:
                     event = build_event(record, event=self.event)
                     identity = _identity(row, event.email, event.name)
-                    if identity in already:
+                    # Events cannot be read back: an intent without an answer stays "possibly sent".
+                    decision = journal.resolve(WRITER, identity)
+                    if decision.resolution is Resolution.APPLIED:
                         skipped += 1
                         continue
+                    if decision.resolution is Resolution.UNKNOWN:
+                        tally.unknown += 1
+                        failures.add(
+                            {
+                                "row": row,
+                                "email": event.email,
+                                "event": event.name,
+                                "stage": "unknown",
+                                "sent": decision.sent,
+                                "reason": f"sent {times(decision.sent)} by an earlier try of this task, "
+                                "which ended before ActiveCampaign's answer was recorded: it may have been "
+                                "recorded once; not resent (a resend could record it twice).",
+                            }
+                        )
+                        continue
                     tracker.ensure_name(event.name)
-                    tracker.send(event)
-                    ledger.add(identity, "sent")
+                    intent = journal.intent(WRITER, identity, event.form(), deadline_seconds=deadline)
+                    sent = decision.sent + 1
+                    try:
+                        tracker.send(event)
+                    except (ActiveCampaignValidationError, EventNotRecordedError):
+                        journal.outcome(intent, Outcome.REFUSED)
+                        raise
+                    except ActiveCampaignAmbiguousWriteError:
+                        journal.outcome(intent, Outcome.AMBIGUOUS)
+                        raise
+                    journal.outcome(intent, Outcome.APPLIED)
                 except RecordRejected as error:
                     tally.rejected += 1
                     failures.add(
@@ -128,15 +168,15 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
                         }
                     )
                 except ActiveCampaignAmbiguousWriteError as error:
-                    ledger.add(identity, "unknown")  # never resent by a retry either
                     failures.add(
                         {
                             "row": row,
                             "email": event.email,
                             "event": event.name,
                             "stage": "unknown",
-                            "reason": "the answer was lost after the event was sent: it may have been "
-                            f"recorded once; not resent (a resend could record it twice). {error.summary}",
+                            "sent": sent,
+                            "reason": f"sent {times(sent)}; {lost_answer(error)}: it may have been "
+                            "recorded once; not resent (a resend could record it twice).",
                         }
                     )
                 except (ActiveCampaignValidationError, EventNotRecordedError) as error:
@@ -146,7 +186,9 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
                             "email": event.email,
                             "event": event.name,
                             "stage": "failed",
-                            "reason": error.summary,
+                            "sent": sent,
+                            "reason": f"sent {times(sent)}; ActiveCampaign refused it, so it was not "
+                            f"recorded. {error.summary}",
                         }
                     )
         result = {
@@ -154,11 +196,11 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
             "skipped_already_sent": skipped,
             "failures": failures.first,
             "failures_path": str(failures_path),
-            "sent_log_path": str(sent_path),
+            "journal_path": str(journal.directory),
         }
         self.log.info(
-            "Events: %d records, %d sent, %d skipped (sent by an earlier try), %d rejected, %d failed, "
-            "%d unknown (may have been recorded; not resent).",
+            "Events: %d records, %d sent, %d skipped (recorded by an earlier try), %d rejected, %d failed, "
+            "%d unknown (sent once, may have been recorded; not resent).",
             tally.records,
             tally.sent,
             skipped,
@@ -176,43 +218,16 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
             detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected, {tally.unknown:,} unknown)",
             first=failures.describe_first(),
             after=(
-                "The other events were recorded; a re-run skips the events already sent (and the "
-                "unknown ones)."
+                "The other events were recorded. A retry skips the events already recorded and never "
+                "resends the unknown ones (each was sent once and may have been recorded)."
             ),
         )
         return result
 
 
+#: The journal's name for this writer.
+WRITER = "events"
+
+
 def _identity(row: int, email: str, name: str) -> str:
     return f"{row}\t{email.lower()}\t{name}"
-
-
-def _read_ledger(path: Any) -> set[str]:
-    if not path.exists():
-        return set()
-    seen: set[str] = set()
-    with path.open("r", encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                seen.add(json.loads(line)["id"])
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut by a crash: that event's outcome is unknown either way
-    return seen
-
-
-class _Ledger:
-    """The events this task sent (or may have sent), appended and flushed one line at a time."""
-
-    def __init__(self, path: Any) -> None:
-        self._log = JsonLinesFile(path, append=True)
-
-    def __enter__(self) -> _Ledger:
-        self._log.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._log.close()
-
-    def add(self, identity: str, outcome: str) -> None:
-        # on disk before the next event goes: a killed task still knows what it sent
-        self._log.write({"id": identity, "outcome": outcome}, flush=True)

@@ -15,6 +15,7 @@ from airflow.sdk import AssetAlias, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
+from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 from airflow_provider_activecampaign.records.names import split_names
 from airflow_provider_activecampaign.webhooks import reconcile, registration
 from airflow_provider_activecampaign.webhooks.assets import activecampaign_event_asset
@@ -122,7 +123,14 @@ class ActiveCampaignRegisterWebhooksOperator(ActiveCampaignBaseOperator):
             )
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
-        plan, ids = registration.apply(self.hook, [spec], known_ids=self._known_ids(context))
+        with WriteJournal.for_task(context) as journal:
+            plan, ids = registration.apply(
+                self.hook,
+                [spec],
+                known_ids=self._known_ids(context),
+                journal=journal,
+                deadline_seconds=request_deadline_seconds(self.hook),
+            )
         context["ti"].xcom_push(key=self._id_key(), value=ids[spec.name])
         report: dict[str, Any] = {"webhooks": ids}
         for kind, label in (

@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
 from airflow_provider_activecampaign.records.failures import RecordRejected
+from airflow_provider_activecampaign.records.journal import WriteUnknown
 from airflow_provider_activecampaign.records.names import NameIndex, split_names
 from airflow_provider_activecampaign.records.sources import BadRecord
 
@@ -48,6 +49,8 @@ class UpsertTally:
     failed: int = 0
     #: Creates that failed ambiguously and were found by a read-back (applied once, not resent).
     recovered: int = 0
+    #: Sent, may have been applied, not settled yet: not sent again in this try (see the journal).
+    unknown: int = 0
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -118,8 +121,9 @@ def run_records(
 
     ``RecordRejected`` (and a source's unreadable rows) are ``rejected``: nothing was sent. The
     API's 4xx answers about one record (validation, not found) and the ``refused`` errors are
-    ``failed``. Anything else (auth, an outage outlasting max_wait) stops the run: retrying the task
-    is safe, every write is an upsert.
+    ``failed``. A :class:`WriteUnknown` is ``unknown`` (sent, may have applied, not resent). Anything
+    else (auth, an outage outlasting max_wait) stops the run: retrying the task is safe, every write
+    goes through the write journal.
     """
     from airflow_provider_activecampaign.exceptions import (
         ActiveCampaignNotFoundError,
@@ -148,6 +152,17 @@ def run_records(
                     **identify(record),
                     "stage": "rejected",
                     "field": error.field,
+                    "reason": error.reason,
+                }
+            )
+        except WriteUnknown as error:
+            tally.unknown += 1
+            failures.add(
+                {
+                    "row": row,
+                    **identify(record),
+                    "stage": "unknown",
+                    "sent": error.sent,
                     "reason": error.reason,
                 }
             )

@@ -13,20 +13,26 @@ Rules, in order:
   by hand) collapse to the lowest id; the others are deleted;
 * webhooks with other names are left alone (they belong to someone else).
 
-A create that fails ambiguously is read back by name before it is sent again, so running the
-registration twice, or retrying it, leaves the same webhooks.
+Creates go through the write journal when one is given (the operator's, per task instance): the
+intent is on storage before ``POST /webhooks``; a create whose answer was lost is read back by name
+and sent again only once a read-back after the request's deadline plus ``write_settle_seconds``
+finds nothing (ActiveCampaign may apply it seconds later). So running the registration twice, or
+retrying it, leaves the same webhooks (and a duplicate that slipped through is collapsed above).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError
+from airflow_provider_activecampaign.records.journal import Intent, WriteJournal, send_once
 from airflow_provider_activecampaign.webhooks.events import KNOWN_EVENTS, SOURCES
 
 RECEIVER_PATH = "/activecampaign/webhooks/"
+#: The journal's name for webhook creates.
+WRITER = "webhooks"
 _INACTIVE = {"0", "false", "inactive", "disabled", "deactivated"}
 
 
@@ -180,9 +186,15 @@ def existing_webhooks(api: WebhookApi) -> list[dict[str, Any]]:
 
 
 def apply(
-    api: WebhookApi, desired: Sequence[WebhookSpec], *, known_ids: Iterable[str] = ()
+    api: WebhookApi,
+    desired: Sequence[WebhookSpec],
+    *,
+    known_ids: Iterable[str] = (),
+    journal: WriteJournal | None = None,
+    deadline_seconds: float = 65.0,
 ) -> tuple[Plan, dict[str, str]]:
     """Make the account hold ``desired``; returns the plan carried out and ``{name: webhook id}``."""
+    journal = journal or WriteJournal(tempfile.mkdtemp(prefix="ac-journal-"), WRITER)
     existing = existing_webhooks(api)
     result = plan(desired, existing, known_ids=known_ids)
     specs = {spec.name: spec for spec in desired}
@@ -192,7 +204,7 @@ def apply(
         if action.kind in ("delete_duplicate", "delete_inactive"):
             api.delete(f"webhooks/{action.webhook_id}")
         elif action.kind in ("create", "recreate"):
-            ids[spec.name] = _create(api, spec)
+            ids[spec.name] = _create(api, spec, journal, deadline_seconds)
         elif action.kind == "update":
             api.put(f"webhooks/{action.webhook_id}", json=spec.body())
             ids[spec.name] = str(action.webhook_id)
@@ -201,19 +213,29 @@ def apply(
     return result, ids
 
 
-def _create(api: WebhookApi, spec: WebhookSpec) -> str:
-    try:
-        created = api.post("webhooks", json=spec.body(), idempotent=False)
-    except ActiveCampaignAmbiguousWriteError:
+def _create(api: WebhookApi, spec: WebhookSpec, journal: WriteJournal, deadline_seconds: float) -> str:
+    def read_back(intent: Intent) -> str | None:
         found = [
             row
             for row in (api.get("webhooks", params={"filters[name]": spec.name}) or {}).get("webhooks") or []
             if row.get("name") == spec.name and not is_inactive(row)
         ]
-        if found:
-            row = min(found, key=lambda r: int(str(r.get("id") or 0)))
-            if not spec.matches(row):
-                api.put(f"webhooks/{row['id']}", json=spec.body())
-            return str(row["id"])
-        created = api.post("webhooks", json=spec.body(), idempotent=False)
-    return str((created or {}).get("webhook", {}).get("id"))
+        if not found:
+            return None
+        row = min(found, key=lambda r: int(str(r.get("id") or 0)))
+        if not spec.matches(row):
+            api.put(f"webhooks/{row['id']}", json=spec.body())
+        return str(row["id"])
+
+    sent = send_once(
+        journal,
+        WRITER,
+        spec.name,
+        spec.body(),  # kept as a fingerprint only: the URL holds the receiver's token
+        lambda: api.post("webhooks", json=spec.body(), idempotent=False),
+        read_back=read_back,
+        deadline_seconds=deadline_seconds,
+        what=f"POST /webhooks for {spec.name!r}",
+        ref_of=lambda created: ((created or {}).get("webhook") or {}).get("id"),
+    )
+    return str(sent.ref)

@@ -20,6 +20,7 @@ Starlette middleware: ``BaseHTTPMiddleware`` would cost more than the handlers t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import time
@@ -251,6 +252,17 @@ class EmulatorApp:
         path_known: bool,
         entry: LogEntry,
     ) -> None:
+        if fault.kind == "late":
+            # Applied after the delay even if the client gave up meanwhile: a timed-out write that
+            # ActiveCampaign applies seconds later. The answer reaches a client still waiting.
+            await asyncio.sleep(fault.delay)
+            late = _Buffer()
+            await self._process(scope, replay, late, route, path_known)
+            entry.status = late.status
+            entry.note = "applied_late"
+            with contextlib.suppress(Exception):  # the client is usually gone by now
+                await late.replay(send)
+            return
         if fault.when == "before":
             if fault.kind == "slow":
                 if await _client_left_within(receive, fault.delay):

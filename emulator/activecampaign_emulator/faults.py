@@ -22,6 +22,12 @@ Kinds:
     during the delay the request is never applied.  ``after``: the request is applied first.
 ``drop``
     Close the TCP connection without any HTTP response.
+``late``
+    Hold the request ``delay`` real seconds whatever the client does, then apply it, and answer
+    if the client is still there. With a client timeout shorter than ``delay``, the client sees a
+    timeout and the write is applied ``delay - timeout`` seconds after it gave up: a *reported*
+    ActiveCampaign behaviour (a timed-out write applied seconds later; issue 21), not documented.
+    ``when`` does not matter.
 
 ``path`` matches the route template (``/api/3/contacts/{id}``) or the concrete path
 (``/api/3/contacts/12``); a trailing ``*`` makes it a prefix (``/api/3/contact*``).
@@ -35,7 +41,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = frozenset({"http_403", "http_500", "http_502", "http_503", "html_502", "http_429", "slow", "drop"})
+KINDS = frozenset(
+    {"http_403", "http_500", "http_502", "http_503", "html_502", "http_429", "slow", "drop", "late"}
+)
 WHEN = frozenset({"before", "after"})
 
 HTML_502 = (

@@ -96,6 +96,28 @@ def test_slow_after_with_client_timeout_is_an_ambiguous_write(
     assert _contacts(emulator) == 1
 
 
+def test_late_applies_the_write_after_the_client_timed_out(
+    api: httpx.Client, emulator: EmulatorFixture
+) -> None:
+    emulator.add_fault("POST", SYNC, "late", delay=0.6)
+    with pytest.raises(httpx.ReadTimeout):
+        api.post("contact/sync", json=BODY, timeout=0.1)
+    assert _contacts(emulator) == 0  # the client gave up; nothing applied yet
+    deadline = time.monotonic() + 10
+    while _contacts(emulator) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _contacts(emulator) == 1  # applied about half a second after the timeout
+    # (filtered: an earlier test's held request may finish into this test's log after the reset)
+    (entry,) = [e for e in emulator.requests()["requests"] if e["fault"] == "late"]
+    assert (entry["status"], entry["note"], entry["fault"]) == (201, "applied_late", "late")
+
+
+def test_late_answers_a_client_that_waits(api: httpx.Client, emulator: EmulatorFixture) -> None:
+    emulator.add_fault("POST", SYNC, "late", delay=0.2)
+    assert api.post("contact/sync", json=BODY, timeout=5).status_code == 201
+    assert _contacts(emulator) == 1
+
+
 def test_times_and_template_matching(api: httpx.Client, emulator: EmulatorFixture) -> None:
     emulator.add_fault("GET", "/api/3/contacts/{id}", "http_503", times=2)
     assert [api.get(f"contacts/{i}").status_code for i in (1, 2, 3)] == [503, 503, 404]

@@ -120,3 +120,56 @@ def test_a_contact_moves_between_accounts_only_when_asked(account: EmulatorFixtu
     assert (PEOPLE[0], "Yota Ltd") in links
     assert (PEOPLE[0], "Zeta Corp") not in links
     assert [email for email, _ in links].count(PEOPLE[0]) == 1
+
+
+def test_a_dict_as_a_name_is_rejected_with_its_field_and_the_other_rows_go(
+    account: EmulatorFixture, tmp_path: Path
+) -> None:
+    from airflow_provider_activecampaign.operators.accounts import ActiveCampaignSyncAccountsOperator
+
+    result = run_operator(
+        ActiveCampaignSyncAccountsOperator(
+            task_id="accounts",
+            accounts=[{"name": {"a": 1}}, {"name": "Zeta Corp"}],
+            failures_path=str(tmp_path / "failures.jsonl"),
+            max_failure_ratio=1,
+        )
+    )
+
+    assert (result["created"], result["rejected"]) == (1, 1)
+    (line,) = [json.loads(text) for text in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert (line["row"], line["field"]) == (1, "name")
+    assert "is a dict, not text" in line["reason"]
+    assert snapshot()["accounts"] == [("Zeta Corp", None)]
+    assert not any("{'a': 1}" in a["name"] for a in ActiveCampaignHook().paginate("accounts", key="accounts"))
+
+
+@pytest.mark.parametrize("writer", ["accounts", "deals", "events"])
+def test_an_empty_source_is_a_run_with_nothing_to_do_in_every_writer(
+    emulator: EmulatorFixture, tmp_path: Path, writer: str
+) -> None:
+    """Not a bare ValueError (which Airflow would retry): zero records, nothing written, success."""
+    from airflow_provider_activecampaign.operators.accounts import ActiveCampaignSyncAccountsOperator
+    from airflow_provider_activecampaign.operators.deals import ActiveCampaignSyncDealsOperator
+    from airflow_provider_activecampaign.operators.events import ActiveCampaignTrackEventsOperator
+
+    fresh_crm(emulator, event_tracking={"enabled": True, "actid": "1", "key": "k" * 40, "events": []})
+    emulator.export_connection(
+        event_tracking_actid="1", event_tracking_secret="k" * 40, event_tracking_url=emulator.url + "/event"
+    )
+    failures = str(tmp_path / "failures.jsonl")
+    operator = {
+        "accounts": lambda: ActiveCampaignSyncAccountsOperator(
+            task_id="w", accounts=[], failures_path=failures
+        ),
+        "deals": lambda: ActiveCampaignSyncDealsOperator(
+            task_id="w", deals=[], key_field="External key", failures_path=failures
+        ),
+        "events": lambda: ActiveCampaignTrackEventsOperator(task_id="w", events=[], failures_path=failures),
+    }[writer]()
+
+    result = run_operator(operator)
+
+    assert result["records"] == 0
+    counts: dict[str, int] = emulator.requests()["counts"]
+    assert not any(not line.startswith("GET ") for line in counts)

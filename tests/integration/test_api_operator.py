@@ -83,3 +83,43 @@ def test_a_v3_get_returns_its_answer_to_xcom(emulator: EmulatorFixture) -> None:
     answer = ActiveCampaignApiOperator(task_id="me", endpoint="users/me").execute({})
     assert answer["user"]["username"] == "admin"
     assert emulator.api_key not in json.dumps(answer)
+
+
+def test_a_rerun_after_a_lost_post_answer_does_not_send_it_again(emulator: EmulatorFixture) -> None:
+    """Try 1's POST is applied, its connection dropped; the task is cleared and run again (same run)."""
+    from tests.integration.contacts_support import FakeTI
+
+    use_emulator(emulator, speed=20)
+    emulator.add_fault("POST", "/api/3/tags", "drop", when="after", times=1)
+    body = {"tag": {"tag": "dropped-once", "tagType": "contact", "description": "created once"}}
+
+    def attempt() -> Any:
+        operator = ActiveCampaignApiOperator(task_id="create", endpoint="tags", method="POST", body=body)
+        return operator.execute({"ti": FakeTI()})  # type: ignore[arg-type]
+
+    with pytest.raises(AirflowFailException, match="was sent once and may have been applied"):
+        attempt()
+    with pytest.raises(AirflowFailException, match="sent once by an earlier try of this task"):
+        attempt()
+
+    assert posts_logged(emulator) == 1, api_counts(emulator)
+    names = [t["tag"] for t in ActiveCampaignHook().paginate("tags", key="tags")]
+    assert names.count("dropped-once") == 1
+
+
+def test_a_rerun_after_an_answered_post_does_not_send_it_again(emulator: EmulatorFixture) -> None:
+    from tests.integration.contacts_support import FakeTI
+
+    use_emulator(emulator, speed=20)
+    body = {"tag": {"tag": "answered-once", "tagType": "contact", "description": "created once"}}
+
+    def attempt() -> Any:
+        operator = ActiveCampaignApiOperator(task_id="create", endpoint="tags", method="POST", body=body)
+        return operator.execute({"ti": FakeTI()})  # type: ignore[arg-type]
+
+    first = attempt()
+    again = attempt()
+
+    assert first["tag"]["tag"] == "answered-once"
+    assert again == {"sent_by_earlier_try": True, "applied": True, "sent": 1}
+    assert posts_logged(emulator) == 1, api_counts(emulator)

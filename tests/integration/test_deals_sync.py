@@ -149,3 +149,45 @@ def test_bad_records_are_reported_and_the_rest_still_go(account: EmulatorFixture
     ]
     assert "no stage 'Nope' in pipeline 'Sales'" in lines[1]["reason"]
     assert deals_by_key() == {"inv-0": 1, "inv-1": 1}
+
+
+def test_a_create_applied_seconds_after_it_timed_out_is_never_created_twice(
+    account: EmulatorFixture, tmp_path: Path
+) -> None:
+    """The request times out (1 s); ActiveCampaign applies it 3 s after arrival; then a retry."""
+    import time
+
+    from airflow_provider_activecampaign.operators.deals import ActiveCampaignSyncDealsOperator
+    from tests.integration.contacts_support import read_jsonl
+
+    account.export_connection(timeout=1)
+    account.add_fault("POST", "/api/3/deals", "late", delay=3, times=1)
+
+    def attempt(name: str) -> dict[str, Any]:
+        return run_operator(  # type: ignore[no-any-return]
+            ActiveCampaignSyncDealsOperator(
+                task_id="deals",
+                deals=deals(2),
+                key_field="External key",
+                pipeline="Sales",
+                failures_path=str(tmp_path / f"{name}.jsonl"),
+                max_failure_ratio=1,
+            )
+        )
+
+    first = attempt("try1")
+
+    assert (first["created"], first["unknown"]) == (1, 1)
+    (line,) = read_jsonl(tmp_path / "try1.jsonl")
+    assert (line["key"], line["stage"], line["sent"]) == ("inv-0", "unknown", 1)
+    assert "not sent again" in line["reason"]
+    deadline = time.monotonic() + 30
+    while deals_by_key().get("inv-0") is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert deals_by_key() == {"inv-0": 1, "inv-1": 1}  # the late create landed
+
+    again = attempt("try2")  # the retry: the journal's open intent is resolved by the key read
+
+    assert (again["created"], again["unchanged"], again["unknown"]) == (0, 2, 0)
+    assert deals_by_key() == {"inv-0": 1, "inv-1": 1}
+    assert posts(account) == 2

@@ -30,6 +30,11 @@ def emails(emulator: EmulatorFixture) -> set[str]:
 
 
 def audit(path: Path) -> list[dict[str, Any]]:
+    """The audit's outcome records (each DELETE's intent line, ``deleting``, comes first: see below)."""
+    return [line for line in audit_lines(path) if line["result"] != "deleting"]
+
+
+def audit_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -90,3 +95,55 @@ def test_the_cap_holds_the_audit_is_complete_and_bystanders_are_untouched(
         (SUBJECTS[2], "deleted"),
         ("never@example.com", "not_found"),
     ]
+
+
+KILLED_TRY = """
+import sys
+from airflow_provider_activecampaign.operators.erasure import ActiveCampaignEraseContactsOperator
+from tests.integration.contacts_support import run_operator
+emails, audit_path = sys.argv[2:], sys.argv[1]
+run_operator(ActiveCampaignEraseContactsOperator(task_id="erase", emails=emails, audit_path=audit_path))
+"""
+
+
+def test_a_try_killed_after_its_delete_applied_leaves_evidence_the_retry_confirms(
+    account: EmulatorFixture, tmp_path: Path
+) -> None:
+    """SIGKILL while the DELETE's answer is held (applied by the server), then try 2 of the task."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from airflow_provider_activecampaign.operators.erasure import ActiveCampaignEraseContactsOperator
+    from tests.integration.contacts_support import run_operator
+
+    path = tmp_path / "audit.jsonl"
+    subject = sorted(emails(account))[0]
+    account.add_fault("DELETE", "/api/3/contacts/{id}", "slow", when="after", delay=120, times=1)
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_TRY, str(path), subject], cwd=root, env=dict(os.environ)
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while subject in emails(account) and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        assert subject not in emails(account), "the DELETE was not applied in time"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    account.clear_faults()
+    assert [line["result"] for line in audit_lines(path)] == ["deleting"]  # the evidence the kill left
+
+    result = run_operator(
+        ActiveCampaignEraseContactsOperator(task_id="erase", emails=[subject], audit_path=str(path))
+    )
+
+    assert (result["deleted"], result["not_found"]) == (1, 0)
+    lines = audit_lines(path)
+    assert [line["result"] for line in lines] == ["deleting", "deleted"]
+    assert lines[0]["contact_id"] == lines[1]["contact_id"]
+    assert "earlier try" in lines[1]["reason"]
+    assert "404" in lines[1]["reason"]

@@ -141,9 +141,28 @@ def test_ambiguous_create_not_found_fails_retryably(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(module, "READ_BACK_DELAYS", (0.0, 0.0))
     hook = FakeHook([[]])
     hook.create_error = ActiveCampaignAmbiguousWriteError("maybe", method="POST", url="u")
-    with pytest.raises(ActiveCampaignError, match="nothing was sent") as caught:
+    # (It used to say "nothing was sent": untrue if the create lands late and its send goes out.)
+    with pytest.raises(ActiveCampaignError, match="was sent once; no answer came back") as caught:
         run(ActiveCampaignSendCampaignOperator(task_id="send", name="N", lists="News", **PARTS), hook)
     assert not isinstance(caught.value, AirflowFailException)  # the retry reads back first
+    assert len(campaign_creates(hook)) == 1
+
+
+def test_a_retry_does_not_create_again_before_the_lost_create_settles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(module, "READ_BACK_DELAYS", (0.0, 0.0))
+    hook = FakeHook([[], [], [], []])
+    hook.create_error = ActiveCampaignAmbiguousWriteError("maybe", method="POST", url="u")
+    operator = ActiveCampaignSendCampaignOperator(task_id="send", name="N", lists="News", **PARTS)
+    operator.__dict__["hook"] = hook
+    ti = MagicMock(dag_id="weekly", task_id="send", map_index=-1, run_id="scheduled__2025-01-06")
+    with pytest.raises(ActiveCampaignError):
+        operator.execute({"ti": ti})  # type: ignore[arg-type]
+    hook.create_error = None
+    with pytest.raises(ActiveCampaignError, match="was sent once by an earlier try") as caught:
+        operator.execute({"ti": ti})  # type: ignore[arg-type]  # try 2: same task instance
+    assert not isinstance(caught.value, AirflowFailException)
     assert len(campaign_creates(hook)) == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tempfile
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from airflow_provider_activecampaign.deals.sync import DealCreateUnresolvedError, DealUpserter
 from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError
 from airflow_provider_activecampaign.records.failures import RecordRejected
+from airflow_provider_activecampaign.records.journal import WriteJournal, WriteUnknown
 
 
 class FakeDealsHook:
@@ -110,6 +112,10 @@ RECORD = {
 
 
 def _upserter(hook: FakeDealsHook, record: dict[str, Any] = RECORD, **kwargs: Any) -> DealUpserter:
+    # settle 0: a read-back right after an ambiguous create may count "not found" as "not applied"
+    # (the in-memory account applies at once; the settle rule is tested in test_journal.py and on
+    # the emulator's late-apply fault in tests/integration/test_deals_sync.py).
+    kwargs.setdefault("journal", WriteJournal(tempfile.mkdtemp(prefix="deals-journal-"), "t", settle=0))
     upserter = DealUpserter(hook, key_field="External ID", sleep=lambda _: None, **kwargs)  # type: ignore[arg-type]
     upserter.prepare(list(record))
     return upserter
@@ -187,6 +193,20 @@ def test_the_read_back_ignores_a_deal_with_the_same_title_and_another_key() -> N
         "inv-1",
         "other",
     ]
+
+
+def test_an_ambiguous_create_not_found_before_it_settles_is_unknown_and_not_resent() -> None:
+    hook = FakeDealsHook()
+    hook.faults = ["before"]
+    journal = WriteJournal(tempfile.mkdtemp(prefix="deals-journal-"), "t", settle=600)
+    with pytest.raises(WriteUnknown, match="was sent once") as caught:
+        _upserter(hook, journal=journal).upsert(RECORD)
+    assert caught.value.sent == 1
+    assert hook.writes() == [("POST", "deals")]
+    # The next try in the same scope does not send it either while it may still apply.
+    with pytest.raises(WriteUnknown):
+        _upserter(hook, journal=WriteJournal(journal.root, "t", settle=600)).upsert(RECORD)
+    assert hook.writes() == [("POST", "deals")]
 
 
 def test_two_records_with_one_key_make_one_deal() -> None:

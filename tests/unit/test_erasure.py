@@ -59,8 +59,12 @@ def _run(
 ) -> tuple[ContactEraser, list[dict[str, Any]]]:
     audit: list[dict[str, Any]] = []
     eraser = ContactEraser(hook, audit=audit.append, who=WHO, clock=lambda: NOW, **kwargs)  # type: ignore[arg-type]
+    before = len(hook.calls)
     eraser.erase_all(emails)
-    return eraser, audit
+    intents = [line for line in audit if line["result"] == "deleting"]
+    # Each DELETE sent has its intent line, written before it (the outcome line follows).
+    assert len(intents) == sum(1 for call in hook.calls[before:] if call.startswith("DELETE "))
+    return eraser, [line for line in audit if line["result"] != "deleting"]
 
 
 def test_only_exact_matches_are_deleted_and_verified() -> None:

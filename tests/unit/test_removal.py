@@ -16,6 +16,7 @@ class FakeHook:
         self.members = members
         self.calls: list[tuple[str, str, Any]] = []
         self.fail_post_once = False
+        self.fail_posts = 0
 
     def get(self, endpoint: str, params: Any = None) -> Any:
         self.calls.append(("GET", endpoint, params))
@@ -46,6 +47,13 @@ class FakeHook:
         if self.fail_post_once:
             self.fail_post_once = False
             raise ActiveCampaignAmbiguousWriteError("dropped")
+        if self.fail_posts:
+            self.fail_posts -= 1
+            raise ActiveCampaignAmbiguousWriteError(
+                "ActiveCampaign failed on POST /contactLists (HTTP 503). The write may have been applied, "
+                "so it was not sent again.",
+                status=503,
+            )
         return {}
 
 
@@ -71,3 +79,16 @@ def test_applier_never_sends_status_1_and_reads_back_after_an_ambiguous_post() -
     assert all(p["contactList"]["status"] == 2 for p in posts)
     assert len(posts) == 2  # the ambiguous one, then (read back: still subscribed) once more
     assert (counts.untagged, counts.unsubscribed, counts.failed) == (1, 1, 0)
+
+
+def test_an_unsubscribe_sent_twice_says_so_and_what_came_back() -> None:
+    hook = FakeHook(members=0)
+    removals = list(RemovalFinder(hook, tags={}, lists={"2": "Customers"}).find(["a@example.com"]))
+    hook.fail_posts = 2
+    applier = RemovalApplier(hook)  # type: ignore[arg-type]
+    counts = applier.apply(removals)
+    assert sum(1 for method, _, _ in hook.calls if method == "POST") == 2
+    assert counts.failed == 1
+    (failure,) = counts.failures
+    assert failure["reason"].startswith("POST /contactLists was sent twice; ActiveCampaign answered HTTP 503")
+    assert "not sent again" not in failure["reason"]

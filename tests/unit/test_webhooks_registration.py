@@ -210,3 +210,29 @@ def test_reconcile_emits_each_missed_change_once_and_skips_received_ones() -> No
         + [{"change_key": "unsubscribe:contact=1:list=5", "date_time": _iso(t0 + timedelta(minutes=1))}]
     )
     assert reconcile.missed_events(pages, "acme.api-us1.com", received=again, **window) == []
+
+
+def test_a_lost_create_not_found_before_it_settles_is_not_sent_again_and_the_journal_holds_no_token(
+    tmp_path: Any,
+) -> None:
+    from airflow_provider_activecampaign.records.journal import WriteJournal, WriteUnknown
+
+    api = FakeWebhooksApi()
+    api.fail_next_post = True
+
+    def late_post(endpoint: str, json: Any = None, *, idempotent: bool | None = None) -> Any:
+        api.calls.append(f"POST {endpoint}")  # not applied yet: ActiveCampaign may apply it later
+        raise ActiveCampaignAmbiguousWriteError("timed out after sending", status=None)
+
+    api.post = late_post  # type: ignore[method-assign]
+    journal = WriteJournal(tmp_path, "dag/run/register", settle=600)
+    with pytest.raises(WriteUnknown, match="was sent once") as caught:
+        registration.apply(api, [_spec()], journal=journal)
+    assert caught.value.sent == 1
+    assert api.calls.count("POST webhooks") == 1
+    # A retry of the task (same scope) does not send it either before it settles.
+    with pytest.raises(WriteUnknown):
+        registration.apply(api, [_spec()], journal=WriteJournal(tmp_path, "dag/run/register", settle=600))
+    assert api.calls.count("POST webhooks") == 1
+    stored = "".join(path.read_text() for path in tmp_path.rglob("*.jsonl"))
+    assert "t" * 32 not in stored  # the receiver URL's token: only a fingerprint of the body is kept
