@@ -132,8 +132,9 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
             ratio,
             report=str(path),
             what="account records",
-            happened="failed, were rejected or are unknown",
-            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected, {tally.unknown:,} unknown)",
+            happened="failed, were rejected or are unknown" if tally.unknown else "failed or were rejected",
+            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected"
+            + (f", {tally.unknown:,} unknown)" if tally.unknown else ")"),
             first=failures.describe_first(),
             after=(
                 "The other accounts were written; re-running is safe: accounts are found by name or "

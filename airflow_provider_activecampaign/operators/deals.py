@@ -155,8 +155,9 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             ratio,
             report=str(path),
             what="deal records",
-            happened="failed, were rejected or are unknown",
-            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected, {tally.unknown:,} unknown)",
+            happened="failed, were rejected or are unknown" if tally.unknown else "failed or were rejected",
+            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected"
+            + (f", {tally.unknown:,} unknown)" if tally.unknown else ")"),
             first=failures.describe_first(),
             after=(
                 "The other deals were written; re-running is safe: deals are found by key before any create."
