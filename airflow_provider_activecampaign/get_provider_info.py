@@ -47,6 +47,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.api",
                     f"{PACKAGE}.operators.deals",
                     f"{PACKAGE}.operators.accounts",
+                    f"{PACKAGE}.operators.customobjects",
                     f"{PACKAGE}.operators.events",
                     f"{PACKAGE}.operators.erasure",
                 ],

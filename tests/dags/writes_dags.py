@@ -11,6 +11,9 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG
 
 from airflow_provider_activecampaign.operators.accounts import ActiveCampaignSyncAccountsOperator
+from airflow_provider_activecampaign.operators.customobjects import (
+    ActiveCampaignUpsertCustomObjectRecordsOperator,
+)
 from airflow_provider_activecampaign.operators.deals import ActiveCampaignSyncDealsOperator
 from airflow_provider_activecampaign.operators.erasure import ActiveCampaignEraseContactsOperator
 from airflow_provider_activecampaign.operators.events import ActiveCampaignTrackEventsOperator
@@ -63,4 +66,15 @@ with _dag("writes_erasure"):
         audit_path="{{ dag_run.conf['audit_path'] }}",
         dry_run="{{ dag_run.conf.get('dry_run', False) }}",
         max_deletes="{{ dag_run.conf.get('max_deletes', 100) }}",
+    )
+
+
+with _dag("writes_custom_objects"):
+    ActiveCampaignUpsertCustomObjectRecordsOperator(
+        task_id="records",
+        schema="{{ dag_run.conf.get('schema', 'Subscription') }}",
+        records="{{ dag_run.conf['records'] }}",
+        relationship_columns={"contact_id": "primary-contact"},
+        failures_path="{{ dag_run.conf['failures_path'] }}",
+        max_failure_ratio=0.5,
     )

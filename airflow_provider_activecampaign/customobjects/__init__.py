@@ -1,0 +1,1 @@
+"""Custom objects: schemas and their records, written from a warehouse by external id."""

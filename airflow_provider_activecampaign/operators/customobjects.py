@@ -1,0 +1,123 @@
+"""Upsert custom-object records from a warehouse by external id (rules: ``customobjects/records.py``).
+
+See ``docs/operators/custom-objects.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import Context
+
+from airflow_provider_activecampaign.customobjects.records import CustomObjectUpserter
+from airflow_provider_activecampaign.hooks import metrics
+from airflow_provider_activecampaign.operators.base import ActiveCampaignRecordsOperator
+from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
+from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
+from airflow_provider_activecampaign.records.upsert import mapped_columns, run_records
+
+
+class ActiveCampaignUpsertCustomObjectRecordsOperator(ActiveCampaignRecordsOperator):
+    """Create or update the records of one custom object, by external id, with fields by name.
+
+    Records come from exactly one source: ``records`` (a list of dicts), ``source_path`` (CSV or
+    JSON Lines at any ``ObjectStoragePath`` URI) or ``sql`` + ``sql_conn_id``, streamed. The
+    ``external_id_column`` identifies each record; every other column is a field of the schema, by
+    its id or label (unknown columns fail before anything is written), except the
+    ``relationship_columns``, which hold related contact, account or deal ids.
+
+    A re-run writes nothing: the schema's records are read once and only new or changed records are
+    sent; every write goes through the write journal, so a killed or timed-out try never writes a
+    record twice. A bad value is rejected with its row and field while the other records go.
+
+    :param schema: The custom object: its slug, label or schema id. (templated)
+    :param records: Records as a list of dicts (or a JSON string of one). (templated)
+    :param external_id_column: The column holding each record's external id. (templated)
+    :param relationship_columns: ``{"source column": "relationship id"}``, e.g.
+        ``{"contact_id": "primary-contact"}``. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "activecampaign_conn_id",
+        "schema",
+        "records",
+        "external_id_column",
+        "relationship_columns",
+        *ActiveCampaignRecordsOperator.source_template_fields,
+    )
+
+    def __init__(
+        self,
+        *,
+        schema: str,
+        records: Any = None,
+        external_id_column: str = "external_id",
+        relationship_columns: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.schema = schema
+        self.records = records
+        self.external_id_column = external_id_column
+        self.relationship_columns = relationship_columns
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ratio = self.rendered_failure_ratio()
+        path = self.failures_location(context)
+        source = self.open_records(self.records)
+        journal = WriteJournal.for_task(context)
+        with source, FailureLog(path) as failures, journal:
+            upserter = CustomObjectUpserter(
+                self.hook,
+                self.schema,
+                external_id_column=self.external_id_column,
+                relationship_columns=self.relationship_columns,
+                journal=journal,
+                deadline_seconds=request_deadline_seconds(self.hook),
+                logger=self.log,
+            )
+            columns = mapped_columns(source.columns, self.field_map)
+            if columns:  # an empty source has no columns: nothing to check, nothing to write
+                upserter.prepare(columns)
+            run_records(
+                source,
+                upserter.upsert,
+                failures,
+                upserter.tally,
+                field_map=self.field_map,
+                identify=lambda record: {"external_id": record.get(self.external_id_column)},
+            )
+        tally = upserter.tally
+        self.log.info(
+            "Custom object %r: %d records, %d created, %d updated, %d unchanged, %d rejected, %d failed, "
+            "%d unknown (sent, may still apply; not resent). Report: %s",
+            self.schema,
+            tally.records,
+            tally.created,
+            tally.updated,
+            tally.unchanged,
+            tally.rejected,
+            tally.failed,
+            tally.unknown,
+            path,
+        )
+        metrics.record_rows(
+            type(self).__name__,
+            ok=tally.created + tally.updated + tally.unchanged,
+            rejected=tally.rejected,
+            failed=tally.failed,
+            unknown=tally.unknown,
+        )
+        enforce_failure_ratio(
+            tally.rejected + tally.failed + tally.unknown,
+            tally.records,
+            ratio,
+            report=str(path),
+            what="custom-object records",
+            happened="failed, were rejected or are unknown" if tally.unknown else "failed or were rejected",
+            first=failures.describe_first(),
+            after="The other records were written; re-running writes only what is missing or differs.",
+        )
+        return {**tally.to_json(), "failures": failures.first, "failures_path": str(path)}
