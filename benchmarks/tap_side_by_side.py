@@ -39,6 +39,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from activecampaign_emulator.seed import default_seed
 from activecampaign_emulator.testing import EmulatorClient, connection_json, start_emulator_process
@@ -249,7 +251,8 @@ def _tap(emu: Any, python: Path, venv: Path, work: Path) -> tuple[list[dict[str,
                     other[stream] += 1
         returncode = process.wait()
     ended = time.perf_counter() - started
-    counts = emu.client.requests()["counts"]
+    log = emu.client.requests()
+    counts = log["counts"]
     log_tail = [line for line in stderr_path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     order = sorted(first_seen, key=first_seen.__getitem__)
@@ -274,10 +277,33 @@ def _tap(emu: Any, python: Path, venv: Path, work: Path) -> tuple[list[dict[str,
         "sync_seconds": ended,
         "sync_exit": returncode,
         "sync_requests": counts,
+        "paging": _paging(log["requests"]),
+        "backoff": _backoffs(log_tail),
         "other_records": dict(other),
         "error": None if returncode == 0 else "\n".join(log_tail[-5:]),
     }
     return rows, extra
+
+
+def _paging(entries: list[dict[str, Any]]) -> dict[str, str]:
+    """Per stream: the offsets the tap asked for, and the rest of its query (from the request log)."""
+    out = {}
+    for name in STREAMS:
+        queries = [e["query"] for e in entries if e["path"].rstrip("/") == f"/api/3/{name}"]
+        offsets = sorted({int(dict(parse_qsl(q)).get("offset", -1)) for q in queries})
+        if not queries:
+            continue
+        rest = {k: v for k, v in parse_qsl(queries[0]) if k != "offset"}
+        out[name] = (
+            f"offset {offsets[0]}..{offsets[-1]} ({len(offsets)} pages), then {urlencode(rest, safe='[]:')}"
+        )
+    return out
+
+
+def _backoffs(lines: list[str]) -> dict[str, float]:
+    """The tap's retries, from its log: how many and the seconds it slept (backoff's own lines)."""
+    waits = [float(m.group(1)) for line in lines if (m := re.search(r"Backing off .* for ([0-9.]+)s", line))]
+    return {"retries": len(waits), "seconds": round(sum(waits), 1)}
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -339,6 +365,9 @@ def main() -> int:
         f"sync {tap['sync_seconds']:.1f} s, exit {tap['sync_exit']}, {sync_total} requests "
         f"({sync_total - per_stream} outside contacts/deals: {_outside(tap['sync_requests'])})"
     )
+    for name, paging in tap["paging"].items():
+        print(f"tap {name} paging: {paging}")
+    print(f"tap backoff (its log): {tap['backoff']['retries']} retries, {tap['backoff']['seconds']} s asleep")
     for how, outcome in tap["stock_tap"].items():
         print(f"stock tap discovery, {how}: {outcome}")
     print("(measured: the tap through SHIM: URL check lifted, key check on GET /api/3/users/me)")
