@@ -127,6 +127,7 @@ def _ours(emu: Any, resource: str, output: str, conn: str) -> dict[str, Any]:
         "reported": run["count"],
         "duplicates": sum(n - 1 for n in ids.values() if n > 1),
         "wall_s": run["elapsed"],
+        "by_path": counts,
         **_request_counts(counts),
     }
 
@@ -365,6 +366,10 @@ def main() -> int:
         f"sync {tap['sync_seconds']:.1f} s, exit {tap['sync_exit']}, {sync_total} requests "
         f"({sync_total - per_stream} outside contacts/deals: {_outside(tap['sync_requests'])})"
     )
+    for row in rows:
+        if row["tool"] == "ours" and row.get("by_path"):
+            listed = ", ".join(f"{k} x{n}" for k, n in sorted(row["by_path"].items()))
+            print(f"ours {row['stream']} requests: {listed}")
     for name, paging in tap["paging"].items():
         print(f"tap {name} paging: {paging}")
     print(f"tap backoff (its log): {tap['backoff']['retries']} retries, {tap['backoff']['seconds']} s asleep")
