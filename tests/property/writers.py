@@ -195,6 +195,308 @@ def _deals_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]
     )
 
 
+
+def _state_contacts(ctx: Context) -> dict[str, dict[str, Any]]:
+    return {c["email"]: c for c in ctx.client.state()["contacts"]}
+
+
+def _by_email(line: dict[str, Any]) -> str | None:
+    email = line.get("email") or line.get("contact") or (line.get("record") or {}).get("email")
+    return str(email).lower() if email else None
+
+
+def _no_report_check(found: Iterable[str], expected: Iterable[str]) -> Verdict:
+    counts, dup, missing = tally(found, expected)
+    return Verdict(duplicates=dup, lost=len(missing))
+
+
+# -- accounts and account-contact links --------------------------------------------------------------
+MEMBERS = [f"m{i}@example.com" for i in range(ITEMS)]
+
+
+def _accounts_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.accounts import ActiveCampaignSyncAccountsOperator
+
+    return ActiveCampaignSyncAccountsOperator(
+        task_id="write", accounts=from_conf("accounts"), failures_path=from_conf("failures_path")
+    )
+
+
+def _accounts_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx, contacts=[{"email": e} for e in MEMBERS])
+    accounts = [{"name": f"Prop Co {i}", "contacts": [MEMBERS[i]]} for i in range(ITEMS)]
+    return {"accounts": accounts, "failures_path": str(ctx.workdir / "failures.jsonl")}
+
+
+def _accounts_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    crm = ctx.client.crm("accounts", "account_contacts")
+    names = {str(a["id"]): str(a["name"]) for a in crm["accounts"]}
+    found = [name for name in names.values() if name.startswith("Prop Co ")]
+    counts, dup, missing = tally(found, [f"Prop Co {i}" for i in range(ITEMS)])
+    contacts = {c["id"]: c["email"] for c in ctx.client.state()["contacts"]}
+    links = [
+        f"{names.get(str(link.get('account')))}|{contacts.get(str(link.get('contact')))}"
+        for link in crm["account_contacts"]
+    ]
+    link_counts, link_dup, link_missing = tally(links, [f"Prop Co {i}|{MEMBERS[i]}" for i in range(ITEMS)])
+    verdict = judge(
+        counts, dup, missing, report(conf["failures_path"]), lambda line: line.get("name"), unknown_allowed=False
+    )
+    verdict.duplicates += link_dup
+    verdict.lost += len(link_missing)
+    return verdict
+
+
+# -- erasure ---------------------------------------------------------------------------------------
+SUBJECTS = [f"gone{i}@example.com" for i in range(ITEMS)]
+
+
+def _erasure_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.erasure import ActiveCampaignEraseContactsOperator
+
+    return ActiveCampaignEraseContactsOperator(
+        task_id="write", emails=from_conf("emails"), audit_path=from_conf("audit_path")
+    )
+
+
+def _erasure_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx, contacts=[{"email": e} for e in [*SUBJECTS, "stays@example.com"]])
+    return {"emails": SUBJECTS, "audit_path": str(ctx.workdir / "audit.jsonl")}
+
+
+def _erasure_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    """Every subject gone, the bystander kept, and the audit says ``deleted`` for each one once."""
+    state = ctx.client.state()
+    present = {c["email"] for c in state["contacts"]}
+    verdict = Verdict(lost=sum(1 for e in SUBJECTS if e in present) + ("stays@example.com" not in present))
+    deleted = Counter(str(line.get("subject")) for line in report(conf["audit_path"]) if line.get("result") == "deleted")
+    for email in SUBJECTS:
+        if email not in present and deleted[email] == 0:
+            verdict.report_problems.append(f"{email}: deleted, but no audit line says so")
+        if email in present and deleted[email]:
+            verdict.report_problems.append(f"{email}: audited deleted, but still there")
+    return verdict
+
+
+# -- tag and list removal ------------------------------------------------------------------------------
+LEAVING = [f"leave{i}@example.com" for i in range(ITEMS)]
+
+
+def _removal_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx, contacts=[{"email": e, "tags": ["vip"], "lists": {"1": 1}} for e in LEAVING])
+    return {"contacts": LEAVING, "failures_path": str(ctx.workdir / "failures.jsonl")}
+
+
+def _untag_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.contacts import ActiveCampaignRemoveTagsOperator
+
+    return ActiveCampaignRemoveTagsOperator(task_id="write", contacts=from_conf("contacts"), tags=["vip"])
+
+
+def _untag_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    contacts = _state_contacts(ctx)
+    return Verdict(lost=sum(1 for e in LEAVING if "vip" in contacts[e]["tags"]))
+
+
+def _unsubscribe_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.contacts import ActiveCampaignUnsubscribeFromListsOperator
+
+    return ActiveCampaignUnsubscribeFromListsOperator(
+        task_id="write", contacts=from_conf("contacts"), lists=["Newsletter"]
+    )
+
+
+def _unsubscribe_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    """Each contact unsubscribed, by exactly one unsubscribe (a second is a second write)."""
+    contacts = _state_contacts(ctx)
+    memberships = [contacts[e]["lists"].get("1") or {} for e in LEAVING]
+    return Verdict(
+        lost=sum(1 for m in memberships if m.get("status") != 2),
+        duplicates=sum(max(0, int(m.get("unsubscribes") or 0) - 1) for m in memberships),
+    )
+
+
+# -- the API operator's POST ---------------------------------------------------------------------------
+def _api_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.api import ActiveCampaignApiOperator
+
+    return ActiveCampaignApiOperator(task_id="write", endpoint="tags", method="POST", body=from_conf("body"))
+
+
+def _api_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx)
+    return {"body": {"tag": {"tag": "property-api", "tagType": "contact", "description": "x"}}}
+
+
+def _api_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    found = [t["tag"] for t in ctx.client.state()["tags"]]
+    return _no_report_check(found, ["property-api"])
+
+
+# -- webhook registration ------------------------------------------------------------------------------
+WEBHOOK_TOKEN = "property-suite-webhook-token-0123456789"
+
+
+def _webhooks_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.webhooks import ActiveCampaignRegisterWebhooksOperator
+
+    return ActiveCampaignRegisterWebhooksOperator(
+        task_id="write", public_base_url="https://airflow.example.com", webhook_name="property"
+    )
+
+
+def _webhooks_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx)
+    return {}
+
+
+def _webhooks_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    found = [w["name"] for w in ctx.client.webhooks()["webhooks"]]
+    return _no_report_check(found, ["property"])
+
+
+# -- automation enrolment and removal ---------------------------------------------------------------
+ENROL = [f"enrol{i}@example.com" for i in range(ITEMS)]
+
+
+def _enrol_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.automations import (
+        ActiveCampaignAddContactsToAutomationOperator,
+    )
+
+    return ActiveCampaignAddContactsToAutomationOperator(
+        task_id="write", automation="Welcome series", contacts=from_conf("contacts"), read_back_delay=0.5
+    )
+
+
+def _enrol_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx, contacts=[{"email": e} for e in ENROL])
+    return {"contacts": ENROL}
+
+
+def _enrolments(ctx: Context, automation: str = "1") -> tuple[list[str], dict[str, str]]:
+    state = ctx.client.state()
+    emails = {c["id"]: c["email"] for c in state["contacts"]}
+    rows = [e for e in state["enrolments"] if e["automation"] == automation]
+    return [emails.get(e["contact"], "?") for e in rows], {emails.get(e["contact"], "?"): e["status"] for e in rows}
+
+
+def _enrol_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    found, _ = _enrolments(ctx)
+    return _no_report_check(found, ENROL)
+
+
+def _unenrol_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.automations import (
+        ActiveCampaignRemoveContactsFromAutomationOperator,
+    )
+
+    return ActiveCampaignRemoveContactsFromAutomationOperator(
+        task_id="write", automation="Re-engagement", contacts=from_conf("contacts")
+    )
+
+
+def _unenrol_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx, contacts=[{"email": e} for e in ENROL])
+    import httpx
+
+    contacts = {c["email"]: c["id"] for c in ctx.client.state()["contacts"]}
+    ctx.server.configure(rate_limit=False)
+    with httpx.Client(base_url=ctx.server.url, headers={"Api-Token": ctx.server.api_key}) as http:
+        for email in ENROL:  # enrolled through the API, as another tool would
+            body = {"contactAutomation": {"contact": contacts[email], "automation": "2"}}
+            http.post("/api/3/contactAutomations", json=body).raise_for_status()
+    ctx.server.configure(rate_limit=True)
+    return {"contacts": ENROL}
+
+
+def _unenrol_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    found, status = _enrolments(ctx, "2")
+    counts, dup, _ = tally(found, ENROL)
+    return Verdict(duplicates=dup, lost=sum(1 for e in ENROL if status.get(e) == "active"))
+
+
+# -- contacts sync: contact/sync below ``sync_below``, bulk imports above ----------------------------
+SYNCED = [f"sync{i}@example.com" for i in range(ITEMS)]
+
+
+def _contacts_build(sync_below: int) -> Callable[[], BaseOperator]:
+    def build() -> BaseOperator:
+        from airflow_provider_activecampaign.operators.contacts import ActiveCampaignSyncContactsOperator
+
+        return ActiveCampaignSyncContactsOperator(
+            task_id="write",
+            contacts=from_conf("contacts"),
+            tags=["synced"],
+            subscribe_lists=["Newsletter"],
+            sync_below=sync_below,
+            batch_size=3,
+            poll_interval=0.2,
+            failures_path=from_conf("failures_path"),
+        )
+
+    return build
+
+
+def _contacts_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx)
+    contacts = [{"email": e, "first_name": f"N{i}"} for i, e in enumerate(SYNCED)]
+    return {"contacts": contacts, "failures_path": str(ctx.workdir / "failures.jsonl")}
+
+
+def _contacts_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    """Every contact there, tagged and subscribed; no import batch submitted twice."""
+    state = ctx.client.state()
+    contacts = {c["email"]: c for c in state["contacts"]}
+    complete = [
+        e for e in SYNCED if e in contacts and "synced" in contacts[e]["tags"] and (contacts[e]["lists"].get("1") or {}).get("status") == 1
+    ]
+    counts, dup, missing = tally(complete, SYNCED)
+    verdict = judge(counts, dup, missing, report(conf["failures_path"]), _by_email, unknown_allowed=False)
+    verdict.duplicates += sum(1 for b in state["imports"] if int(b.get("same_payload_submissions") or 1) > 1)
+    return verdict
+
+
+# -- campaign create and send ----------------------------------------------------------------------
+AUDIENCE = [f"reader{i}@example.com" for i in range(ITEMS)]
+
+
+def _campaign_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.campaigns import ActiveCampaignSendCampaignOperator
+
+    return ActiveCampaignSendCampaignOperator(
+        task_id="write",
+        subject="Hello %FIRSTNAME%",
+        from_name="Example Inc",
+        from_email="news@example.com",
+        html="<p>Hello %FIRSTNAME%</p>",
+        lists="Newsletter",
+        poll_interval=0.2,
+    )
+
+
+def _campaign_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx, contacts=[{"email": e, "lists": {"1": 1}} for e in AUDIENCE])
+    return {}
+
+
+def _campaign_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    """One campaign of this task, started once; every reader gets one copy."""
+    ctx.client.advance(3600)
+    state = ctx.client.state()
+    ours = [c for c in state["campaigns"] if str(c["name"]).startswith("property_campaign.write")]
+    verdict = Verdict(duplicates=max(0, len(ours) - 1))
+    if not ours:
+        verdict.lost = len(AUDIENCE)
+        return verdict
+    campaign = ours[0]
+    verdict.duplicates += max(0, int(campaign.get("sends") or 0) - 1)
+    copies = {int(k): int(v) for k, v in (campaign.get("copies_by_contact") or {}).items()}
+    verdict.duplicates += sum(n - 1 for n in copies.values() if n > 1)
+    verdict.lost += max(0, len(AUDIENCE) - len(copies))
+    return verdict
+
+
 WRITERS: dict[str, Writer] = {
     w.name: w
     for w in [
@@ -217,6 +519,85 @@ WRITERS: dict[str, Writer] = {
             _deals_build,
             _deals_prepare,
             _deals_check,
+        ),
+        Writer(
+            "accounts",
+            "airflow_provider_activecampaign.operators.accounts:ActiveCampaignSyncAccountsOperator",
+            _accounts_build,
+            _accounts_prepare,
+            _accounts_check,
+        ),
+        Writer(
+            "erasure",
+            "airflow_provider_activecampaign.operators.erasure:ActiveCampaignEraseContactsOperator",
+            _erasure_build,
+            _erasure_prepare,
+            _erasure_check,
+        ),
+        Writer(
+            "untag",
+            "airflow_provider_activecampaign.operators.contacts:ActiveCampaignRemoveTagsOperator",
+            _untag_build,
+            _removal_prepare,
+            _untag_check,
+        ),
+        Writer(
+            "unsubscribe",
+            "airflow_provider_activecampaign.operators.contacts:ActiveCampaignUnsubscribeFromListsOperator",
+            _unsubscribe_build,
+            _removal_prepare,
+            _unsubscribe_check,
+        ),
+        Writer(
+            "api_post",
+            "airflow_provider_activecampaign.operators.api:ActiveCampaignApiOperator",
+            _api_build,
+            _api_prepare,
+            _api_check,
+        ),
+        Writer(
+            "webhooks",
+            "airflow_provider_activecampaign.operators.webhooks:ActiveCampaignRegisterWebhooksOperator",
+            _webhooks_build,
+            _webhooks_prepare,
+            _webhooks_check,
+            extra=lambda proxy_url: {"webhook_token": WEBHOOK_TOKEN},
+        ),
+        Writer(
+            "enrol",
+            "airflow_provider_activecampaign.operators.automations:ActiveCampaignAddContactsToAutomationOperator",
+            _enrol_build,
+            _enrol_prepare,
+            _enrol_check,
+        ),
+        Writer(
+            "unenrol",
+            "airflow_provider_activecampaign.operators.automations:ActiveCampaignRemoveContactsFromAutomationOperator",
+            _unenrol_build,
+            _unenrol_prepare,
+            _unenrol_check,
+        ),
+        Writer(
+            "contacts_sync",
+            "airflow_provider_activecampaign.operators.contacts:ActiveCampaignSyncContactsOperator",
+            _contacts_build(sync_below=1000),
+            _contacts_prepare,
+            _contacts_check,
+        ),
+        Writer(
+            "contacts_import",
+            "airflow_provider_activecampaign.operators.contacts:ActiveCampaignSyncContactsOperator",
+            _contacts_build(sync_below=0),
+            _contacts_prepare,
+            _contacts_check,
+        ),
+        Writer(
+            "campaign",
+            "airflow_provider_activecampaign.operators.campaigns:ActiveCampaignSendCampaignOperator",
+            _campaign_build,
+            _campaign_prepare,
+            _campaign_check,
+            extra=lambda proxy_url: {"account_timezone": "America/Chicago"},
         ),
     ]
 }
