@@ -8,7 +8,8 @@ retried as Airflow does (same run id, try 2) and judged from the emulator's fina
 ``writer x point x mode -> duplicates / lost / report true``; exits 1 if any cell fails.
 
     python benchmarks/never_twice.py                    # every writer, every point (long)
-    python benchmarks/never_twice.py --sample           # the CI sample: one point per writer and mode
+    python benchmarks/never_twice.py --sample           # the CI sample (tests/property, not slow)
+    python benchmarks/never_twice.py --wide             # every writer in every mode, one point each
     python benchmarks/never_twice.py --writers events,deals --modes kill_after
 """
 
@@ -40,6 +41,7 @@ def _airflow_home() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", action="store_true", help="only the CI sample")
+    parser.add_argument("--wide", action="store_true", help="every writer in every mode, one point each")
     parser.add_argument("--writers", help="comma-separated writer names (default: all)")
     parser.add_argument("--modes", help="comma-separated modes (default: all)")
     parser.add_argument("--max-index", type=int, default=0, help="only writes/reads up to this index")
@@ -49,7 +51,7 @@ def main() -> int:
     from activecampaign_emulator.testing import running_emulator
 
     from tests.property.harness import Point, TaskProcesses, run_point
-    from tests.property.points import all_points, sample_points
+    from tests.property.points import all_points, sample_points, wide_points
     from tests.property.proxy import HoldingProxy
     from tests.property.writers import WRITERS
 
@@ -61,8 +63,8 @@ def main() -> int:
     with running_emulator() as server, HoldingProxy(server.url) as proxy, TaskProcesses() as processes:
         for name in names:
             writer = WRITERS[name]
-            if args.sample:
-                points = [p for p in sample_points() if p.writer == name]
+            if args.sample or args.wide:
+                points = [p for p in (sample_points() if args.sample else wide_points()) if p.writer == name]
             else:
                 clean = run_point(server, proxy, processes, writer, Point(name, "clean"), scratch / f"{name}-clean")
                 print(clean.line(), flush=True)

@@ -1,25 +1,38 @@
-"""Which points run: every one (the script) or the CI sample (every writer, every mode)."""
+"""Which points run: the CI sample, the wide sample (every writer x every mode) or every point."""
 
 from __future__ import annotations
 
 from tests.property.harness import LATE_DELAYS, Point
 from tests.property.writers import WRITERS, Writer
 
-#: The CI sample: per writer one kill after an applied write, one kill before forwarding and one
-#: late apply, rotated across writers so every mode and late delay is covered; kills at reads for a
-#: few writers. Indexes are small: every writer makes at least two writes with ``ITEMS`` inputs.
-_SAMPLE_LATE = {"events": 10.0, "deals": 3.0}
+#: CI: every writer killed once after an applied write; kills before forwarding, late applies
+#: (each delay once) and kills at reads on a few writers, so every mode is covered in ~3 minutes.
+_CI_EXTRA = [
+    Point("events", "late", 1, 10.0),
+    Point("deals", "late", 1, 3.0),
+    Point("accounts", "late", 2, 0.5),
+    Point("events", "kill_before", 2),
+    Point("erasure", "kill_before", 1),
+    Point("enrol", "kill_before", 1),
+    Point("contacts_import", "kill_read", 2),
+    Point("campaign", "kill_read", 3),
+]
 
 
 def sample_points() -> list[Point]:
+    """The CI sample: every writer, every mode, every late delay."""
+    points = [Point(name, "kill_after", 2 if number % 2 else 1) for number, name in enumerate(WRITERS)]
+    return points + _CI_EXTRA
+
+
+def wide_points() -> list[Point]:
+    """Every writer in every mode (one index each; late delays rotated): the ``slow`` tests."""
     points: list[Point] = []
     for number, name in enumerate(WRITERS):
-        points.append(Point(name, "kill_after", 2 if number % 2 else 1))
-        points.append(Point(name, "kill_before", 1 if number % 2 else 2))
-        delay = _SAMPLE_LATE.get(name, LATE_DELAYS[number % len(LATE_DELAYS)])
-        points.append(Point(name, "late", 1, delay))
-        if number % 3 == 0:
-            points.append(Point(name, "kill_read", WRITERS[name].sample_reads[0]))
+        points.append(Point(name, "kill_after", 1))
+        points.append(Point(name, "kill_before", 1))
+        points.append(Point(name, "late", 1, LATE_DELAYS[number % len(LATE_DELAYS)]))
+        points.append(Point(name, "kill_read", WRITERS[name].sample_reads[0]))
     return points
 
 
