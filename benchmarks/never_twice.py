@@ -39,7 +39,9 @@ def _airflow_home() -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sample", action="store_true", help="only the CI sample")
     parser.add_argument("--wide", action="store_true", help="every writer in every mode, one point each")
     parser.add_argument("--writers", help="comma-separated writer names (default: all)")
@@ -66,7 +68,9 @@ def main() -> int:
             if args.sample or args.wide:
                 points = [p for p in (sample_points() if args.sample else wide_points()) if p.writer == name]
             else:
-                clean = run_point(server, proxy, processes, writer, Point(name, "clean"), scratch / f"{name}-clean")
+                clean = run_point(
+                    server, proxy, processes, writer, Point(name, "clean"), scratch / f"{name}-clean"
+                )
                 print(clean.line(), flush=True)
                 failed += not clean.ok
                 points = all_points(writer, clean.writes_seen, clean.reads_seen)

@@ -106,34 +106,6 @@ class Context:
         return self.server.client
 
 
-def child_env(ctx: Context, writer: Writer, *, timeout: float) -> dict[str, str]:
-    """The children's environment: the connection through the proxy, the journal, the bundle."""
-    env = dict(os.environ)
-    extra: dict[str, Any] = {
-        "requests_per_second": ctx.server.client_requests_per_second(),
-        "timeout": timeout,
-        **writer.connection_extra(ctx.proxy.url),
-    }
-    env["AIRFLOW_CONN_ACTIVECAMPAIGN_DEFAULT"] = json.dumps(
-        {"conn_type": "activecampaign", "host": ctx.proxy.url, "password": ctx.server.api_key, "extra": extra}
-    )
-    env["AIRFLOW__ACTIVECAMPAIGN__WRITE_JOURNAL_PATH"] = str(ctx.workdir / "journal")
-    env["AIRFLOW__ACTIVECAMPAIGN__WRITE_SETTLE_SECONDS"] = str(SETTLE_SECONDS)
-    env["AIRFLOW_PROVIDER_ACTIVECAMPAIGN_RATELIMIT_DIR"] = str(ctx.workdir / "ratelimit")
-    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "tests" / "property" / "dags")
-    env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
-        [
-            {
-                "name": "property",
-                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                "kwargs": {"path": str(ROOT / "tests" / "property" / "dags"), "refresh_interval": 0},
-            }
-        ]
-    )
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
 class TaskProcesses:
     """The fork server of :mod:`tests.property.runner`: one pre-imported process forks every try.
 
@@ -183,7 +155,8 @@ class TaskProcesses:
                 self._process.wait()
 
     def _answer(self) -> dict[str, Any]:
-        assert self._process is not None and self._process.stdout is not None
+        assert self._process is not None
+        assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line:
             raise RuntimeError("the task fork server exited")
@@ -192,7 +165,8 @@ class TaskProcesses:
 
     def run(self, command: dict[str, Any], proxy: HoldingProxy) -> int:
         """Fork one try; the proxy may kill it. Returns its exit code (-9: SIGKILLed)."""
-        assert self._process is not None and self._process.stdin is not None
+        assert self._process is not None
+        assert self._process.stdin is not None
         self._process.stdin.write(json.dumps(command) + "\n")
         self._process.stdin.flush()
         proxy.set_pid(int(self._answer()["pid"]))

@@ -38,7 +38,9 @@ def wide_points() -> list[Point]:
 
 def all_points(writer: Writer, writes: int, reads: int) -> list[Point]:
     """Every write killed after applying and before forwarding, late applies, sampled reads."""
-    points = [Point(writer.name, mode, i) for i in range(1, writes + 1) for mode in ("kill_after", "kill_before")]
+    points = [
+        Point(writer.name, mode, i) for i in range(1, writes + 1) for mode in ("kill_after", "kill_before")
+    ]
     late_at = sorted({1, max(1, writes // 2), writes})
     points += [Point(writer.name, "late", i, d) for i in late_at for d in LATE_DELAYS]
     points += [Point(writer.name, "kill_read", i) for i in writer.sample_reads if i <= reads]

@@ -172,7 +172,9 @@ class HoldingProxy:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _late(self, delay: float, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+    async def _late(
+        self, delay: float, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> None:
         await asyncio.sleep(delay)
         try:
             await self._forward(method, target, headers, body)

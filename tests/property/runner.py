@@ -113,13 +113,15 @@ def run_try(dag_id: str, run_id: str, conf: dict[str, Any], *, clear: bool) -> d
             s.state = TaskInstanceState.SCHEDULED
             s.scheduled_dttm = timezone.utcnow()
         session.commit()
-        scheduled = [ti for ti in dr.get_task_instances(session=session) if ti.state == TaskInstanceState.SCHEDULED]
+        scheduled = [
+            ti for ti in dr.get_task_instances(session=session) if ti.state == TaskInstanceState.SCHEDULED
+        ]
         if not scheduled:
             break
         for ti in scheduled:
             try:
                 _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
-            except Exception as error:  # noqa: BLE001  (the state tells the harness)
+            except Exception as error:
                 print(f"task raised: {type(error).__name__}", file=sys.stderr)
         ran = True
     session.expire_all()
@@ -130,9 +132,9 @@ def run_try(dag_id: str, run_id: str, conf: dict[str, Any], *, clear: bool) -> d
 
 def _preload() -> None:
     """Import what every try needs once, before forking (as Airflow's workers do)."""
-    import airflow.models.dagrun  # noqa: F401
-    import airflow.models.taskinstance  # noqa: F401
-    import airflow.sdk.execution_time.supervisor  # noqa: F401
+    import airflow.models.dagrun
+    import airflow.models.taskinstance
+    import airflow.sdk.execution_time.supervisor
     import airflow.serialization.serialized_objects  # noqa: F401
     from airflow.sdk.execution_time.supervisor import in_process_api_server
 
@@ -151,11 +153,23 @@ def _initialise_versioned_apps(app: Any) -> None:
         current = stack.pop()
         if isinstance(current, Cadwyn) and not current._cadwyn_initialized:
             current._cadwyn_initialize()
-        stack.extend(getattr(route, "app", None) for route in getattr(current, "routes", []) if hasattr(route, "app"))
+        stack.extend(
+            getattr(route, "app", None) for route in getattr(current, "routes", []) if hasattr(route, "app")
+        )
 
     import tests.property.writers  # noqa: F401
 
-    for module in ("accounts", "api", "automations", "campaigns", "contacts", "deals", "erasure", "events", "webhooks"):
+    for module in (
+        "accounts",
+        "api",
+        "automations",
+        "campaigns",
+        "contacts",
+        "deals",
+        "erasure",
+        "events",
+        "webhooks",
+    ):
         __import__(f"airflow_provider_activecampaign.operators.{module}")
 
 
@@ -166,7 +180,7 @@ def _forked_try(command: dict[str, Any]) -> None:
     settings.dispose_orm()
     settings.configure_orm()
     os.environ.update(command.get("env") or {})
-    out = Path(command["log"]).open("w")
+    out = Path(command["log"]).open("w")  # noqa: SIM115  (stays open: it is this process's stdout)
     os.dup2(out.fileno(), 1)
     os.dup2(out.fileno(), 2)
     if os.environ.get("PROPERTY_TRACE"):
@@ -196,7 +210,7 @@ def serve() -> int:
             code = 0
             try:
                 _forked_try(command)
-            except BaseException:  # noqa: BLE001
+            except BaseException:
                 import traceback
 
                 traceback.print_exc()

@@ -41,7 +41,16 @@ def test_wide_point_never_twice_never_lost(property_rig: Rig, point: Point, tmp_
 @pytest.mark.parametrize("name", list(WRITERS))
 def test_writer_without_faults_applies_everything_once(property_rig: Rig, name: str, tmp_path: Path) -> None:
     """The baseline each point is judged against: a clean run is complete, single and true."""
-    cell = run_point(property_rig.server, property_rig.proxy, property_rig.processes, WRITERS[name], Point(name, "clean"), tmp_path)
+    cell = run_point(
+        property_rig.server,
+        property_rig.proxy,
+        property_rig.processes,
+        WRITERS[name],
+        Point(name, "clean"),
+        tmp_path,
+    )
     assert cell.tries[0]["state"] == "success", cell.line()
-    assert (cell.verdict.duplicates, cell.verdict.lost, cell.verdict.report_problems) == (0, 0, []), cell.line()
+    assert (cell.verdict.duplicates, cell.verdict.lost, cell.verdict.report_problems) == (0, 0, []), (
+        cell.line()
+    )
     assert cell.writes_seen >= 1, f"{name} wrote nothing through the proxy"

@@ -21,8 +21,12 @@ BASES = {
 
 def _operator_modules() -> set[str]:
     info = get_provider_info()
-    listed = {m for group in ("operators", "sensors") for entry in info[group] for m in entry["python-modules"]}
-    found = {f"{operators_package.__name__}.{m.name}" for m in pkgutil.iter_modules(operators_package.__path__)}
+    listed = {
+        m for group in ("operators", "sensors") for entry in info[group] for m in entry["python-modules"]
+    }
+    found = {
+        f"{operators_package.__name__}.{m.name}" for m in pkgutil.iter_modules(operators_package.__path__)
+    }
     return listed | found
 
 

@@ -176,7 +176,13 @@ def _deals_build() -> BaseOperator:
 def _deals_prepare(ctx: Context) -> dict[str, Any]:
     reset(ctx)
     deals = [
-        {"external_id": f"inv-{i}", "title": f"Invoice {i}", "value": 1000 + i, "stage": "Qualified", "account": "Acme Inc 1"}
+        {
+            "external_id": f"inv-{i}",
+            "title": f"Invoice {i}",
+            "value": 1000 + i,
+            "stage": "Qualified",
+            "account": "Acme Inc 1",
+        }
         for i in range(ITEMS)
     ]
     return {"deals": deals, "failures_path": str(ctx.workdir / "failures.jsonl")}
@@ -195,7 +201,6 @@ def _deals_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]
     )
 
 
-
 def _state_contacts(ctx: Context) -> dict[str, dict[str, Any]]:
     return {c["email"]: c for c in ctx.client.state()["contacts"]}
 
@@ -206,7 +211,7 @@ def _by_email(line: dict[str, Any]) -> str | None:
 
 
 def _no_report_check(found: Iterable[str], expected: Iterable[str]) -> Verdict:
-    counts, dup, missing = tally(found, expected)
+    _, dup, missing = tally(found, expected)
     return Verdict(duplicates=dup, lost=len(missing))
 
 
@@ -238,9 +243,14 @@ def _accounts_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, An
         f"{names.get(str(link.get('account')))}|{contacts.get(str(link.get('contact')))}"
         for link in crm["account_contacts"]
     ]
-    link_counts, link_dup, link_missing = tally(links, [f"Prop Co {i}|{MEMBERS[i]}" for i in range(ITEMS)])
+    _, link_dup, link_missing = tally(links, [f"Prop Co {i}|{MEMBERS[i]}" for i in range(ITEMS)])
     verdict = judge(
-        counts, dup, missing, report(conf["failures_path"]), lambda line: line.get("name"), unknown_allowed=False
+        counts,
+        dup,
+        missing,
+        report(conf["failures_path"]),
+        lambda line: line.get("name"),
+        unknown_allowed=False,
     )
     verdict.duplicates += link_dup
     verdict.lost += len(link_missing)
@@ -269,7 +279,9 @@ def _erasure_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any
     state = ctx.client.state()
     present = {c["email"] for c in state["contacts"]}
     verdict = Verdict(lost=sum(1 for e in SUBJECTS if e in present) + ("stays@example.com" not in present))
-    deleted = Counter(str(line.get("subject")) for line in report(conf["audit_path"]) if line.get("result") == "deleted")
+    deleted = Counter(
+        str(line.get("subject")) for line in report(conf["audit_path"]) if line.get("result") == "deleted"
+    )
     for email in SUBJECTS:
         if email not in present and deleted[email] == 0:
             verdict.report_problems.append(f"{email}: deleted, but no audit line says so")
@@ -378,7 +390,9 @@ def _enrolments(ctx: Context, automation: str = "1") -> tuple[list[str], dict[st
     state = ctx.client.state()
     emails = {c["id"]: c["email"] for c in state["contacts"]}
     rows = [e for e in state["enrolments"] if e["automation"] == automation]
-    return [emails.get(e["contact"], "?") for e in rows], {emails.get(e["contact"], "?"): e["status"] for e in rows}
+    return [emails.get(e["contact"], "?") for e in rows], {
+        emails.get(e["contact"], "?"): e["status"] for e in rows
+    }
 
 
 def _enrol_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
@@ -412,7 +426,7 @@ def _unenrol_prepare(ctx: Context) -> dict[str, Any]:
 
 def _unenrol_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
     found, status = _enrolments(ctx, "2")
-    counts, dup, _ = tally(found, ENROL)
+    _, dup, _ = tally(found, ENROL)
     return Verdict(duplicates=dup, lost=sum(1 for e in ENROL if status.get(e) == "active"))
 
 
@@ -449,7 +463,11 @@ def _contacts_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, An
     state = ctx.client.state()
     contacts = {c["email"]: c for c in state["contacts"]}
     complete = [
-        e for e in SYNCED if e in contacts and "synced" in contacts[e]["tags"] and (contacts[e]["lists"].get("1") or {}).get("status") == 1
+        e
+        for e in SYNCED
+        if e in contacts
+        and "synced" in contacts[e]["tags"]
+        and (contacts[e]["lists"].get("1") or {}).get("status") == 1
     ]
     counts, dup, missing = tally(complete, SYNCED)
     verdict = judge(counts, dup, missing, report(conf["failures_path"]), _by_email, unknown_allowed=False)
