@@ -44,6 +44,8 @@ class Writer:
     extra: Callable[[str], dict[str, Any]] = field(default=lambda proxy_url: {})
     #: Reads to sample for ``kill_read`` (1-based indexes of GET requests in a clean run).
     sample_reads: tuple[int, ...] = (1, 3)
+    #: Writes a clean run makes at least (the CI sample kills at write 2 only where there is one).
+    min_writes: int = 2
 
     @property
     def dag_id(self) -> str:
@@ -459,7 +461,11 @@ def _contacts_prepare(ctx: Context) -> dict[str, Any]:
 
 
 def _contacts_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
-    """Every contact there, tagged and subscribed; no import batch submitted twice."""
+    """Every contact there, tagged and subscribed, and reported truly.
+
+    A contact is upserted by email (``contact/sync`` or a bulk import row): a resent row cannot
+    make a second contact, so resends are not duplicates here (the README allows them).
+    """
     state = ctx.client.state()
     contacts = {c["email"]: c for c in state["contacts"]}
     complete = [
@@ -470,9 +476,7 @@ def _contacts_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, An
         and (contacts[e]["lists"].get("1") or {}).get("status") == 1
     ]
     counts, dup, missing = tally(complete, SYNCED)
-    verdict = judge(counts, dup, missing, report(conf["failures_path"]), _by_email, unknown_allowed=False)
-    verdict.duplicates += sum(1 for b in state["imports"] if int(b.get("same_payload_submissions") or 1) > 1)
-    return verdict
+    return judge(counts, dup, missing, report(conf["failures_path"]), _by_email, unknown_allowed=False)
 
 
 # -- campaign create and send ----------------------------------------------------------------------
@@ -559,15 +563,9 @@ def _audience_prepare(ctx: Context) -> dict[str, Any]:
 
 
 def _audience_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
-    """Every planned contact there and tagged; each sent once (imported rows + contact/sync calls)."""
-    contacts = _state_contacts(ctx)
-    complete = [e for e in AUDIENCE_PLAN if e in contacts and "audience" in contacts[e]["tags"]]
-    counts, _, missing = tally(complete, AUDIENCE_PLAN)
-    sends = {
-        e: int(c["counters"].get("import_rows", 0)) + int(c["counters"].get("sync_requests", 0))
-        for e, c in contacts.items()
-    }
-    dup = sum(max(0, sends.get(e, 0) - 1) for e in AUDIENCE_PLAN)
+    """Every planned contact there and tagged (an upsert by email: a resent row is no duplicate)."""
+    contacts = [c["email"] for c in ctx.client.state()["contacts"] if "audience" in c["tags"]]
+    counts, dup, missing = tally(contacts, AUDIENCE_PLAN)
     return judge(counts, dup, missing, report(conf["failures_path"]), _by_email, unknown_allowed=False)
 
 
@@ -628,6 +626,7 @@ WRITERS: dict[str, Writer] = {
             _api_build,
             _api_prepare,
             _api_check,
+            min_writes=1,
         ),
         Writer(
             "webhooks",
@@ -636,6 +635,7 @@ WRITERS: dict[str, Writer] = {
             _webhooks_prepare,
             _webhooks_check,
             extra=lambda proxy_url: {"webhook_token": WEBHOOK_TOKEN},
+            min_writes=1,
         ),
         Writer(
             "enrol",
