@@ -679,6 +679,7 @@ WRITERS: dict[str, Writer] = {
             _audience_build,
             _audience_prepare,
             _audience_check,
+            min_writes=1,  # ten contacts: one import
         ),
     ]
 }
