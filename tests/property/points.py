@@ -35,7 +35,8 @@ def wide_points() -> list[Point]:
         points.append(Point(name, "kill_after", 1))
         points.append(Point(name, "kill_before", 1))
         points.append(Point(name, "late", 1, LATE_DELAYS[number % len(LATE_DELAYS)]))
-        points.append(Point(name, "kill_read", WRITERS[name].sample_reads[0]))
+        if WRITERS[name].sample_reads:
+            points.append(Point(name, "kill_read", WRITERS[name].sample_reads[0]))
     return points
 
 

@@ -379,7 +379,7 @@ def _enrol_build() -> BaseOperator:
     )
 
     return ActiveCampaignAddContactsToAutomationOperator(
-        task_id="write", automation="Welcome series", contacts=from_conf("contacts"), read_back_delay=0.5
+        task_id="write", automation="Welcome series", contacts=from_conf("contacts")
     )
 
 
@@ -627,6 +627,7 @@ WRITERS: dict[str, Writer] = {
             _api_prepare,
             _api_check,
             min_writes=1,
+            sample_reads=(),  # a POST and nothing else
         ),
         Writer(
             "webhooks",
