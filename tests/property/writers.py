@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.property.harness import Verdict
+from tests.property.harness import SETTLE_SECONDS, Verdict
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -379,7 +379,11 @@ def _enrol_build() -> BaseOperator:
     )
 
     return ActiveCampaignAddContactsToAutomationOperator(
-        task_id="write", automation="Welcome series", contacts=from_conf("contacts")
+        task_id="write",
+        automation="Welcome series",
+        contacts=from_conf("contacts"),
+        # The suite's settle period (write_settle_seconds): above the longest late apply (10 s).
+        read_back_delay=SETTLE_SECONDS,
     )
 
 
