@@ -78,7 +78,9 @@ class Cell:
 
     @property
     def ok(self) -> bool:
-        return self.verdict.duplicates == 0 and self.verdict.lost == 0 and self.verdict.report_true
+        """Invariants held, and the fault fired (a point past the writer's last request proves nothing)."""
+        fired = self.point.mode == "clean" or self.fired is not None
+        return fired and self.verdict.duplicates == 0 and self.verdict.lost == 0 and self.verdict.report_true
 
     def line(self) -> str:
         v = self.verdict
