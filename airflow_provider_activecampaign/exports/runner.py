@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,15 @@ from airflow_provider_activecampaign.exports.registry import Incremental, Paging
 from airflow_provider_activecampaign.exports.windows import Window, api_date_filter, record_time
 from airflow_provider_activecampaign.exports.writer import columns_of, merge_columns
 from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
+from airflow_provider_activecampaign.records.dates import UnparseableDateError
 
 #: Field types whose value is ``||a||b||`` (contacts: listbox/checkbox; deals/accounts: multiselect).
 MULTI_VALUE_TYPES = frozenset({"listbox", "checkbox", "multiselect"})
 #: v1 keys that describe the call, not the campaign.
 _V1_ENVELOPE = frozenset({"result_code", "result_message", "result_output"})
 
+#: Unreadable dates named one by one in the log, per run (the rest are counted).
+MAX_DATE_WARNINGS = 20
 #: What a run reads: ``api`` (the API's date filter + exact local cut), ``local`` (full read,
 #: local cut), ``full`` (everything, no cut).
 READ_MODES = ("api", "local", "full")
@@ -56,6 +60,8 @@ class ExportStats:
     outside_window: int = 0
     duplicates: int = 0
     filter_ignored: bool = False
+    #: Records whose update time could not be read: kept (never dropped), counted and warned.
+    unparseable_dates: int = 0
     api_filter: dict[str, str] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)
 
@@ -141,8 +147,8 @@ class ResourceExporter:
 
         def keep(record: dict[str, Any]) -> bool:
             nonlocal seen
-            moment = record_time(record.get(self.resource.updated_field or ""), self.timezone)
-            inside = self.window.contains(moment)
+            moment, unreadable = self._record_time(record, stats)
+            inside = unreadable or self.window.contains(moment)
             with self._lock:
                 seen += 1
                 stats.read += 1
@@ -160,6 +166,27 @@ class ResourceExporter:
         with staged.open("w", encoding="utf-8") as handle:
             stats.count = exporter.export(handle, query)
 
+    def _record_time(self, record: Mapping[str, Any], stats: ExportStats) -> tuple[datetime | None, bool]:
+        """(update time, unreadable?): a record whose date cannot be read is kept, counted and warned."""
+        field_name = self.resource.updated_field or ""
+        value = record.get(field_name)
+        try:
+            return record_time(value, self.timezone), False
+        except UnparseableDateError as exc:
+            with self._lock:
+                stats.unparseable_dates += 1
+                first = stats.unparseable_dates <= MAX_DATE_WARNINGS
+            if first:
+                self.log.warning(
+                    "%s %s: %s %s; the record is exported whatever the window (check the value in "
+                    "ActiveCampaign).",
+                    self.resource.name,
+                    record.get(self.resource.id_field),
+                    field_name,
+                    exc,
+                )
+            return None, True
+
     # ------------------------------------------------------------------------------ collections
 
     def _run_collection(self, staged: Path, query: dict[str, Any], stats: ExportStats) -> None:
@@ -171,10 +198,10 @@ class ResourceExporter:
                 for number, page in enumerate(self._pages(resource.endpoint, resource.key, query)):
                     for item in page:
                         stats.read += 1
-                        moment = record_time(item.get(resource.updated_field or ""), self.timezone)
+                        moment, unreadable = self._record_time(item, stats)
                         if number == 0 and self.mode == "api" and self.window.far_outside(moment):
                             stats.filter_ignored = True
-                        if not self.window.contains(moment):
+                        if not unreadable and not self.window.contains(moment):
                             stats.outside_window += 1
                             continue
                         ident = str(item.get(resource.id_field))

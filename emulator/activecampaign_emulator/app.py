@@ -51,7 +51,7 @@ from activecampaign_emulator import (
 )
 from activecampaign_emulator.core import Emulator
 from activecampaign_emulator.faults import FaultRule
-from activecampaign_emulator.requestlog import LogEntry
+from activecampaign_emulator.requestlog import LogEntry, ObservedRequest
 from activecampaign_emulator.responses import (
     ApiError,
     forbidden,
@@ -214,6 +214,9 @@ class EmulatorApp:
         path: str = scope["path"]
         real_start = time.time()
         body = await _read_body(receive)
+        observer = emu.request_observer
+        if observer is not None and body is not None:
+            observer(_observed(scope, body))
         route, template, path_known = self._dispatcher.resolve(scope)
         with emu.lock:
             entry = emu.requests.start(
@@ -302,6 +305,13 @@ class EmulatorApp:
             await method_not_allowed().response()(scope, receive, capture)
         else:
             await route_not_found().response()(scope, receive, capture)
+
+
+def _observed(scope: Scope, body: bytes) -> ObservedRequest:
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    return ObservedRequest(
+        scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers, body
+    )
 
 
 def _api_key(scope: Scope) -> str | None:

@@ -71,7 +71,7 @@ from activecampaign_emulator.clock import EmulatedClock
 from activecampaign_emulator.faults import FaultBook
 from activecampaign_emulator.ratelimit import SlidingWindowLimiter
 from activecampaign_emulator.render import Ctx
-from activecampaign_emulator.requestlog import RequestLog
+from activecampaign_emulator.requestlog import ObservedRequest, RequestLog
 from activecampaign_emulator.responses import ApiError, bad_request, json_response
 from activecampaign_emulator.state import AccountState, User
 
@@ -214,6 +214,9 @@ class Emulator:
         self.config = EmulatorConfig(speed, rate_limit, requests_per_second)
         self.faults = FaultBook()
         self.requests = RequestLog()
+        #: Called with each API request as received (before auth, faults, routing), when set:
+        #: the pytest plugin checks them against the official reference (see ``reference.py``).
+        self.request_observer: Callable[[ObservedRequest], None] | None = None
         self.limiter = SlidingWindowLimiter(requests_per_second, 1.0)
         # Extensions register later (in app.create_app), so their seed keys are checked then.
         seed.validate(self.initial_seed, None)

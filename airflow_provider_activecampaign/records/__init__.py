@@ -1,0 +1,1 @@
+"""The records floor: what every resource reads and writes records with."""
