@@ -96,6 +96,12 @@ class AllowedDeviation:
         )
 
 
+def _body_errors() -> tuple[type[BaseException], ...]:
+    from openapi_core.validation.request import exceptions as request_errors
+
+    return (request_errors.RequestBodyValidationError, request_errors.MissingRequestBodyError)
+
+
 def load_allowlist(path: str | Path) -> list[AllowedDeviation]:
     """``{"allowed": [{"method", "path", "kind", "reason", "source", "detail"?}, ...]}``."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -199,12 +205,11 @@ class ReferenceValidator:
                 SECURITY
                 if isinstance(error, request_errors.SecurityValidationError)
                 else BODY
-                if isinstance(
-                    error, request_errors.RequestBodyValidationError | request_errors.MissingRequestBodyError
-                )
+                if isinstance(error, _body_errors())
                 else PARAMETERS
             )
-            deviations.append(Deviation(method, request.path, template, kind, _describe(error)))
+            for detail in _details(error):
+                deviations.append(Deviation(method, request.path, template, kind, detail))
         declared = self._declared_query.get((method, template), frozenset())
         for name in sorted({name for name, _ in pairs} - declared):
             deviations.append(
@@ -228,15 +233,21 @@ class ReferenceValidator:
         return list(found.values())
 
 
-def _describe(error: BaseException) -> str:
-    """The error and its causes (openapi-core nests the schema errors), in one line."""
-    parts = [str(error)]
-    cause = error.__cause__ or error.__context__
-    while cause is not None and len(parts) < 4:
+def _details(error: BaseException) -> list[str]:
+    """One line per schema error (``contacts/0/subscribe/0/listid: 1 is not of type 'string'``).
+
+    openapi-core wraps jsonschema's errors (``schema_errors``) in its own; each is reported with
+    its place in the body or parameter, so an allowlist entry can name exactly one of them.
+    """
+    cause: BaseException | None = error
+    while cause is not None:
         nested = getattr(cause, "schema_errors", None)
         if nested:
-            parts.extend(str(getattr(e, "message", e)) for e in list(nested)[:3])
-        else:
-            parts.append(str(cause))
-        cause = cause.__cause__
-    return "; ".join(p for p in parts if p)
+            prefix = f"{getattr(error, 'name', '')}: " if getattr(error, "name", None) else ""
+            return [
+                f"{prefix}{'/'.join(str(p) for p in getattr(e, 'absolute_path', ())) or '(root)'}: "
+                f"{getattr(e, 'message', e)}"
+                for e in nested
+            ]
+        cause = cause.__cause__ or cause.__context__
+    return [str(error)]
