@@ -66,7 +66,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from activecampaign_emulator import importer, seed
+from activecampaign_emulator import assumed, importer, seed
 from activecampaign_emulator.clock import EmulatedClock
 from activecampaign_emulator.faults import FaultBook
 from activecampaign_emulator.ratelimit import SlidingWindowLimiter
@@ -217,6 +217,8 @@ class Emulator:
         #: Called with each API request as received (before auth, faults, routing), when set:
         #: the pytest plugin checks them against the official reference (see ``reference.py``).
         self.request_observer: Callable[[ObservedRequest], None] | None = None
+        #: Behaviours the reference does not document, each switchable (see ``assumed.py``).
+        self.assumed: dict[str, bool] = assumed.defaults()
         self.limiter = SlidingWindowLimiter(requests_per_second, 1.0)
         # Extensions register later (in app.create_app), so their seed keys are checked then.
         seed.validate(self.initial_seed, None)
@@ -286,6 +288,7 @@ class Emulator:
             chosen = dict(seed_data) if seed_data is not None else self.initial_seed
             seed.validate(chosen, self.extension_seed_keys())
             self.config = EmulatorConfig(**self.initial_config.to_json())
+            self.assumed = assumed.defaults()
             self.clock = EmulatedClock(self.config.speed, seed.start_time(chosen))
             self.state = seed.build_state(chosen, self.clock.now())
             self.limiter = SlidingWindowLimiter(self.config.requests_per_second, 1.0)

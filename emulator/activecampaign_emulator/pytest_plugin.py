@@ -146,6 +146,10 @@ class EmulatorFixture:
         """See :meth:`EmulatorClient.set_overlapping_pages`."""
         self.client.set_overlapping_pages(enabled)
 
+    def set_assumed(self, **flags: bool) -> dict[str, bool]:
+        """See :meth:`EmulatorClient.set_assumed`."""
+        return self.client.set_assumed(**flags)
+
     def advance(self, seconds: float) -> dict[str, Any]:
         return self.client.advance(seconds)
 
