@@ -133,7 +133,8 @@ def test_every_allowlist_entry_names_its_reason_and_source() -> None:
     assert entries
     for entry in entries:
         assert isinstance(entry, AllowedDeviation)
-        assert len(entry.reason) > 30 and entry.source
+        assert len(entry.reason) > 30
+        assert entry.source
     with pytest.raises(ValueError, match="lacks reason, source"):
         AllowedDeviation.from_json({"method": "GET", "path": "/x", "kind": PATH_NOT_FOUND})
 

@@ -59,7 +59,9 @@ def test_an_https_url_off_port_443_is_refused_before_registering(
     with pytest.raises(AirflowFailException) as caught:
         register("https://airflow.example.com:8443")
     message = str(caught.value)
-    assert "public_base_url" in message and "port 443" in message and ":8443" in message
+    assert "public_base_url" in message
+    assert "port 443" in message
+    assert ":8443" in message
     assert TOKEN not in message
     assert webhook_writes(emulator) == 0
     assert [w for w in emulator.client.webhooks()["webhooks"] if w["name"] == "airflow"] == []
