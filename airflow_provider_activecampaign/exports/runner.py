@@ -13,7 +13,9 @@ The read for a resource described in :mod:`~airflow_provider_activecampaign.expo
 3. The window is cut on the record's own update time; a first page with records far outside the
    API's date filter means the filter was ignored: a warning, and the local cut does the work.
 4. Custom fields become ``fields: {name: value}``: values are read for the kept records only,
-   either the whole value collection or one request per record, whichever costs fewer requests.
+   either the whole value collection or one request per record, whichever costs fewer requests
+   (without ``meta.total``, as in the reference's examples, the collection is walked while it
+   costs no more than per-record reads would).
    Lookups (a deal's stage and pipeline titles) and a campaign's v1 report totals are added last.
 """
 
@@ -317,15 +319,7 @@ class ResourceExporter:
         grouped: dict[str, dict[str, Any]] = {}
         if not owners or not self._meta:
             return grouped
-        probe = self._hook().get(pivot.data_endpoint, params={"limit": 1})
-        total = _meta_total(probe)
-        whole_read = math.ceil(total / PAGE_SIZE) if total is not None else math.inf
-        if whole_read <= len(owners):
-            rows: Iterator[dict[str, Any]] = (
-                row for page in self._pages(pivot.data_endpoint, pivot.data_endpoint, {}) for row in page
-            )
-        else:
-            rows = self._values_per_record(sorted(owners, key=_id_order))
+        rows = self._value_rows(owners)
         for row in rows:
             owner = str(row.get(pivot.owner_field))
             if owner not in owners:
@@ -336,6 +330,43 @@ class ResourceExporter:
             label, kind = meta
             grouped.setdefault(owner, {})[label] = _field_value(row.get(pivot.value_field), kind)
         return grouped
+
+    def _value_rows(self, owners: set[str]) -> Iterator[dict[str, Any]]:
+        """The value rows of ``owners``: the bulk listing, unless one request per record costs less.
+
+        The first bulk page (100 rows) is read first: a short one is every value (one request).
+        With ``meta.total`` the cheaper way is known at once. The reference's examples of these
+        lists carry no ``meta``: then the listing is walked page by page while it costs no more
+        requests than there are records, and only a longer one switches to per-record reads (at
+        most twice the cheaper cost, never one request per record where a few pages hold all).
+        """
+        pivot = self.resource.pivot
+        assert pivot is not None
+        endpoint = pivot.data_endpoint
+        first = self._page(endpoint, endpoint, {"limit": PAGE_SIZE, "offset": 0})
+        pages = [first.get(endpoint) or []]
+        if len(pages[0]) < PAGE_SIZE:
+            return (row for row in pages[0])
+        per_record = sorted(owners, key=_id_order)
+        total = _meta_total(first)
+        if total is not None:
+            if math.ceil(total / PAGE_SIZE) <= len(owners):
+                return (row for page in self._pages(endpoint, endpoint, {}) for row in page)
+            return self._values_per_record(per_record)
+        while len(pages) < len(owners):
+            offset = sum(len(page) for page in pages)
+            page = self._page(endpoint, endpoint, {"limit": PAGE_SIZE, "offset": offset}).get(endpoint) or []
+            pages.append(page)
+            if len(page) < PAGE_SIZE:
+                return (row for page in pages for row in page)
+        self.log.info(
+            "GET /%s has more than %d pages of values (no meta.total to tell how many): reading the "
+            "values of the %d records one record at a time.",
+            endpoint,
+            len(pages),
+            len(owners),
+        )
+        return self._values_per_record(per_record)
 
     def _values_per_record(self, owners: list[str]) -> Iterator[dict[str, Any]]:
         pivot = self.resource.pivot
