@@ -38,6 +38,7 @@ from activecampaign_emulator import (
     control,
     crm_control,
     crm_fields,
+    crm_seed,
     deals,
     ecommerce,
     fields,
@@ -50,6 +51,7 @@ from activecampaign_emulator import (
     webhooks,
 )
 from activecampaign_emulator.core import Emulator
+from activecampaign_emulator.crm import CrmBook
 from activecampaign_emulator.faults import FaultRule
 from activecampaign_emulator.requestlog import LogEntry, ObservedRequest
 from activecampaign_emulator.responses import (
@@ -87,6 +89,7 @@ CORE_ROUTE_MODULES: tuple[ModuleType, ...] = (
 def create_app(emu: Emulator | None = None) -> EmulatorApp:
     """Assemble the core route modules plus any optional ones that are installed."""
     emu = emu or Emulator()
+    _install_crm(emu)
     api_routes: list[BaseRoute] = []
     for module in (*CORE_ROUTE_MODULES, *_optional_modules()):
         api_routes.extend(module.routes(emu))
@@ -94,6 +97,13 @@ def create_app(emu: Emulator | None = None) -> EmulatorApp:
     return EmulatorApp(
         emu, api_routes, [*control.routes(emu), *webhooks.control_routes(emu), *crm_control.routes(emu)]
     )
+
+
+def _install_crm(emu: Emulator) -> None:
+    """The CRM records every CRM route module shares, seeded by ``crm_seed`` (passed in: ``crm``
+    imports neither ``crm_seed`` nor ``ecommerce``, which both build on it)."""
+    if not any(isinstance(extension, CrmBook) for extension in emu.extensions):
+        emu.add_extension(CrmBook(crm_seed))
 
 
 def _optional_modules() -> Iterable[ModuleType]:
