@@ -242,6 +242,9 @@ def emulator(
             with open(survey, "a", encoding="utf-8") as handle:
                 for deviation in deviations:
                     handle.write(json.dumps(dataclasses.asdict(deviation)) + "\n")
+            with open(survey + ".operations", "a", encoding="utf-8") as handle:
+                for method, template in sorted(activecampaign_reference.operations(fixture.observed)):
+                    handle.write(f"{method} {template}\n")
         elif deviations:
             pytest.fail(_report(deviations), pytrace=False)
 

@@ -223,6 +223,27 @@ class ReferenceValidator:
             )
         return deviations
 
+    def operations(self, requests: Iterable[ObservedRequest]) -> set[tuple[str, str]]:
+        """``(method, reference template or path)`` of each request: which operations were used."""
+        used: set[tuple[str, str]] = set()
+        for request in requests:
+            deviations = self.check(request)
+            template = next((d.template for d in deviations if d.template), None)
+            if template is None and not any(
+                d.kind in (PATH_NOT_FOUND, OPERATION_NOT_FOUND) for d in deviations
+            ):
+                template = self._template_of(request)
+            used.add((request.method.upper(), template or request.path))
+        return used
+
+    def _template_of(self, request: ObservedRequest) -> str | None:
+        with self._lock:
+            try:
+                found = self._finder.find(request.method.lower(), _HOST + request.path)
+            except Exception:
+                return None
+        return API_PREFIX + str(found.path_result.pattern)
+
     def unexpected(self, requests: Iterable[ObservedRequest]) -> list[Deviation]:
         """The deviations no allowlist entry covers, once each."""
         found: dict[str, Deviation] = {}
