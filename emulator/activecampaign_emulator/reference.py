@@ -177,6 +177,7 @@ class ReferenceValidator:
         from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
         from openapi_core.testing import MockRequest
         from openapi_core.validation.request import exceptions as request_errors
+        from werkzeug.datastructures import ImmutableMultiDict
 
         method = request.method.upper()
         pairs = parse_qsl(request.query, keep_blank_values=True)
@@ -185,11 +186,12 @@ class ReferenceValidator:
             _HOST,
             method.lower(),
             request.path,
-            args=pairs,
             headers=headers,
             data=request.body or None,
             content_type=request.headers.get("content-type", "application/json").split(";")[0].strip(),
         )
+        # Every value of a repeated parameter (MockRequest's ``args`` takes a dict).
+        mock.parameters.query = ImmutableMultiDict(pairs)
         with self._lock:  # openapi-core's caches are not documented as thread-safe
             try:
                 found = self._finder.find(method.lower(), _HOST + request.path)
