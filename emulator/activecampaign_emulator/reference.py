@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -157,13 +158,7 @@ class ReferenceValidator:
 
     def check(self, request: ObservedRequest) -> list[Deviation]:
         """Every deviation of ``request`` from the reference (allowlisted ones included)."""
-        key = (
-            request.method,
-            request.path,
-            request.query,
-            tuple(sorted(request.headers.items())),
-            request.body,
-        )
+        key = (request.method, request.path, _paging_class(request.query), _header_key(request), request.body)
         cached = self._checked.get(key)
         if cached is None:
             cached = self._checked[key] = self._check(request)
@@ -200,9 +195,10 @@ class ReferenceValidator:
             except OperationNotFound as exc:
                 return [Deviation(method, request.path, None, OPERATION_NOT_FOUND, str(exc))]
             template = API_PREFIX + str(found.path_result.pattern)
-            result = self._api.unmarshal_request(mock)
+            # Validation only: unmarshalling a 250-contact body costs 30 times as much.
+            errors = list(self._api.request_validator.iter_errors(mock))
         deviations: list[Deviation] = []
-        for error in result.errors:
+        for error in errors:
             kind = (
                 SECURITY
                 if isinstance(error, request_errors.SecurityValidationError)
@@ -254,6 +250,25 @@ class ReferenceValidator:
                 if not any(entry.covers(deviation) for entry in self.allowlist):
                     found.setdefault(deviation.describe(), deviation)
         return list(found.values())
+
+
+#: Paging parameters the reference declares as plain ``integer``/``int32`` wherever it declares them
+#: (no minimum, maximum or enum): any 1-9 digit value validates alike, so one check stands for all.
+_PAGING = frozenset({"limit", "offset", "id_greater", "id_less"})
+_SMALL_INT = re.compile(r"\d{1,9}")
+
+
+def _paging_class(query: str) -> tuple[tuple[str, str], ...]:
+    """The query with paging values reduced to their class: a walk of 1,000 pages is checked once."""
+    return tuple(
+        (name, "<int>" if name in _PAGING and _SMALL_INT.fullmatch(value) else value)
+        for name, value in parse_qsl(query, keep_blank_values=True)
+    )
+
+
+def _header_key(request: ObservedRequest) -> tuple[tuple[str, str], ...]:
+    """Only the headers validation reads (the key, the body's type): not the varying ones."""
+    return tuple((k, v) for k, v in sorted(request.headers.items()) if k in ("api-token", "content-type"))
 
 
 def _details(error: BaseException) -> list[str]:
