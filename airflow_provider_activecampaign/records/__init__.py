@@ -1,1 +1,1 @@
-"""The records floor: what every resource reads and writes records with."""
+"""The records floor: what every resource shares (sources, failures, field values, names, ratio rule)."""
