@@ -15,7 +15,9 @@ The read for a resource described in :mod:`~airflow_provider_activecampaign.expo
 3. The window is cut on the record's own update time; a first page with records far outside the
    API's date filter means the filter was ignored: a warning, and the local cut does the work.
 4. Custom fields become ``fields: {name: value}``: values are read for the kept records only,
-   either the whole value collection or one request per record, whichever costs fewer requests.
+   either the whole value collection or one request per record, whichever costs fewer requests
+   (without ``meta.total``, as in the reference's examples, the collection is walked while it
+   costs no more than per-record reads would).
    Lookups (a deal's stage and pipeline titles) and a campaign's v1 report totals are added last.
 """
 
@@ -29,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from airflow_provider_activecampaign.exports.spool import RecordSpool
 from airflow_provider_activecampaign.exports.windows import Window, api_date_filter, record_time
 from airflow_provider_activecampaign.exports.writer import columns_of, merge_columns
 from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
+from airflow_provider_activecampaign.records.dates import UnparseableDateError
 from airflow_provider_activecampaign.records.fields import MULTI_VALUE_TYPES
 
 #: Field types whose value is ``||a||b||`` (contacts: listbox/checkbox; deals/accounts: multiselect).
@@ -44,6 +48,8 @@ from airflow_provider_activecampaign.records.fields import MULTI_VALUE_TYPES
 #: v1 keys that describe the call, not the campaign.
 _V1_ENVELOPE = frozenset({"result_code", "result_message", "result_output"})
 
+#: Unreadable dates named one by one in the log, per run (the rest are counted).
+MAX_DATE_WARNINGS = 20
 #: What a run reads: ``api`` (the API's date filter + exact local cut), ``local`` (full read,
 #: local cut), ``full`` (everything, no cut).
 READ_MODES = ("api", "local", "full")
@@ -60,6 +66,8 @@ class ExportStats:
     outside_window: int = 0
     duplicates: int = 0
     filter_ignored: bool = False
+    #: Records whose update time could not be read: kept (never dropped), counted and warned.
+    unparseable_dates: int = 0
     api_filter: dict[str, str] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)
 
@@ -148,8 +156,8 @@ class ResourceExporter:
 
         def keep(record: dict[str, Any]) -> bool:
             nonlocal seen
-            moment = record_time(record.get(self.resource.updated_field or ""), self.timezone)
-            inside = self.window.contains(moment)
+            moment, unreadable = self._record_time(record, stats)
+            inside = unreadable or self.window.contains(moment)
             with self._lock:
                 seen += 1
                 stats.read += 1
@@ -171,6 +179,27 @@ class ResourceExporter:
         with staged.open("w", encoding="utf-8") as handle:
             stats.count = exporter.export(handle, query)
 
+    def _record_time(self, record: Mapping[str, Any], stats: ExportStats) -> tuple[datetime | None, bool]:
+        """(update time, unreadable?): a record whose date cannot be read is kept, counted and warned."""
+        field_name = self.resource.updated_field or ""
+        value = record.get(field_name)
+        try:
+            return record_time(value, self.timezone), False
+        except UnparseableDateError as exc:
+            with self._lock:
+                stats.unparseable_dates += 1
+                first = stats.unparseable_dates <= MAX_DATE_WARNINGS
+            if first:
+                self.log.warning(
+                    "%s %s: %s %s; the record is exported whatever the window (check the value in "
+                    "ActiveCampaign).",
+                    self.resource.name,
+                    record.get(self.resource.id_field),
+                    field_name,
+                    exc,
+                )
+            return None, True
+
     # ------------------------------------------------------------------------------ collections
 
     def _run_collection(self, staged: Path, query: dict[str, Any], stats: ExportStats) -> None:
@@ -179,10 +208,10 @@ class ResourceExporter:
             for number, page in enumerate(self._collection_pages(query)):
                 for item in page:
                     stats.read += 1
-                    moment = record_time(item.get(resource.updated_field or ""), self.timezone)
+                    moment, unreadable = self._record_time(item, stats)
                     if number == 0 and self.mode == "api" and self.window.far_outside(moment):
                         stats.filter_ignored = True
-                    if not self.window.contains(moment):
+                    if not unreadable and not self.window.contains(moment):
                         stats.outside_window += 1
                         continue
                     stamp = moment.timestamp() if moment is not None else 0.0
@@ -321,15 +350,7 @@ class ResourceExporter:
         owners = spool.count()
         if not owners or not self._meta:
             return
-        probe = self._hook().get(pivot.data_endpoint, params={"limit": 1})
-        total = _meta_total(probe)
-        whole_read = math.ceil(total / PAGE_SIZE) if total is not None else math.inf
-        if whole_read <= owners:
-            rows: Iterator[dict[str, Any]] = (
-                row for page in self._pages(pivot.data_endpoint, pivot.data_endpoint, {}) for row in page
-            )
-        else:
-            rows = self._values_per_record(spool.ids())
+        rows = self._value_rows(spool)
         for row in rows:
             owner = str(row.get(pivot.owner_field))
             meta = self._meta.get(str(row.get(pivot.field_ref)))
@@ -337,6 +358,50 @@ class ResourceExporter:
                 continue
             label, kind = meta
             spool.set_value(owner, label, _field_value(row.get(pivot.value_field), kind))
+
+    def _value_rows(self, spool: RecordSpool) -> Iterator[dict[str, Any]]:
+        """The value rows of the spooled records: the bulk listing, unless one request per record costs less.
+
+        The first bulk page (100 rows) is read first: a short one is every value (one request).
+        With ``meta.total`` the cheaper way is known at once. The reference's examples of these
+        lists carry no ``meta``: then the listing is walked page by page while it costs no more
+        requests than there are records, and only a longer one switches to per-record reads (at
+        most twice the cheaper cost, never one request per record where a few pages hold all).
+        Rows are handed on as they arrive, so memory stays flat whatever the account holds.
+        """
+        pivot = self.resource.pivot
+        assert pivot is not None
+        endpoint = pivot.data_endpoint
+        owners = spool.count()
+        first = self._page(endpoint, endpoint, {"limit": PAGE_SIZE, "offset": 0})
+        rows = first.get(endpoint) or []
+        yield from rows
+        if len(rows) < PAGE_SIZE:
+            return
+        total = _meta_total(first)
+        if total is not None:
+            if math.ceil(total / PAGE_SIZE) <= owners:
+                for page in self._pages(endpoint, endpoint, {}):
+                    yield from page  # the first page again: one request, and values set twice alike
+            else:
+                yield from self._values_per_record(spool.ids())
+            return
+        pages, offset = 1, len(rows)
+        while pages < owners:
+            rows = self._page(endpoint, endpoint, {"limit": PAGE_SIZE, "offset": offset}).get(endpoint) or []
+            yield from rows
+            pages += 1
+            if len(rows) < PAGE_SIZE:
+                return
+            offset += len(rows)
+        self.log.info(
+            "GET /%s has more than %d pages of values (no meta.total to tell how many): reading the "
+            "values of the %d records one record at a time.",
+            endpoint,
+            pages,
+            owners,
+        )
+        yield from self._values_per_record(spool.ids())
 
     def _values_per_record(self, owners: Iterator[str]) -> Iterator[dict[str, Any]]:
         pivot = self.resource.pivot

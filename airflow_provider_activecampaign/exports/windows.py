@@ -21,11 +21,12 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_activecampaign.records.dates import parse_ac_datetime
+
 #: How much wider than the window the API's date filter is sent, on each side.
 FILTER_OVERLAP = timedelta(days=1)
 #: A record this far outside the window cannot have passed a date filter that was applied.
 IGNORED_FILTER_MARGIN = timedelta(days=2)
-_ZERO_DATES = ("0000-00-00", "0000-00-00 00:00:00")
 
 
 class NoWindowError(ValueError):
@@ -81,17 +82,16 @@ def as_utc(moment: datetime | str, default_tz: tzinfo | str = "UTC") -> datetime
 
 
 def record_time(value: Any, default_tz: tzinfo | str = "UTC") -> datetime | None:
-    """A record's timestamp (``"2019-04-29T07:51:31-05:00"``, ``"2018-11-06 02:26:07"``) or ``None``.
+    """A record's timestamp, in UTC, as ActiveCampaign writes it; ``None`` when it has none.
 
-    Naive times (the custom-field endpoints' ``createdTimestamp``) are in ``default_tz``; the
-    ``0000-00-00`` of old rows and anything unparsable are ``None``.
+    ``"2019-04-29T07:51:31-05:00"``, ``"2019-09-06T2:10:00-05:00"``, ``"2018-11-06 02:26:07"``:
+    naive times (the custom-field endpoints' ``createdTimestamp``) are in ``default_tz``; the
+    ``0000-00-00`` of old rows is ``None``.
+
+    :raises UnparseableDateError: the value is not a date (the caller counts and reports it).
     """
-    if value in (None, "") or str(value).strip() in _ZERO_DATES:
-        return None
-    try:
-        return as_utc(str(value), default_tz)
-    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
-        return None
+    parsed = parse_ac_datetime(value, default_tz=default_tz)
+    return parsed.astimezone(pendulum.UTC) if parsed is not None else None
 
 
 def api_date_filter(window: Window) -> tuple[str | None, str | None]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pendulum
 from airflow.sdk import Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -22,7 +23,13 @@ from airflow_provider_activecampaign.exports import parquet
 from airflow_provider_activecampaign.exports.deletes import IdSet, IdState, append_tombstones, gone
 from airflow_provider_activecampaign.exports.registry import Incremental, Resource, get_resource
 from airflow_provider_activecampaign.exports.runner import ResourceExporter
-from airflow_provider_activecampaign.exports.windows import NoWindowError, Window, resolve_window, window_of
+from airflow_provider_activecampaign.exports.windows import (
+    NoWindowError,
+    Window,
+    as_utc,
+    resolve_window,
+    window_of,
+)
 from airflow_provider_activecampaign.exports.writer import (
     FORMATS,
     destination,
@@ -44,6 +51,12 @@ from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOpe
 #: ``mode``: ``auto`` = the API's date filter where it has one, a full snapshot otherwise;
 #: ``incremental`` = a window always (cut locally when the API cannot filter); ``full`` = everything.
 MODES = ("auto", "incremental", "full")
+
+
+def bounded_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut with its length stated (a templated value could be anything)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def read_mode(resource: Resource, mode: str) -> str:
@@ -155,6 +168,40 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
         self.deletes_state_path = deletes_state_path
         self._lineage: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
 
+    def _checked_parameters(self) -> dict[str, Any]:
+        """The templated parameters, checked before any request; a mistake names its parameter."""
+        params = self.api_params or {}
+        if not isinstance(params, Mapping):
+            raise AirflowFailException(
+                f"api_params must be a mapping of query parameter to value, e.g. "
+                f'{{"filters[group]": "2"}}; got {type(params).__name__} {bounded_repr(params)}.'
+            )
+        for key, value in params.items():
+            if not isinstance(value, str | int | float | bool):
+                raise AirflowFailException(
+                    f"api_params[{key!r}] must be a string or number; got {type(value).__name__} "
+                    f"{bounded_repr(value)}."
+                )
+        try:
+            pendulum.timezone(str(self.timezone))
+        except Exception:
+            raise AirflowFailException(
+                f"timezone={bounded_repr(self.timezone)} is not an IANA time zone name "
+                "(e.g. 'UTC', 'America/Chicago'): the account's zone, for timestamps without an offset."
+            ) from None
+        for name in ("updated_after", "updated_before"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value.strip():
+                try:
+                    as_utc(value, str(self.timezone))
+                except (ValueError, TypeError):
+                    raise AirflowFailException(
+                        f"{name}={bounded_repr(value)} is not a date or datetime: pass ISO 8601 "
+                        "('2024-03-01', '2024-03-01T00:00:00+00:00') or a datetime, or leave it "
+                        "empty to use the run's data interval."
+                    ) from None
+        return dict(params)
+
     def _window(self, context: Context) -> Window:
         try:
             after, before = resolve_window(
@@ -175,6 +222,7 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         spec = get_resource(self.resource)
+        api_params = self._checked_parameters()
         window = self._window(context)
         target = destination(str(self.output_path))
         hook = self.hook
@@ -191,7 +239,7 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
             spec,
             window=window,
             mode=self.read_mode,
-            params=dict(self.api_params or {}),
+            params=api_params,
             parallel=self.parallel_reads,
             timezone=self.timezone,
             logger=self.log,
@@ -228,6 +276,7 @@ class ActiveCampaignExportOperator(ActiveCampaignBaseOperator):
             "filter_ignored": stats.filter_ignored,
             "records_read": stats.read,
             "duplicates_dropped": stats.duplicates,
+            "unparseable_dates": stats.unparseable_dates,
             "columns": stats.columns,
             **({"column_types": column_types} if column_types else {}),
             "seconds": round(elapsed, 3),

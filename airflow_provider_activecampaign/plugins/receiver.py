@@ -5,7 +5,9 @@
 * a token that matches no configured account -> 404 ``{"detail": "Not Found"}``, the answer of
   any unknown path: nothing says the receiver exists.  Tokens are compared in constant time and
   never logged (access logs of the api-server do show paths: see docs/webhooks.md, "Security");
-* a body that is not an ActiveCampaign delivery -> 400 with what is wrong; nothing is recorded;
+* a body that is not an ActiveCampaign delivery -> 400 with what is wrong; nothing is recorded
+  (a body over ``MAX_BODY_BYTES`` is refused while it streams in, chunked or not; a control
+  character in a field name or an identifier such as ``contact[email]`` is refused);
 * otherwise the event is recorded (``recorder.py``) and only then answered 200.  A repeated
   delivery answers 200 ``{"status": "duplicate"}`` and records nothing.  An event no DAG uses
   answers 200 ``{"status": "no_asset"}`` (never 410: ActiveCampaign would deactivate the webhook).
@@ -37,6 +39,21 @@ log = logging.getLogger(__name__)
 NOT_FOUND = {"detail": "Not Found"}
 
 
+async def _read_bounded(request: Request, limit: int) -> bytes | None:
+    """The body, or ``None`` as soon as it passes ``limit`` bytes (chunked bodies declare no length).
+
+    Reading stops there: the rest is never buffered (a 200 MB chunked body costs ``limit`` bytes).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(settings: SettingsCache | None = None) -> FastAPI:
     cache = settings or SettingsCache()
 
@@ -63,10 +80,12 @@ def create_app(settings: SettingsCache | None = None) -> FastAPI:
             metrics.record_webhook_delivery("refused", "too_large")
             return JSONResponse({"error": "body too large for an ActiveCampaign delivery"}, status_code=400)
         try:
-            body = await request.body()
+            body = await _read_bounded(request, MAX_BODY_BYTES)
         except ClientDisconnect:
             metrics.record_webhook_delivery("refused", "disconnected")
             return JSONResponse({"error": "the client disconnected"}, status_code=400)
+        if body is None:
+            return JSONResponse({"error": "body too large for an ActiveCampaign delivery"}, status_code=400)
         try:
             event = normalise(parse_form(body), account.host, default_tz=account.tz)
         except WebhookPayloadError as exc:

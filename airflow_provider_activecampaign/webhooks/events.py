@@ -25,6 +25,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_activecampaign.records.dates import UnparseableDateError, parse_ac_datetime
 from airflow_provider_activecampaign.webhooks.payload import Nested, WebhookPayloadError
 
 ASSET_SCHEME = "activecampaign"
@@ -185,14 +186,16 @@ def delivery_key(host: str, fields: Nested) -> str:
 
 
 def parse_date_time(raw: str, default_tz: tzinfo = UTC) -> datetime:
-    """ISO 8601 with or without offset (``2026-12-01 12:04:05`` is read in ``default_tz``) -> UTC."""
-    text = raw.strip()
+    """A date as ActiveCampaign writes it (``records.dates``), with or without offset
+    (``2026-12-01 12:04:05`` is read in ``default_tz``) -> UTC."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
+        moment = parse_ac_datetime(raw)
+    except UnparseableDateError:
+        moment = None
+    if moment is None:
         raise WebhookPayloadError(
             f"field 'date_time' is {raw!r}, not an ISO 8601 date and time (e.g. 2026-12-01T12:04:05-05:00)"
-        ) from exc
+        )
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_tz)
     return moment.astimezone(UTC)

@@ -4,7 +4,8 @@ ActiveCampaign POSTs ``application/x-www-form-urlencoded`` data with PHP-style k
 (``type=unsubscribe&contact[email]=a@b.c&contact[fields][12]=x``).  :func:`parse_form` rebuilds
 the nesting PHP would (``{"contact": {"email": ..., "fields": {"12": ...}}}``) so the rules in
 :mod:`.events` read one shape whatever the key order.  A body that is not that (JSON, binary,
-an empty form, keys like ``contact[email`` or a scalar and a group under one name) raises
+an empty form, keys like ``contact[email`` or a scalar and a group under one name, a control
+character in a name or an identifier such as ``contact[email]``) raises
 :class:`WebhookPayloadError`: the receiver answers 400 and records nothing.
 """
 
@@ -20,6 +21,10 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 5
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _PART = re.compile(r"\[([^\[\]]*)\]")
+#: C0 controls and DEL: never in a field name, an id, an email or the event type.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Free text (a campaign's name, a note) may hold line breaks and tabs, never the other controls.
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 Nested = dict[str, Any]
 
@@ -50,8 +55,30 @@ def parse_form(body: bytes) -> Nested:
         raise WebhookPayloadError(f"body is not form-encoded: {exc}") from exc
     root: Nested = {}
     for key, value in pairs:
+        _check_controls(key, value)
         _insert(root, key, value)
     return root
+
+
+def _check_controls(key: str, value: str) -> None:
+    """Refuse control characters: anywhere in names and identifiers, all but line breaks in text.
+
+    A NUL inside ``contact[email]`` is no address ActiveCampaign holds; recorded, it would reach
+    every DAG that reads the event (and any system they write the address to).
+    """
+    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", key)
+    if _CONTROL.search(key):
+        raise WebhookPayloadError(f"field name {shown!r} holds a control character")
+    parts = [p for p in re.split(r"[\[\]]+", key) if p]
+    identifier = len(parts) <= 1 or parts[-1] in ("email", "id") or parts[-1].endswith("id")
+    pattern = _CONTROL if identifier else _CONTROL_IN_TEXT
+    found = pattern.search(value)
+    if found is not None:
+        kind = "identifier" if identifier else "value"
+        raise WebhookPayloadError(
+            f"field {key!r} ({kind}) holds a control character (\\x{ord(found.group()):02x} at "
+            f"position {found.start()}); an ActiveCampaign delivery holds none"
+        )
 
 
 def _insert(root: Nested, key: str, value: str) -> None:

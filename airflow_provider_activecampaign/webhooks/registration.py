@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from airflow_provider_activecampaign.records.journal import Intent, WriteJournal, send_once
 from airflow_provider_activecampaign.webhooks.events import KNOWN_EVENTS, SOURCES
@@ -68,6 +69,7 @@ class WebhookSpec:
             )
         if not self.events:
             raise ValueError(f"webhook {self.name!r}: name at least one event")
+        check_webhook_url(self.url, parameter=f"webhook {self.name!r}: url")
         object.__setattr__(self, "events", tuple(sorted(set(self.events))))
         object.__setattr__(self, "sources", tuple(sorted(set(self.sources))))
 
@@ -92,6 +94,30 @@ class WebhookSpec:
         )
 
 
+def check_webhook_url(url: str, *, parameter: str = "url") -> None:
+    """Refuse a URL ActiveCampaign would never send to (SPEC ``POST /webhooks``), naming ``parameter``.
+
+    SPEC: "for https endpoints, we only can send webhooks on port 443". Whether the live API
+    refuses another port or accepts the webhook and never fires it is not documented; either way
+    the DAG waiting for its events would never run, so it is refused here, before anything is
+    registered. The message shows scheme, host and port only (the path holds the token).
+    """
+    parts = urlsplit(url.strip())
+    shown = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "(no host)"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{parameter} {shown}: a webhook URL must be https://host[:443]/...")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{parameter} {shown}: the port is not a number") from None
+    if parts.scheme == "https" and port not in (None, 443):
+        raise ValueError(
+            f"{parameter} {shown}: ActiveCampaign sends https webhooks only to port 443 (SPEC POST "
+            "/webhooks), so this webhook would never fire. Publish the receiver on 443 (a reverse "
+            "proxy or load balancer in front of the api-server) and pass that address."
+        )
+
+
 def receiver_url(public_base_url: str, token: str) -> str:
     """``https://airflow.example.com`` + token -> ``https://airflow.example.com/activecampaign/webhooks/<token>``."""
     base = public_base_url.strip().rstrip("/")
@@ -99,6 +125,7 @@ def receiver_url(public_base_url: str, token: str) -> str:
         raise ValueError("public_base_url must start with https:// (the address ActiveCampaign can reach)")
     if not token or len(token) < 16:
         raise ValueError("the webhook token must be at least 16 characters (use secrets.token_urlsafe(32))")
+    check_webhook_url(base, parameter="public_base_url")
     return f"{base}{RECEIVER_PATH}{token}"
 
 

@@ -40,6 +40,7 @@ from activecampaign_emulator import (
     control,
     crm_control,
     crm_fields,
+    crm_seed,
     custom_objects,
     deals,
     ecommerce,
@@ -53,8 +54,9 @@ from activecampaign_emulator import (
     webhooks,
 )
 from activecampaign_emulator.core import Emulator
+from activecampaign_emulator.crm import CrmBook
 from activecampaign_emulator.faults import FaultRule
-from activecampaign_emulator.requestlog import LogEntry
+from activecampaign_emulator.requestlog import LogEntry, ObservedRequest
 from activecampaign_emulator.responses import (
     ApiError,
     forbidden,
@@ -92,6 +94,7 @@ CORE_ROUTE_MODULES: tuple[ModuleType, ...] = (
 def create_app(emu: Emulator | None = None) -> EmulatorApp:
     """Assemble the core route modules plus any optional ones that are installed."""
     emu = emu or Emulator()
+    _install_crm(emu)
     api_routes: list[BaseRoute] = []
     for module in (*CORE_ROUTE_MODULES, *_optional_modules()):
         api_routes.extend(module.routes(emu))
@@ -99,6 +102,13 @@ def create_app(emu: Emulator | None = None) -> EmulatorApp:
     return EmulatorApp(
         emu, api_routes, [*control.routes(emu), *webhooks.control_routes(emu), *crm_control.routes(emu)]
     )
+
+
+def _install_crm(emu: Emulator) -> None:
+    """The CRM records every CRM route module shares, seeded by ``crm_seed`` (passed in: ``crm``
+    imports neither ``crm_seed`` nor ``ecommerce``, which both build on it)."""
+    if not any(isinstance(extension, CrmBook) for extension in emu.extensions):
+        emu.add_extension(CrmBook(crm_seed))
 
 
 def _optional_modules() -> Iterable[ModuleType]:
@@ -219,6 +229,9 @@ class EmulatorApp:
         path: str = scope["path"]
         real_start = time.time()
         body = await _read_body(receive)
+        observer = emu.request_observer
+        if observer is not None and body is not None:
+            observer(_observed(scope, body))
         route, template, path_known = self._dispatcher.resolve(scope)
         with emu.lock:
             entry = emu.requests.start(
@@ -318,6 +331,13 @@ class EmulatorApp:
             await method_not_allowed().response()(scope, receive, capture)
         else:
             await route_not_found().response()(scope, receive, capture)
+
+
+def _observed(scope: Scope, body: bytes) -> ObservedRequest:
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    return ObservedRequest(
+        scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers, body
+    )
 
 
 def _api_key(scope: Scope) -> str | None:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from activecampaign_emulator import render
+from activecampaign_emulator.assumed import ASSUMED_BEHAVIOURS
 from activecampaign_emulator.clock import iso
 from activecampaign_emulator.core import Emulator
 from activecampaign_emulator.faults import FaultRuleError
@@ -295,6 +296,26 @@ def routes(emu: Emulator) -> list[BaseRoute]:
             return _error(str(exc))
         return json_response({"config": config.to_json()})
 
+    async def get_assumed(request: Request) -> Response:
+        with emu.lock:
+            return json_response({"assumed": dict(emu.assumed), "described": ASSUMED_BEHAVIOURS})
+
+    async def set_assumed(request: Request) -> Response:
+        try:
+            body = await _body(request)
+        except (TypeError, ValueError) as exc:
+            return _error(str(exc))
+        if not isinstance(body, dict) or not all(isinstance(v, bool) for v in body.values()):
+            return _error("assumed takes an object of name -> true/false")
+        unknown = set(body) - set(ASSUMED_BEHAVIOURS)
+        if unknown:
+            return _error(
+                f"unknown assumed behaviours: {sorted(unknown)}; known: {sorted(ASSUMED_BEHAVIOURS)}"
+            )
+        with emu.lock:
+            emu.assumed.update(body)
+            return json_response({"assumed": dict(emu.assumed)})
+
     async def get_clock(request: Request) -> Response:
         with emu.lock:
             now = emu.clock.now()
@@ -324,6 +345,8 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         Route("/_emulator/faults/{id}", remove_fault, methods=["DELETE"]),
         Route("/_emulator/config", get_config, methods=["GET"]),
         Route("/_emulator/config", set_config, methods=["POST"]),
+        Route("/_emulator/assumed", get_assumed, methods=["GET"]),
+        Route("/_emulator/assumed", set_assumed, methods=["POST"]),
         Route("/_emulator/clock", get_clock, methods=["GET"]),
         Route("/_emulator/clock/advance", advance, methods=["POST"]),
     ]

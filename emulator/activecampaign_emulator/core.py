@@ -66,12 +66,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from activecampaign_emulator import importer, seed
+from activecampaign_emulator import assumed, importer, seed
 from activecampaign_emulator.clock import EmulatedClock
 from activecampaign_emulator.faults import FaultBook
 from activecampaign_emulator.ratelimit import SlidingWindowLimiter
 from activecampaign_emulator.render import Ctx
-from activecampaign_emulator.requestlog import RequestLog
+from activecampaign_emulator.requestlog import ObservedRequest, RequestLog
 from activecampaign_emulator.responses import ApiError, bad_request, json_response
 from activecampaign_emulator.state import AccountState, User
 
@@ -214,6 +214,11 @@ class Emulator:
         self.config = EmulatorConfig(speed, rate_limit, requests_per_second)
         self.faults = FaultBook()
         self.requests = RequestLog()
+        #: Called with each API request as received (before auth, faults, routing), when set:
+        #: the pytest plugin checks them against the official reference (see ``reference.py``).
+        self.request_observer: Callable[[ObservedRequest], None] | None = None
+        #: Behaviours the reference does not document, each switchable (see ``assumed.py``).
+        self.assumed: dict[str, bool] = assumed.defaults()
         self.limiter = SlidingWindowLimiter(requests_per_second, 1.0)
         # Extensions register later (in app.create_app), so their seed keys are checked then.
         seed.validate(self.initial_seed, None)
@@ -283,6 +288,7 @@ class Emulator:
             chosen = dict(seed_data) if seed_data is not None else self.initial_seed
             seed.validate(chosen, self.extension_seed_keys())
             self.config = EmulatorConfig(**self.initial_config.to_json())
+            self.assumed = assumed.defaults()
             self.clock = EmulatedClock(self.config.speed, seed.start_time(chosen))
             self.state = seed.build_state(chosen, self.clock.now())
             self.limiter = SlidingWindowLimiter(self.config.requests_per_second, 1.0)

@@ -39,7 +39,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -287,12 +287,25 @@ class FieldStore:
         return next((m for m in self.meta.values() if m.label.strip().lower() == wanted), None)
 
 
+class CrmSeedLoader(Protocol):
+    """What :class:`CrmBook` needs of the seed loader (the ``crm_seed`` module provides it)."""
+
+    def load_settings(self, book: CrmBook, emu: Emulator, seed: Mapping[str, Any]) -> None: ...
+
+    def record_sections(self, seed: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def load_records(self, book: CrmBook, emu: Emulator, seed: Mapping[str, Any], now: float) -> None: ...
+
+
 class CrmBook(BaseExtension):
     """Every CRM / e-commerce / tracking record of the account, reset and seeded with it."""
 
     seed_keys = SEED_KEYS
 
-    def __init__(self) -> None:
+    def __init__(self, seeds: CrmSeedLoader) -> None:
+        #: How seed sections become records (``crm_seed``): passed in, so this module imports
+        #: neither the seed loader nor e-commerce, which both build on it.
+        self.seeds = seeds
         self.emu: Emulator | None = None
         #: CRM record sections that loaded without error once (replayed lazily on reset).
         self._known_good: dict[str, Any] | None = None
@@ -333,41 +346,35 @@ class CrmBook(BaseExtension):
         (on the first CRM request or control call).  A new CRM seed loads at once, so its
         errors surface from the reset itself.
         """
-        from activecampaign_emulator import crm_seed
-
         self.emu = emu
         self._clear()
         self._pending = []
         now = emu.clock.now()
-        crm_seed.load_settings(self, emu, seed)
-        records = crm_seed.record_sections(seed)
+        self.seeds.load_settings(self, emu, seed)
+        records = self.seeds.record_sections(seed)
         if not records:
             return
         if records == self._known_good:
             self._pending = [(records, now)]
             return
-        crm_seed.load_records(self, emu, records, now)
+        self.seeds.load_records(self, emu, records, now)
         self._known_good = records
 
     def merge_seed(self, emu: Emulator, seed: Mapping[str, Any]) -> None:
-        from activecampaign_emulator import crm_seed
-
         self.emu = emu
-        crm_seed.load_settings(self, emu, seed)
-        records = crm_seed.record_sections(seed)
+        self.seeds.load_settings(self, emu, seed)
+        records = self.seeds.record_sections(seed)
         if records:  # settings-only merges (e.g. set_event_tracking) build nothing
             self.materialize()
-            crm_seed.load_records(self, emu, records, emu.clock.now())
+            self.seeds.load_records(self, emu, records, emu.clock.now())
 
     def materialize(self) -> None:
         """Build records a lazy reset left pending (see :meth:`reset`)."""
         if not self._pending or self.emu is None:
             return
-        from activecampaign_emulator import crm_seed
-
         pending, self._pending = self._pending, []
         for records, now in pending:
-            crm_seed.load_records(self, self.emu, records, now)
+            self.seeds.load_records(self, self.emu, records, now)
 
     def route(self, path: str, handler: Callable[[ApiRequest], Response], methods: list[str]) -> Route:
         """``emu.route`` for CRM handlers: pending seed records are built first."""
@@ -663,13 +670,11 @@ class CrmBook(BaseExtension):
 
 
 def crm_book(emu: Emulator) -> CrmBook:
-    """The emulator's :class:`CrmBook`, registered on first use (all CRM modules share it)."""
+    """The emulator's :class:`CrmBook` (all CRM modules share it; ``crm_seed.install`` adds it)."""
     for extension in emu.extensions:
         if isinstance(extension, CrmBook):
             return extension
-    book = CrmBook()
-    emu.add_extension(book)
-    return book
+    raise LookupError("the CRM records are not installed: call crm_seed.install(emu) first (create_app does)")
 
 
 def page(rows: Iterable[Any], offset: int, limit: int) -> list[Any]:

@@ -6,8 +6,9 @@ SPEC shapes: meta create/read/update → 200 ``{"<kind>CustomFieldMetum": {...}}
 → 200 ``{"message": "the bulk insert was successful"}``; not found → 404
 ``{"errors":[{"status":404,"title":"Not Found"}]}``; a value the field type cannot hold → 422
 ``{"errors":[{"detail":"The custom field value `abc` could not be saved to the custom field of
-type `date`."}]}``.  List answers also carry ``meta.total`` (not in these examples; every other
-v3 list has it).
+type `date`."}]}``.  List answers also carry ``meta.total``: *assumed* (not in these examples;
+every other v3 list has it), switchable as ``custom_field_meta_total`` (off: no ``meta``, as in
+the reference's examples).
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def value_rejected(value: Any, ftype: str) -> ApiError:
             ]
         },
     )
+
+
+def _meta_total(req: ApiRequest, total: int) -> dict[str, Any]:
+    """``{"meta": {"total": "N"}}`` while the assumed behaviour is on, else nothing (the SPEC shape)."""
+    return {"meta": {"total": str(total)}} if req.emu.assumed["custom_field_meta_total"] else {}
 
 
 def value_problem(meta: FieldMeta, value: Any, currency: Any = None) -> bool:
@@ -235,7 +241,7 @@ def routes_for(emu: Emulator, kind: str) -> list[BaseRoute]:
         return req.json_response(
             {
                 names.meta_plural: [names.render_meta(req.ctx, m, full=True) for m in page],
-                "meta": {"total": str(len(rows))},
+                **_meta_total(req, len(rows)),
             }
         )
 
@@ -311,7 +317,7 @@ def routes_for(emu: Emulator, kind: str) -> list[BaseRoute]:
         return req.json_response(
             {
                 names.data_plural: [names.render_datum(req.ctx, d) for d in page],
-                "meta": {"total": str(len(rows))},
+                **_meta_total(req, len(rows)),
             }
         )
 

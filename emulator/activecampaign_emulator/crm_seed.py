@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from activecampaign_emulator import ecommerce
 from activecampaign_emulator.clock import iso
 from activecampaign_emulator.core import Emulator
 from activecampaign_emulator.crm import (
@@ -458,8 +459,6 @@ def _generate_tasks(book: CrmBook, emu: Emulator, count: int, now: float) -> Non
 
 
 def _ecommerce(book: CrmBook, emu: Emulator, spec: Any, now: float) -> None:
-    from activecampaign_emulator import ecommerce
-
     if not isinstance(spec, Mapping):
         raise SeedError("seed 'ecommerce' must be an object")
     tz = emu.state.settings.tz

@@ -10,19 +10,35 @@ a ``pytest11`` entry point: no ``pytest_plugins`` line is needed.  Fixtures:
     speed 1, rate limit on (5/s).  ``AIRFLOW_CONN_ACTIVECAMPAIGN_DEFAULT`` points at it, with
     ``extra.requests_per_second`` = 5 * speed so the client's limiter matches the server.
     Call ``emulator.configure(speed=50)`` to speed time up; the variable follows.
+
+Checking requests against the official reference (``activecampaign_reference`` in the pytest ini:
+the path of ActiveCampaign's OpenAPI document; ``activecampaign_reference_allowlist``: known
+deviations with their reasons; ``activecampaign_reference_user_agent``: only requests whose
+``User-Agent`` starts with it are checked, e.g. the client under test): every request a test sends
+to the emulator is validated at the ``emulator`` fixture's teardown, and a deviation no allowlist
+entry covers fails the test.  A test that sends off-reference requests on purpose calls
+``emulator.expect_off_reference("why")``.  Needs the ``reference`` extra (openapi-core).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from activecampaign_emulator.core import DEFAULT_REQUESTS_PER_SECOND
+from activecampaign_emulator.reference import Deviation, ReferenceValidator
+from activecampaign_emulator.requestlog import ObservedRequest
 from activecampaign_emulator.testing import EmulatorClient, RunningEmulator, running_emulator
 
 DEFAULT_CONN_ID = "activecampaign_default"
+#: Set to a file path to append every unexpected deviation there (JSON Lines) instead of failing.
+SURVEY_ENV = "ACTIVECAMPAIGN_REFERENCE_SURVEY"
 
 
 def conn_env_var(conn_id: str) -> str:
@@ -36,6 +52,8 @@ class EmulatorFixture:
         self.server = server
         self._monkeypatch = monkeypatch
         self._connections: dict[str, dict[str, Any]] = {}
+        self.observed: list[ObservedRequest] = []
+        self.off_reference_reason: str | None = None
 
     @property
     def url(self) -> str:
@@ -87,6 +105,12 @@ class EmulatorFixture:
         self.client.reset(seed)
         self.configure(speed=1.0, rate_limit=True, requests_per_second=DEFAULT_REQUESTS_PER_SECOND)
 
+    def expect_off_reference(self, reason: str) -> None:
+        """This test sends requests the reference does not describe on purpose: do not check them."""
+        if not reason.strip():
+            raise ValueError("say why this test's requests are not checked against the reference")
+        self.off_reference_reason = reason
+
     # Convenience pass-throughs to the control client.
     def state(self) -> dict[str, Any]:
         return self.client.state()
@@ -122,6 +146,10 @@ class EmulatorFixture:
         """See :meth:`EmulatorClient.set_overlapping_pages`."""
         self.client.set_overlapping_pages(enabled)
 
+    def set_assumed(self, **flags: bool) -> dict[str, bool]:
+        """See :meth:`EmulatorClient.set_assumed`."""
+        return self.client.set_assumed(**flags)
+
     def advance(self, seconds: float) -> dict[str, Any]:
         return self.client.advance(seconds)
 
@@ -147,17 +175,85 @@ class EmulatorFixture:
         self.client.set_contact_delete_limit(monthly_limit)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "activecampaign_reference",
+        "ActiveCampaign's OpenAPI document: every request sent to the emulator is checked against it",
+        default="",
+    )
+    parser.addini(
+        "activecampaign_reference_allowlist",
+        "JSON file of known deviations from the reference, each with its reason and source",
+        default="",
+    )
+    parser.addini(
+        "activecampaign_reference_user_agent",
+        "check only requests whose User-Agent starts with this (empty: every request)",
+        default="",
+    )
+
+
 @pytest.fixture(scope="session")
 def activecampaign_emulator_server() -> Iterator[RunningEmulator]:
     with running_emulator() as server:
         yield server
 
 
+@pytest.fixture(scope="session")
+def activecampaign_reference(pytestconfig: pytest.Config) -> ReferenceValidator | None:
+    """The validator named by the ``activecampaign_reference`` ini option, or ``None`` (no checks)."""
+    document = str(pytestconfig.getini("activecampaign_reference") or "")
+    if not document:
+        return None
+    allowlist = str(pytestconfig.getini("activecampaign_reference_allowlist") or "")
+    root = Path(str(pytestconfig.rootpath))
+    return ReferenceValidator.from_files(root / document, root / allowlist if allowlist else None)
+
+
 @pytest.fixture
 def emulator(
-    activecampaign_emulator_server: RunningEmulator, monkeypatch: pytest.MonkeyPatch
-) -> EmulatorFixture:
+    activecampaign_emulator_server: RunningEmulator,
+    activecampaign_reference: ReferenceValidator | None,
+    pytestconfig: pytest.Config,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[EmulatorFixture]:
     fixture = EmulatorFixture(activecampaign_emulator_server, monkeypatch)
     fixture.reset()
     fixture.export_connection()
-    return fixture
+    emu = activecampaign_emulator_server.emulator
+    if activecampaign_reference is None or emu is None:
+        yield fixture
+        return
+    agent = str(pytestconfig.getini("activecampaign_reference_user_agent") or "")
+
+    def observe(request: ObservedRequest) -> None:
+        if request.headers.get("user-agent", "").startswith(agent):
+            fixture.observed.append(request)
+
+    emu.request_observer = observe
+    try:
+        yield fixture
+    finally:
+        emu.request_observer = None
+    if fixture.off_reference_reason is None:
+        deviations = activecampaign_reference.unexpected(fixture.observed)
+        survey = os.environ.get(SURVEY_ENV)
+        if survey:  # list them all instead of failing (building an allowlist)
+            with open(survey, "a", encoding="utf-8") as handle:
+                for deviation in deviations:
+                    handle.write(json.dumps(dataclasses.asdict(deviation)) + "\n")
+            with open(survey + ".operations", "a", encoding="utf-8") as handle:
+                for method, template in sorted(activecampaign_reference.operations(fixture.observed)):
+                    handle.write(f"{method} {template}\n")
+        elif deviations:
+            pytest.fail(_report(deviations), pytrace=False)
+
+
+def _report(deviations: list[Deviation]) -> str:
+    shown = "\n".join(f"  - {d.describe()}" for d in deviations[:20])
+    more = f"\n  ... and {len(deviations) - 20} more" if len(deviations) > 20 else ""
+    return (
+        f"{len(deviations)} request(s) sent to the emulator deviate from ActiveCampaign's official "
+        f"reference:\n{shown}{more}\nFix the request, or, if the live API is known to accept it, add "
+        "an entry (method, path, kind, detail, reason, source) to the reference allowlist."
+    )

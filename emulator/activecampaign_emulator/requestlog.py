@@ -53,6 +53,18 @@ class LogEntry:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ObservedRequest:
+    """One API request as a client sent it (for checking it against the official reference)."""
+
+    method: str
+    path: str
+    query: str
+    #: Header names lower-cased; a repeated header keeps its last value.
+    headers: dict[str, str]
+    body: bytes
+
+
 class RequestLog:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._entries: deque[LogEntry] = deque(maxlen=max_entries)

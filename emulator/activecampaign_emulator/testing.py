@@ -59,6 +59,11 @@ class EmulatorClient:
         result: dict[str, Any] = self._call("GET", "/health")
         return result
 
+    def set_assumed(self, **flags: bool) -> dict[str, bool]:
+        """Switch behaviours the reference does not document (``assumed.ASSUMED_BEHAVIOURS``)."""
+        result: dict[str, bool] = self._call("POST", "/assumed", flags)["assumed"]
+        return result
+
     def reset(self, seed: Mapping[str, Any] | None = None) -> None:
         """Fresh state from ``seed`` (default: the start seed); clears faults, log, config, clock."""
         self._call("POST", "/reset", None if seed is None else dict(seed))

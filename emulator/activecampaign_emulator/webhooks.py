@@ -2,8 +2,9 @@
 
 SPEC operations: ``GET/POST /webhooks``, ``GET/PUT/DELETE /webhooks/{id}``, ``GET /webhook/events``
 (25 events, numeric ``meta.total``).  ``POST`` needs ``name``, ``url``, ``events`` and ``sources``
-(SPEC "required"); an ``https`` URL on a port other than 443 is refused (SPEC: "for https endpoints,
-we only can send webhooks on port 443").
+(SPEC "required"). SPEC: "for https endpoints, we only can send webhooks on port 443": deliveries
+to any other https port are never made; that ``POST``/``PUT`` refuse such a URL with a 422 is
+*assumed* (the reference documents only 201), switchable as ``webhook_https_port_check``.
 
 Deliveries (reference §8): when a matching change happens through the API (the route modules call
 :func:`fire`), every webhook whose ``events`` hold the event, whose ``sources`` hold ``api`` and
@@ -175,6 +176,11 @@ class WebhookBook(BaseExtension):
         if self.drop:
             delivery.outcome = "dropped"
             return
+        parts = urlsplit(delivery.url)
+        if parts.scheme == "https" and parts.port not in (None, 443):
+            # SPEC: "for https endpoints, we only can send webhooks on port 443".
+            delivery.outcome = "not_sent_https_port"
+            return
         with self._pending_lock:
             self._pending += 1
         self._ensure_thread()
@@ -316,7 +322,11 @@ def _checked(req: ApiRequest, *, partial: bool) -> dict[str, Any]:
         parts = urlsplit(str(body["url"]))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise field_invalid("url", "url must be an http or https URL")
-        if parts.scheme == "https" and parts.port not in (None, 443):
+        if (
+            parts.scheme == "https"
+            and parts.port not in (None, 443)
+            and req.emu.assumed["webhook_https_port_check"]
+        ):
             raise field_invalid("url", "https webhooks are only sent on port 443")
     for key, allowed in (("events", WEBHOOK_EVENTS), ("sources", SOURCES)):
         if key in body:

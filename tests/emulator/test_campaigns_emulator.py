@@ -118,6 +118,7 @@ def test_v3_campaign_has_the_documented_shape(
     assert shape(body, CAMPAIGN_GET) == []
     assert body["campaign"]["status"] == "0"
     assert body["campaign"]["send_amt"] == "0"
+    # SPEC GET /api/3/campaigns: each listed campaign has the single campaign's documented shape.
     listed = api.get("campaigns").json()
     assert listed["meta"]["total"] == "1"
     assert shape(listed["campaigns"][0], CAMPAIGN_GET["campaign"]) == []
@@ -188,8 +189,13 @@ def test_v3_messages(api: httpx.Client, shape: Shape) -> None:
     assert created.status_code == 201
     assert shape(created.json(), MESSAGE_CREATE) == []
     message_id = created.json()["message"]["id"]
-    assert api.get(f"messages/{message_id}").json()["message"]["html"] == "<p>x</p>"
-    assert api.get("messages").json()["meta"]["total"] == "2"  # the seeded one too
+    # SPEC GET /api/3/messages/{id} and SPEC GET /api/3/messages: the created message's shape.
+    read = api.get(f"messages/{message_id}").json()
+    assert read["message"]["html"] == "<p>x</p>"
+    assert shape(read, MESSAGE_CREATE) == []
+    listed = api.get("messages").json()
+    assert listed["meta"]["total"] == "2"  # the seeded one too
+    assert [shape(m, MESSAGE_CREATE["message"]) for m in listed["messages"]] == [[], []]
     missing = api.post("messages", json={"message": {"subject": "no sender"}})
     assert missing.status_code == 400
     assert api.get("messages/999").status_code == 404

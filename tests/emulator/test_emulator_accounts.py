@@ -156,8 +156,14 @@ def test_one_account_per_contact_and_explicit_moves(
     [account_two] = [a for a in emulator.client.accounts() if a["id"] == "2"]
     assert account_two["contacts"] == [cid]
 
-    assert api.delete(f"accountContacts/{association['id']}").json() == {}
+    check_example(api.delete(f"accountContacts/{association['id']}"), "account_contact_delete")
     check_example(api.get(f"accountContacts/{association['id']}"), "account_contact_get_404")
+    gone = api.delete(f"accountContacts/{association['id']}")
+    assert gone.status_code == 404
+    assert (
+        gone.json()["message"] == f"No Result found for CustomerAccountSubscriber with id {association['id']}"
+    )
+    assert set(gone.json()) == set(ac_example("account_contact_delete_404")["body"])
     relinked = api.post("accountContacts", json={"accountContact": {"contact": cid, "account": 3}})
     assert relinked.status_code == 201  # after leaving one account the contact may join another
 

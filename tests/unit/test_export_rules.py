@@ -17,6 +17,7 @@ from airflow_provider_activecampaign.exports.windows import (
     resolve_window,
     window_of,
 )
+from airflow_provider_activecampaign.records.dates import UnparseableDateError
 
 ISSUE_RESOURCES = {
     "contacts", "deals", "pipelines", "stages", "accounts", "account_contacts", "lists", "tags",
@@ -100,7 +101,11 @@ def test_record_times_in_every_shape_the_api_uses() -> None:
     assert record_time("2018-11-06 02:26:07", "Europe/Berlin") == datetime(2018, 11, 6, 1, 26, 7, tzinfo=UTC)
     assert record_time("0000-00-00 00:00:00") is None
     assert record_time(None) is None
-    assert record_time("not a date") is None
+    # SPEC POST /ecomOrders' example: a one-digit hour.
+    assert record_time("2019-09-06T2:10:00-05:00") == datetime(2019, 9, 6, 7, 10, tzinfo=UTC)
+    # Not a date: raised for the caller to count and report (it used to be None: dropped silently).
+    with pytest.raises(UnparseableDateError, match="'not a date'"):
+        record_time("not a date")
 
 
 def test_resolve_window_uses_the_data_interval_or_the_last_success_on_empty_intervals() -> None:

@@ -219,3 +219,39 @@ def test_a_local_window_on_a_resource_without_an_api_filter(tmp_path: Path) -> N
     stats, out = run(hook, tmp_path, resource="lists", mode="local")
     assert [r["id"] for r in out] == ["0", "1", "2", "3"]
     assert stats.api_filter == {}
+
+
+def test_an_order_dated_as_the_reference_writes_it_is_exported_not_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SPEC POST /ecomOrders' example writes "2019-09-06T2:10:00-05:00" (one-digit hour).
+    orders = [
+        {"id": "1", "updatedDate": "2019-09-06T2:10:00-05:00"},
+        {"id": "2", "updatedDate": "2019-09-06T07:10:00-05:00"},
+        {"id": "3", "updatedDate": "2019-09-09T07:10:00-05:00"},  # outside the window
+    ]
+    window = Window(datetime(2019, 9, 6, tzinfo=UTC), datetime(2019, 9, 7, tzinfo=UTC))
+    stats, out = run(FakeHook({"ecomOrders": orders}), tmp_path, "ecom_orders", window=window, mode="local")
+    assert [row["id"] for row in out] == ["1", "2"]
+    assert stats.count == 2
+    assert stats.outside_window == 1
+    assert stats.unparseable_dates == 0
+
+
+def test_an_unparseable_date_is_counted_warned_and_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    orders = [
+        {"id": "1", "updatedDate": "Friday morning"},
+        {"id": "2", "updatedDate": "2019-09-06T07:10:00-05:00"},
+    ]
+    window = Window(datetime(2019, 9, 6, tzinfo=UTC), datetime(2019, 9, 7, tzinfo=UTC))
+    with caplog.at_level(logging.WARNING):
+        stats, out = run(
+            FakeHook({"ecomOrders": orders}), tmp_path, "ecom_orders", window=window, mode="local"
+        )
+    # Kept (a record is never lost for a date we cannot read), counted, and named in a warning.
+    assert [row["id"] for row in out] == ["1", "2"]
+    assert stats.unparseable_dates == 1
+    assert "'Friday morning'" in caplog.text
+    assert "updatedDate" in caplog.text

@@ -1,0 +1,58 @@
+"""Write tests/fixtures/reference/provider_operations.json from a survey run of the test suite.
+
+    ACTIVECAMPAIGN_REFERENCE_SURVEY=/tmp/survey.jsonl python -m pytest tests/integration tests/unit
+    python scripts/reference_operations.py /tmp/survey.jsonl
+
+The survey (the emulator plugin's survey mode) lists each test's deviations from the reference in
+the file and the operations used in ``<file>.operations``; this keeps the operations already
+listed (with their exemptions) and adds the new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = ROOT / "tests" / "fixtures" / "reference" / "provider_operations.json"
+EXEMPT = {
+    ("GET", "/admin/api.php"): "v1 API (campaign_list, campaign_report_totals ...): not in the v3 reference; "
+    "its answers are checked against the v1 examples by tests/emulator/test_campaigns_emulator.py",
+    ("POST", "/admin/api.php"): "v1 API (campaign_create, campaign_send ...): not in the v3 reference",
+    ("POST", "/event"): "event tracking (trackcmp.net/event): not in the v3 reference; its answers are "
+    "checked by tests/emulator/test_emulator_tracking.py",
+    ("GET", "/api/3/contacts/{id}/contactTags"): "not an operation of the reference (only a link in its "
+    "contact examples), so it has no example to check against",
+}
+
+
+def main(survey: str) -> None:
+    found: set[tuple[str, str]] = set()
+    operations = Path(survey + ".operations")
+    if operations.exists():
+        for line in operations.read_text().splitlines():
+            method, path = line.split(maxsplit=1)
+            found.add((method, path))
+    for line in Path(survey).read_text().splitlines() if Path(survey).exists() else []:
+        data = json.loads(line)
+        found.add((data["method"], data["template"] or data["path"]))
+    found = {(m, re.sub(r"/contacts/\d+/", "/contacts/{id}/", p)) for m, p in found}
+    old = json.loads(TARGET.read_text()) if TARGET.exists() else {"operations": []}
+    known = {(e["method"], e["path"]): e for e in old["operations"]}
+    for key in found - set(known):
+        known[key] = {"method": key[0], "path": key[1], **({"exempt": EXEMPT[key]} if key in EXEMPT else {})}
+    result = {
+        "_about": "Every (method, path) the provider sent to the emulator in a survey run of the test "
+        "suite (scripts/reference_operations.py), with the reference's template. "
+        "tests/emulator/test_emulator_answers.py requires a contract test of each one's official "
+        "example, unless it is exempt for the reason given.",
+        "operations": [known[k] for k in sorted(known)],
+    }
+    TARGET.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{len(known)} operations ({len(found)} in this survey) -> {TARGET.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

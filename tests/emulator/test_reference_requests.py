@@ -1,0 +1,157 @@
+"""The request check against ActiveCampaign's official OpenAPI document (the emulator plugin's).
+
+The suite runs with it on (``activecampaign_reference`` in pyproject.toml): every request the
+provider sends to the emulator in any test is validated at the ``emulator`` fixture's teardown.
+These tests prove that it fails a test that sends a request the reference does not describe, that
+an allowlisted deviation passes, and that the shipped document is the reference, repaired only as
+recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from activecampaign_emulator.reference import (
+    BODY,
+    PATH_NOT_FOUND,
+    UNDECLARED_PARAMETER,
+    AllowedDeviation,
+    ReferenceValidator,
+    load_allowlist,
+)
+from activecampaign_emulator.requestlog import ObservedRequest
+
+pytest_plugins = ("pytester",)
+
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
+DOCUMENT = REFERENCE / "activecampaign-v3.openapi.json"
+ALLOWLIST = REFERENCE / "allowlist.json"
+AGENT = {"user-agent": "airflow-provider-activecampaign/0 (test)", "api-token": "k"}
+
+
+@pytest.fixture(scope="module")
+def validator() -> ReferenceValidator:
+    return ReferenceValidator.from_files(DOCUMENT, ALLOWLIST)
+
+
+def request(method: str, path: str, query: str = "", body: Any = None) -> ObservedRequest:
+    headers = dict(AGENT)
+    raw = b""
+    if body is not None:
+        headers["content-type"] = "application/json"
+        raw = json.dumps(body).encode()
+    return ObservedRequest(method, path, query, headers, raw)
+
+
+def test_a_test_sending_a_request_the_reference_lacks_fails(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\n"
+        f"activecampaign_reference = {DOCUMENT}\n"
+        f"activecampaign_reference_allowlist = {ALLOWLIST}\n"
+        "activecampaign_reference_user_agent = airflow-provider-activecampaign/\n"
+    )
+    pytester.makepyfile(
+        """
+        import httpx
+
+        HEADERS = {"User-Agent": "airflow-provider-activecampaign/0 (test)"}
+
+        def call(emulator, method, path, **kwargs):
+            headers = {**HEADERS, "Api-Token": emulator.api_key}
+            return httpx.request(method, emulator.url + path, headers=headers, timeout=10, **kwargs)
+
+        def test_in_the_reference(emulator):
+            assert call(emulator, "GET", "/api/3/contacts", params={"limit": 5}).status_code == 200
+
+        def test_not_in_the_reference(emulator):
+            call(emulator, "POST", "/api/3/contactz", json={"contact": {}})
+
+        def test_a_body_the_reference_refuses(emulator):
+            call(emulator, "POST", "/api/3/contact/sync", json={"contact": {"firstName": "No email"}})
+
+        def test_not_checked_when_said_why(emulator):
+            emulator.expect_off_reference("the emulator's own 404 is under test")
+            assert call(emulator, "GET", "/api/3/contactz").status_code == 404
+
+        def test_other_clients_are_not_checked(emulator):
+            httpx.get(emulator.url + "/api/3/contactz", headers={"Api-Token": emulator.api_key})
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=5, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*POST /api/3/contactz: path_not_found*",
+            "*POST /api/3/contact/sync (/api/3/contact/sync): body: contact: 'email' is a required property*",
+        ],
+        consecutive=False,
+    )
+    assert "GET /api/3/contacts:" not in result.stdout.str()
+
+
+def test_the_deviations_are_named_by_kind(validator: ReferenceValidator) -> None:
+    kinds = {
+        (d.kind, d.detail)
+        for d in validator.check(
+            request("GET", "/api/3/deals", "filters%5Bupdated_since%5D=2024-01-01&limit=100")
+        )
+    }
+    assert (
+        UNDECLARED_PARAMETER,
+        "query parameter 'filters[updated_since]' is not declared by the reference",
+    ) in kinds
+    assert validator.check(request("DELETE", "/api/3/nowhere/1"))[0].kind == PATH_NOT_FOUND
+    (body,) = validator.check(
+        request(
+            "POST",
+            "/api/3/import/bulk_import",
+            body={"contacts": [{"email": "a@example.com", "fields": [{"id": "x", "value": "1"}]}]},
+        )
+    )
+    assert (body.kind, body.detail) == (BODY, "contacts/0/fields/0/id: 'x' is not of type 'integer'")
+
+
+def test_only_what_the_allowlist_names_is_forgiven(validator: ReferenceValidator) -> None:
+    listid = request(
+        "POST",
+        "/api/3/import/bulk_import",
+        body={"contacts": [{"email": "a@example.com", "subscribe": [{"listid": 1}]}]},
+    )
+    assert validator.check(listid)  # a deviation ...
+    assert validator.unexpected([listid]) == []  # ... the allowlist explains
+    typo = request("GET", "/api/3/deals", "limit=100&filters%5Bupdated_since%5D=2024-01-01")
+    assert [d.detail for d in validator.unexpected([typo])] == [
+        "query parameter 'filters[updated_since]' is not declared by the reference"
+    ]
+
+
+def test_every_allowlist_entry_names_its_reason_and_source() -> None:
+    entries = load_allowlist(ALLOWLIST)
+    assert entries
+    for entry in entries:
+        assert isinstance(entry, AllowedDeviation)
+        assert len(entry.reason) > 30
+        assert entry.source
+    with pytest.raises(ValueError, match="lacks reason, source"):
+        AllowedDeviation.from_json({"method": "GET", "path": "/x", "kind": PATH_NOT_FOUND})
+
+
+def test_the_shipped_document_is_valid_openapi_and_repaired_only_as_recorded() -> None:
+    from openapi_spec_validator import validate
+
+    document = json.loads(DOCUMENT.read_text())
+    validate(document)  # raises on any error
+    repairs = json.loads((REFERENCE / "repairs.json").read_text())["repairs"]
+    assert len(repairs) == 15
+    for repair in repairs:
+        *parents, key = [p.replace("~1", "/").replace("~0", "~") for p in repair["pointer"].split("/")[1:]]
+        node: Any = document
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if repair.get("removed"):
+            assert key not in node, repair["pointer"]
+        else:
+            assert node[key] == repair["now"], repair["pointer"]
