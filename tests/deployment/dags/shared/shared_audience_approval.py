@@ -42,6 +42,9 @@ with DAG(
         task_id="approve",
         plan=plan.output,
         subject="Apply the customer audience sync?",
+        # An answer recorded but never resumed (SQLite, no row locks) is resumed with that answer
+        # by the scheduler's timeout sweep: the run still ends as decided, this much later.
+        response_timeout=timedelta(seconds=120),
     )
     apply = ActiveCampaignApplyApprovedPlanOperator(
         task_id="apply",
