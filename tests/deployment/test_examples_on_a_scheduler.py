@@ -7,7 +7,8 @@ latest run by itself, as it does when a user unpauses the example.
 The last test unpauses *every* example of dags_examples/ on a deployment of its own (paused at
 creation, as on a fresh install; the emulator's clock 60 times faster): each time-scheduled example
 starts at most one run and that run succeeds (the audience sync's plan is approved when it asks),
-with no Amazon provider and no setting beyond the connection and the webhook URL Variable.
+with no Amazon provider and no setting beyond the connection, the webhook URL Variable and the
+account's host (the webhook examples' ``[activecampaign_examples] account_host``).
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def examples_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
                 "AIRFLOW__ACTIVECAMPAIGN_EXAMPLES__POLL_SECONDS": f"{60.0 / EXAMPLES_SPEED:g}",
                 "AIRFLOW__ACTIVECAMPAIGN_EXAMPLES__RETRY_DELAY_SECONDS": f"{300.0 / EXAMPLES_SPEED:g}",
                 "AIRFLOW__ACTIVECAMPAIGN_EXAMPLES__EXPORT_BASE": (home / "exports").as_uri(),
+                # The webhook examples' assets are named after the account's host: the emulator's.
+                "AIRFLOW__ACTIVECAMPAIGN_EXAMPLES__ACCOUNT_HOST": emulator.url.split("://", 1)[1].rstrip("/"),
             },
             home=home / "airflow",
         )
