@@ -49,6 +49,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.accounts",
                     f"{PACKAGE}.operators.events",
                     f"{PACKAGE}.operators.erasure",
+                    f"{PACKAGE}.operators.approval",
                 ],
             }
         ],
@@ -77,6 +78,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.triggers.contacts",
                     f"{PACKAGE}.triggers.automations",
                     f"{PACKAGE}.triggers.campaigns",
+                    f"{PACKAGE}.triggers.approval",
                 ],
             }
         ],
