@@ -13,7 +13,7 @@ redis`` gives every process ``AIRFLOW__ACTIVECAMPAIGN__RATE_LIMIT_BACKEND=redis:
 (the harness's Redis, database 1). ``--retries N`` sets the tasks' retries.
 
 ``--outage stop|freeze`` (with ``--backend redis``) puts the rate-limit window in a Redis of its own
-(not the Celery broker's) and, ``--outage-after`` seconds after the run is triggered, stops it
+(not the Celery broker's) and, ``--outage-after`` seconds after the account's first API request, stops it
 (then starts it again, empty) or freezes it (``SIGSTOP``, then ``SIGCONT``) for
 ``--outage-seconds``: each host must then pace at its share of the budget (see
 docs/deployment.md, "When Redis is down").
@@ -141,7 +141,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"deployment up in {up:.0f} s ({deployment.home}); triggering", flush=True)
             run_id = deployment.trigger(DAG_ID, conf={"paths": paths, "failures_dir": str(work / "failures")})
             if limits_redis is not None:
-                threading.Thread(target=_outage, args=(server, args, outage), daemon=True).start()
+                threading.Thread(
+                    target=_outage, args=(server, emulator.client, args, outage), daemon=True
+                ).start()
             try:
                 state = deployment.wait_for_run(DAG_ID, run_id, timeout=args.timeout)
             except Exception as error:  # a figure, not a crash: report what finished
@@ -207,8 +209,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _outage(server: Any, args: argparse.Namespace, outage: dict[str, float]) -> None:
-    """Stop (then restart, empty) or freeze (then thaw) the rate-limit Redis, mid-run."""
+def _outage(server: Any, client: Any, args: argparse.Namespace, outage: dict[str, float]) -> None:
+    """Stop (then restart, empty) or freeze (then thaw) the rate-limit Redis, mid-run.
+
+    ``--outage-after`` counts from the first API request the account receives (tasks take a while
+    to start), so that the outage falls while the tasks are sending.
+    """
+    while not client.requests()["requests"]:
+        time.sleep(1.0)
     time.sleep(args.outage_after)
     outage["start"] = time.time()
     if args.outage == "stop":
@@ -287,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         help="emulated importer contacts/s (ActiveCampaign does not document it)",
     )
     parser.add_argument("--outage", choices=("stop", "freeze"), help="take the rate-limit Redis away mid-run")
-    parser.add_argument("--outage-after", type=float, default=20.0, help="seconds after the trigger")
+    parser.add_argument(
+        "--outage-after", type=float, default=20.0, help="seconds after the first API request"
+    )
     parser.add_argument("--outage-seconds", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for the DAG run")
     parser.add_argument("--keep", action="store_true", help="keep the deployment's home and logs")
