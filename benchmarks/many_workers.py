@@ -36,6 +36,7 @@ binaries, psycopg2-binary, apache-airflow-providers-celery and redis).
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -118,6 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         limits_redis = redis_server()
         server = limits_redis.__enter__()
+        atexit.register(server.stop)  # also when the deployment fails to start
         env["AIRFLOW__ACTIVECAMPAIGN__RATE_LIMIT_BACKEND"] = server.url
     elif args.backend == "redis":
         env["AIRFLOW__ACTIVECAMPAIGN__RATE_LIMIT_BACKEND"] = "{redis_url}/1"
@@ -136,6 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             env=env,
             home=work / "airflow",
             keep_home=args.keep,
+            startup_timeout=300,  # a loaded 2-core machine starts the api-server slowly
         ) as deployment:
             up = time.monotonic() - started
             print(f"deployment up in {up:.0f} s ({deployment.home}); triggering", flush=True)
