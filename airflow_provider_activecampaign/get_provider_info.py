@@ -50,6 +50,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.customobjects",
                     f"{PACKAGE}.operators.events",
                     f"{PACKAGE}.operators.erasure",
+                    f"{PACKAGE}.operators.approval",
                 ],
             }
         ],
@@ -78,6 +79,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.triggers.contacts",
                     f"{PACKAGE}.triggers.automations",
                     f"{PACKAGE}.triggers.campaigns",
+                    f"{PACKAGE}.triggers.approval",
                 ],
             }
         ],

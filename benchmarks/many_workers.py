@@ -12,6 +12,12 @@ subprocess, speed 1, 5 requests/s limit on, the importer's 100 imports/min).
 redis`` gives every process ``AIRFLOW__ACTIVECAMPAIGN__RATE_LIMIT_BACKEND=redis://127.0.0.1:<port>/1``
 (the harness's Redis, database 1). ``--retries N`` sets the tasks' retries.
 
+``--outage stop|freeze`` (with ``--backend redis``) puts the rate-limit window in a Redis of its own
+(not the Celery broker's) and, ``--outage-after`` seconds after the account's first API request, stops it
+(then starts it again, empty) or freezes it (``SIGSTOP``, then ``SIGCONT``) for
+``--outage-seconds``: each host must then pace at its share of the budget (see
+docs/deployment.md, "When Redis is down").
+
 Printed (figures, nothing asserted), from the emulator's request log and state:
 
 - accepted requests/s / 5 over the busy period (first to last API request; accepted = neither a
@@ -22,17 +28,22 @@ Printed (figures, nothing asserted), from the emulator's request log and state:
 - contacts lost (expected emails missing from the account) and duplicated (an email on more than
   one contact), and bulk imports made vs needed (a resubmitted batch shows here).
 
-Run: ``python benchmarks/many_workers.py --backend local|redis [--retries 0] [--workers 3]
-[--tasks 6] [--contacts 2000] [--keep]`` (about 2-4 minutes; needs redis-server, PostgreSQL
+Run: ``python benchmarks/many_workers.py --backend local|redis [--outage stop|freeze] [--retries 0]
+[--workers 3] [--tasks 6] [--contacts 2000] [--keep]`` (about 2-4 minutes; needs redis-server, PostgreSQL
 binaries, psycopg2-binary, apache-airflow-providers-celery and redis).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
+import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -102,9 +113,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "AC_BENCH_SYNC_BELOW": str(args.sync_below),
         "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
     }
-    if args.backend == "redis":
+    limits_redis = None
+    if args.backend == "redis" and args.outage:
+        from tests.helpers.redis_server import redis_server
+
+        limits_redis = redis_server()
+        server = limits_redis.__enter__()
+        atexit.register(server.stop)  # also when the deployment fails to start
+        env["AIRFLOW__ACTIVECAMPAIGN__RATE_LIMIT_BACKEND"] = server.url
+    elif args.backend == "redis":
         env["AIRFLOW__ACTIVECAMPAIGN__RATE_LIMIT_BACKEND"] = "{redis_url}/1"
     started = time.monotonic()
+    outage: dict[str, float] = {}
     with start_emulator_process(seed=_seed(args.importer_speed), speed=1, rate_limit=True) as emulator:
         connection = connection_json(
             emulator.url, emulator.api_key, requests_per_second=ACCOUNT_LIMIT, imports_per_minute=100
@@ -118,10 +138,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             env=env,
             home=work / "airflow",
             keep_home=args.keep,
+            startup_timeout=300,  # a loaded 2-core machine starts the api-server slowly
         ) as deployment:
             up = time.monotonic() - started
             print(f"deployment up in {up:.0f} s ({deployment.home}); triggering", flush=True)
             run_id = deployment.trigger(DAG_ID, conf={"paths": paths, "failures_dir": str(work / "failures")})
+            if limits_redis is not None:
+                threading.Thread(
+                    target=_outage, args=(server, emulator.client, args, outage), daemon=True
+                ).start()
             try:
                 state = deployment.wait_for_run(DAG_ID, run_id, timeout=args.timeout)
             except Exception as error:  # a figure, not a crash: report what finished
@@ -134,6 +159,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         log = emulator.client.requests()
         account = emulator.client.state()
+    if limits_redis is not None:
+        if server.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.process.pid, signal.SIGCONT)
+        limits_redis.__exit__(None, None, None)
     entries = [e for e in log["requests"] if e["path"].startswith("/api/3/")]
     limited = [e for e in entries if e["status"] == 429]
     import_limited = [e for e in entries if _import_rate_limited(e)]
@@ -144,8 +174,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     expected = set(emails)
     full, rest = divmod(args.contacts, 250)  # a last batch below sync_below goes through contact/sync
     batches_needed = args.tasks * (full + (1 if rest and rest >= args.sync_below else 0))
+    in_outage = [
+        e
+        for e in accepted
+        if outage and outage["start"] <= e["real_time"] <= outage.get("end", outage["start"])
+    ]
     return {
-        "backend": args.backend,
+        "backend": args.backend
+        + (f", Redis {args.outage} {args.outage_seconds:.0f} s" if args.outage else ""),
+        "outage_429s": sum(
+            1 for e in limited if outage and outage["start"] <= e["real_time"] <= outage.get("end", 0) + 10
+        ),
+        "outage_accepted_ratio": (
+            len(in_outage) / (outage["end"] - outage["start"]) / ACCOUNT_LIMIT
+            if outage.get("end")
+            else float("nan")
+        ),
         "retries": args.retries,
         "run_state": state,
         "busy_s": busy,
@@ -168,6 +212,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _outage(server: Any, client: Any, args: argparse.Namespace, outage: dict[str, float]) -> None:
+    """Stop (then restart, empty) or freeze (then thaw) the rate-limit Redis, mid-run.
+
+    ``--outage-after`` counts from the first API request the account receives (tasks take a while
+    to start), so that the outage falls while the tasks are sending.
+    """
+    while not client.requests()["requests"]:
+        time.sleep(1.0)
+    time.sleep(args.outage_after)
+    outage["start"] = time.time()
+    if args.outage == "stop":
+        server.stop()
+        time.sleep(args.outage_seconds)
+        server.start()
+    else:
+        pid = server.process.pid
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(args.outage_seconds)
+        os.kill(pid, signal.SIGCONT)
+    outage["end"] = time.time()
+    print(f"Redis {args.outage} for {args.outage_seconds:.0f} s: over", flush=True)
+
+
 def _print_table(result: dict[str, Any]) -> None:
     rows = [
         ("backend", result["backend"], "local = per-machine windows (today); redis = one shared window"),
@@ -179,6 +246,11 @@ def _print_table(result: dict[str, Any]) -> None:
             f"{result['accepted']} accepted of {result['requests']} API requests",
         ),
         ("429 answers", result["429s"], "the account's 5 requests/s exceeded"),
+        (
+            "outage",
+            f"{result['outage_accepted_ratio']:.2f} of 5/s, {result['outage_429s']} x 429",
+            "while Redis was away (429s: until 10 s after it came back)",
+        ),
         ("importer 400s", result["import_400s"], f"{RATE_LIMIT_MESSAGE!r} (100 imports/min exceeded)"),
         (
             "max admitted in 1 s",
@@ -225,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         default=250.0,
         help="emulated importer contacts/s (ActiveCampaign does not document it)",
     )
+    parser.add_argument("--outage", choices=("stop", "freeze"), help="take the rate-limit Redis away mid-run")
+    parser.add_argument(
+        "--outage-after", type=float, default=20.0, help="seconds after the first API request"
+    )
+    parser.add_argument("--outage-seconds", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for the DAG run")
     parser.add_argument("--keep", action="store_true", help="keep the deployment's home and logs")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")

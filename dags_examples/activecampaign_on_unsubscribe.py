@@ -19,7 +19,8 @@ Two DAGs:
 
 Safe to unpause: nothing runs for past dates, and the suppression file is appended to with one
 line per event (deduplicate downstream by ``delivery_key``). Set ``ACCOUNT_HOST`` to your API
-URL's host (Settings -> Developer: ``https://<account>.api-us1.com``).
+URL's host (Settings -> Developer: ``https://<account>.api-us1.com``), or set
+``[activecampaign_examples] account_host``.
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import conf, dag, task
 
 from airflow_provider_activecampaign.operators.webhooks import ActiveCampaignRegisterWebhooksOperator
 from airflow_provider_activecampaign.webhooks.assets import activecampaign_event_asset
 
 #: The one place the ActiveCampaign connection is named.
 ACTIVECAMPAIGN_CONN_ID = "activecampaign_default"
-#: The host of the account's API URL: it names the assets the events land on.
-ACCOUNT_HOST = "youraccount.api-us1.com"
+#: The host of the account's API URL: it names the assets the events land on (airflow.cfg
+#: ``[activecampaign_examples] account_host`` or AIRFLOW__ACTIVECAMPAIGN_EXAMPLES__ACCOUNT_HOST).
+ACCOUNT_HOST = conf.get("activecampaign_examples", "account_host", fallback="youraccount.api-us1.com")
 SUPPRESSION_FILE = Path("/tmp/activecampaign-examples/unsubscribed.jsonl")
 
 

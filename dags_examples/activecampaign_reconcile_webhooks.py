@@ -20,14 +20,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag
+from airflow.sdk import conf, dag
 
 from airflow_provider_activecampaign.operators.webhooks import ActiveCampaignReconcileWebhookEventsOperator
 
 #: The one place the ActiveCampaign connection is named.
 ACTIVECAMPAIGN_CONN_ID = "activecampaign_default"
-#: The host of the account's API URL: it names the assets the events land on.
-ACCOUNT_HOST = "youraccount.api-us1.com"
+#: The host of the account's API URL: it names the assets the events land on (airflow.cfg
+#: ``[activecampaign_examples] account_host`` or AIRFLOW__ACTIVECAMPAIGN_EXAMPLES__ACCOUNT_HOST).
+ACCOUNT_HOST = conf.get("activecampaign_examples", "account_host", fallback="youraccount.api-us1.com")
 
 
 @dag(

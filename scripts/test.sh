@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: lint, types, unit, integration (emulator over loopback),
-# DAG runs (dag.test() on SQLite) and the connection form in a real browser.
+# DAG runs (dag.test() on SQLite), the connection form in a real browser, and the deployment tests
+# (real scheduler, triggerer, api-server) on PostgreSQL, then a SQLite smoke run of them.
 # Usage: ./scripts/test.sh [pytest args]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-DEV_GROUPS="test,browser,docs" source "$ROOT/scripts/bootstrap.sh"
+DEV_GROUPS="test,browser,docs,deployment" source "$ROOT/scripts/bootstrap.sh"
 
 # The browser test drives Debian's Chromium (browser downloads are not possible here).
 if ! command -v chromium >/dev/null 2>&1; then
@@ -27,11 +28,39 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
-# In CI a missing browser, Redis or deployment prerequisite is a failure, not a skip. The tests
-# start their own redis-server and Airflow processes on loopback ports and stop them.
-if [ "${CI:-}" = "true" ]; then
-  export AC_REQUIRE_BROWSER=1 AC_REQUIRE_REDIS=1 AC_REQUIRE_DEPLOYMENT=1
+# The deployment tests run on PostgreSQL (Debian package; the harness starts a throwaway cluster
+# on a loopback port, as it does for Redis, and removes it).
+if ! "$VENV/bin/python" -c "import sys; from tests.deployment.harness import postgres_bin; sys.exit(postgres_bin() is None)"; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing postgresql (Debian package) for the deployment tests"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "==> PostgreSQL not installed and cannot install it (not root): deployment tests use SQLite"
+  fi
+fi
+if [ -z "${AC_DEPLOYMENT_DATABASE:-}" ]; then
+  if "$VENV/bin/python" -c "import sys; from tests.deployment.harness import missing_requirements; sys.exit(bool(missing_requirements('local', 'postgres')))"; then
+    export AC_DEPLOYMENT_DATABASE=postgres
+  else
+    export AC_DEPLOYMENT_DATABASE=sqlite
+  fi
 fi
 
-echo "==> running the test suite"
-exec "$VENV/bin/python" -m pytest "$@"
+# In CI a missing browser, Redis or deployment prerequisite is a failure, not a skip. The tests
+# start their own redis-server, PostgreSQL and Airflow processes on loopback ports and stop them.
+if [ "${CI:-}" = "true" ]; then
+  export AC_REQUIRE_BROWSER=1 AC_REQUIRE_REDIS=1 AC_REQUIRE_DEPLOYMENT=1
+  if [ "$AC_DEPLOYMENT_DATABASE" != "postgres" ]; then
+    echo "==> CI runs the deployment tests on PostgreSQL, and it is missing:" >&2
+    "$VENV/bin/python" -c "from tests.deployment.harness import missing_requirements; print('; '.join(missing_requirements('local', 'postgres')))" >&2
+    exit 1
+  fi
+fi
+
+echo "==> running the test suite (deployment tests on $AC_DEPLOYMENT_DATABASE)"
+"$VENV/bin/python" -m pytest "$@"
+if [ $# -eq 0 ] && [ "$AC_DEPLOYMENT_DATABASE" = "postgres" ]; then
+  # A cheap smoke run of the SQLite shape (Airflow's default for a first try): one deployment.
+  echo "==> deployment smoke run on SQLite"
+  AC_DEPLOYMENT_DATABASE=sqlite "$VENV/bin/python" -m pytest -q tests/deployment/test_export_assets.py
+fi

@@ -7,6 +7,7 @@ machines; they share the account's budget through Redis only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -253,5 +254,98 @@ def test_an_airflow_redis_connection_names_the_backend(
     import redis as redis_client
 
     keys = redis_client.Redis.from_url(redis.url.replace("/0", "/2")).keys(f"{redis_backend.KEY_PREFIX}*")
-    assert len(keys) == 1  # the account's window, named by a hash (no URL, no key)
-    assert b"acct" not in keys[0]
+    # The account's window and its clients (the hosts counted for outages), named by a hash.
+    assert sorted(keys) == sorted(
+        [keys[0].removesuffix(b":clients"), keys[0].removesuffix(b":clients") + b":clients"]
+    )
+    assert all(b"acct" not in key and b"s3cret" not in key for key in keys)
+
+
+# --------------------------------------------------------------------------------------------------
+# Redis stopped or frozen while three hosts send: each paces at its share, the account never 429s
+# --------------------------------------------------------------------------------------------------
+
+#: How long the three hosts send (Redis goes away twice in the middle).
+OUTAGE_SECONDS = 30.0
+
+
+def test_redis_stopped_then_frozen_mid_run_three_hosts_keep_within_the_budget(
+    limited_account: EmulatorProcess, tmp_path: Path
+) -> None:
+    """Three host processes (own rate-limit folders) at full speed through one Redis; Redis is
+    stopped for 4 s, restarted, then frozen (SIGSTOP) for 4 s. The emulator counts arrivals and
+    answers 429 to a sixth request in any second: none may be answered 429, every call succeeds."""
+    import signal
+
+    require_redis_server()
+    server = RedisServer(_free_port(), None)
+    server.start()
+    try:
+        limited_account.client.clear_requests()
+        procs = []
+        for index in range(3):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__ACTIVECAMPAIGN__")}
+            env["AIRFLOW_CONN_ACTIVECAMPAIGN_DEFAULT"] = connection_json(
+                limited_account.url, limited_account.api_key, requests_per_second=5
+            )
+            env["AIRFLOW_PROVIDER_ACTIVECAMPAIGN_RATELIMIT_DIR"] = str(tmp_path / f"host{index}")
+            env["AIRFLOW__ACTIVECAMPAIGN__RATE_LIMIT_BACKEND"] = server.url
+            command = [sys.executable, "-m", "tests.helpers.limiter_client", str(OUTAGE_SECONDS)]
+            command += ["--wait-for-go", "--threads", "3"]
+            procs.append(
+                subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+                )
+            )
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready", proc.poll()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        phases = {"go": time.time()}
+        # Every host has used Redis and recorded that the account has 3 (in its rate-limit folder).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+            [p.read_text() for p in (tmp_path / f"host{index}").glob("*.hosts")] == ["3"]
+            for index in range(3)
+        ):
+            time.sleep(0.1)
+        time.sleep(1.0)
+        phases["stop"] = time.time()
+        server.stop()
+        time.sleep(4.0)
+        server.start()  # a restarted Redis: empty, forgot its clients
+        phases["restart"] = time.time()
+        time.sleep(3.0)
+        phases["freeze"] = time.time()
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGSTOP)
+        time.sleep(4.0)
+        os.kill(server.process.pid, signal.SIGCONT)
+        phases["thaw"] = time.time()
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 0, out
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        if server.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()
+    log = limited_account.client.requests()
+    counts = log["counts"]
+    ok = counts.get("GET /api/3/users/me 200", 0)
+    print(f"3 hosts, Redis stopped 4 s and frozen 4 s: {ok} answered in {OUTAGE_SECONDS:.0f} s,", counts)
+    assert counts.get("GET /api/3/users/me 429", 0) == 0, counts
+    assert log["max_requests_in_any_emulated_second"] <= 5
+    assert all(result["failed"] == 0 for result in results), results
+    assert all(result["ok"] > 0 for result in results), results
+    # Requests kept flowing while Redis was stopped and while it was frozen (each host at its share).
+    answered = [e["real_time"] for e in log["requests"] if e["status"] == 200]
+    for start, end in (("stop", "restart"), ("freeze", "thaw")):
+        during = [t for t in answered if phases[start] + 1.0 < t < phases[end]]
+        assert during, f"nothing answered between {start} and {end}"
+        print(f"  Redis {start} -> {end}: {len(during) / (phases[end] - phases[start] - 1.0):.2f} req/s")

@@ -10,20 +10,32 @@ the client's clock and only answer "allowed or not", so waiters poll and can sta
 this backend needs server time, first-come-first-served booking, and bookings that move later
 when their request is answered (see docs/deployment.md for the comparison).
 
-When Redis cannot be reached, the limiter warns and paces with the host's ``local`` window until
-Redis answers again (it tries again every few seconds, and no call waits more than a socket
-timeout for it). The local window is treated as full once at that moment, since the bookings of
-other hosts are unknown.
+When Redis cannot be reached (stopped, or frozen: no call waits more than a socket timeout for
+it), the limiter warns and paces with the host's ``local`` window until Redis answers again (it
+tries again every few seconds), at **this host's share** of the budget: every script call also
+stamps the host in a sorted set of the account's clients, and the number of hosts seen in the last
+:data:`CLIENT_TTL` seconds (remembered in the host's rate-limit folder, so a task started during
+the outage knows it too) divides the budget. With ``n`` hosts each paces at ``max_events // n``
+per period, so all of them together stay within the budget (3 hosts at 5/s: 1/s each). The local
+window is treated as full once when the outage starts, since the bookings of other hosts are
+unknown. When Redis answers again, the host books in Redis *and* keeps its share for
+:data:`RETRY_REDIS_AFTER` plus two periods, until every other host has found Redis back too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import os
+import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from airflow_provider_activecampaign.hooks.ratelimit.local import SharedSlidingWindowLimiter, ratelimit_dir
 from airflow_provider_activecampaign.hooks.ratelimit.window import (
     DEFAULT_HOLD,
     WINDOW_MARGIN,
@@ -39,12 +51,15 @@ SOCKET_TIMEOUT = 0.5
 RETRY_REDIS_AFTER = 5.0
 #: How often the "Redis unreachable" warning repeats while it lasts.
 WARN_EVERY = 60.0
+#: A host counts as one of the account's clients for this long after its last call (seconds).
+CLIENT_TTL = 600.0
 
 log = logging.getLogger(__name__)
 
 #: The rules of ``window.py``, on a window stored as JSON in one key. Times are kept relative to
 #: the window's ``b`` (base) so that cjson's 14 significant digits keep microseconds.
-#: ARGV: op, now ('' = the server's TIME), max_events, period, key, hold, floor, at.
+#: KEYS: the window, the account's clients. ARGV: op, now ('' = the server's TIME), max_events,
+#: period, key, hold, floor, at, this host's client id, CLIENT_TTL.
 WINDOW_SCRIPT = """
 local name = KEYS[1]
 local op = ARGV[1]
@@ -57,6 +72,15 @@ else
 end
 local max_events = tonumber(ARGV[3])
 local period = tonumber(ARGV[4])
+-- The account's clients (hosts): stamped on every call, counted for outages (see the docstring).
+local clients = 0
+if KEYS[2] and ARGV[9] and ARGV[9] ~= '' then
+  local ttl = tonumber(ARGV[10])
+  redis.call('ZADD', KEYS[2], now, ARGV[9])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+  redis.call('PEXPIRE', KEYS[2], math.ceil(ttl * 1000))
+  clients = redis.call('ZCARD', KEYS[2])
+end
 local base = nil
 local slots = {}
 local raw = redis.call('GET', name)
@@ -117,7 +141,7 @@ if op == 'book' then
 elseif op == 'confirm' then
   local i, b = find(ARGV[5])
   if b and now < b.at then
-    return {string.format('%.6f', b.at - now), string.format('%.6f', b.at)}
+    return {string.format('%.6f', b.at - now), string.format('%.6f', b.at), clients}
   end
   if b then
     local counted = {}
@@ -153,7 +177,7 @@ elseif op == 'cancel' then
   local i = find(ARGV[5])
   if i then table.remove(slots, i) end
 elseif op == 'delay' then
-  return {string.format('%.6f', next_slot() - now), string.format('%.6f', now)}
+  return {string.format('%.6f', next_slot() - now), string.format('%.6f', now), clients}
 elseif op == 'saturate' then
   local latest = now
   for _, b in ipairs(slots) do
@@ -180,7 +204,7 @@ if #items == 0 then
 else
   redis.call('SET', name, cjson.encode({b = base, s = items}), 'PX', math.ceil((until_ - now) * 1000) + 1000)
 end
-return {string.format('%.6f', result), string.format('%.6f', at)}
+return {string.format('%.6f', result), string.format('%.6f', at), clients}
 """
 
 
@@ -219,22 +243,75 @@ class RedisSlidingWindowLimiter:
         period: float,
         fallback: SlidingWindowLimiter,
         margin: float = WINDOW_MARGIN,
+        client_id: str | None = None,
+        hosts_file: Path | None = None,
     ) -> None:
         self._client = client
         self._script = client.register_script(WINDOW_SCRIPT)
         self.url = redacted_url(url)
         self._key = KEY_PREFIX + account_key
+        self._clients_key = self._key + ":clients"
         self.fallback = fallback
+        self.client_id = client_id or default_client_id(fallback)
+        #: Where the host keeps the last count of clients (``None``: this process only).
+        self.hosts_file = hosts_file if hosts_file is not None else default_hosts_file(fallback, account_key)
+        #: The most hosts seen using this account in Redis within CLIENT_TTL (0 until it answers):
+        #: a restarted Redis forgets its clients, this host does not.
+        self.hosts_seen = 0
+        self._hosts_seen_at = 0.0
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._last_warning = -float("inf")
         self._down = False
+        #: Until when (monotonic) a host back from an outage still keeps to its share as well.
+        self._share_until = 0.0
         self.configure(max_events, period, margin)
 
     def configure(self, max_events: int, period: float, margin: float = WINDOW_MARGIN) -> None:
+        self._full = (max(1, int(max_events)), float(period), margin)
         self.max_events = max(1, int(max_events))
         self.period = float(period) * (1.0 + margin)
-        self.fallback.configure(max_events, period, margin)
+        if self._down or time.monotonic() < self._share_until:
+            self.fallback.configure(*self.share())
+        else:
+            self.fallback.configure(max_events, period, margin)
+
+    def share(self) -> tuple[int, float, float]:
+        """This host's part of the budget while Redis is away: ``(max_events, period, margin)``.
+
+        ``n`` hosts (the most seen by this process or recorded by the host) get ``max_events // n``
+        each per period, so that together they never exceed it; beyond ``max_events`` hosts each
+        gets one request per ``period * n / max_events``.
+        """
+        max_events, period, margin = self._full
+        hosts = max(1, self.hosts_seen, self._recorded_hosts())
+        if hosts <= max_events:
+            return max_events // hosts, period, margin
+        return 1, period * hosts / max_events, margin
+
+    def _recorded_hosts(self) -> int:
+        if self.hosts_file is None:
+            return 0
+        try:
+            return int(self.hosts_file.read_text(encoding="ascii").strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def _saw_hosts(self, count: int) -> None:
+        now = time.monotonic()
+        if count >= self.hosts_seen:
+            self._hosts_seen_at = now
+        elif now - self._hosts_seen_at <= CLIENT_TTL:
+            return  # fewer than a moment ago: Redis restarted, or hosts idle; keep the larger count
+        if count <= 0 or count == self.hosts_seen:
+            return
+        self.hosts_seen = count
+        if self.hosts_file is not None and count != self._recorded_hosts():
+            with contextlib.suppress(OSError):  # a missed update only keeps the older count
+                self.hosts_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                scratch = self.hosts_file.with_name(f"{self.hosts_file.name}.{os.getpid()}")
+                scratch.write_text(str(count), encoding="ascii")
+                os.replace(scratch, self.hosts_file)
 
     # -- Redis, or the fallback ---------------------------------------------------------------
 
@@ -259,14 +336,18 @@ class RedisSlidingWindowLimiter:
             repr(float(hold)),
             repr(float(floor)),
             repr(float(at)),
+            self.client_id,
+            repr(CLIENT_TTL),
         ]
         try:
-            result, when = self._script(keys=[self._key], args=args)
+            answer = self._script(keys=[self._key, self._clients_key], args=args)
         except Exception as error:  # redis.RedisError, OSError, timeouts: never fail a call over it
             self._went_down(error)
             return None
         self._came_back()
-        return float(result), float(when)
+        if len(answer) > 2:
+            self._saw_hosts(int(answer[2]))
+        return float(answer[0]), float(answer[1])
 
     def _went_down(self, error: BaseException) -> None:
         with self._lock:
@@ -275,19 +356,25 @@ class RedisSlidingWindowLimiter:
             first = not self._down
             self._down = True
             if first:
-                # Other hosts' recent bookings are unknown: start the local window full.
+                # This host's share only, and other hosts' recent bookings are unknown: start full.
+                events, period, margin = self.share()
+                self.fallback.configure(events, period, margin)
                 self.fallback.saturate()
             if first or now - self._last_warning >= WARN_EVERY:
                 self._last_warning = now
+                events, period, _ = self.share()
                 log.warning(
                     "The ActiveCampaign rate-limit backend %s is unreachable (%s: %s). Pacing with "
-                    "this host's local window until it answers again (retried every %.0f s): while it "
-                    "is down each host paces alone, so several hosts together may exceed the "
-                    "account's budget; ActiveCampaign's 429s are then waited out.",
+                    "this host's local window at its share of the budget until it answers again "
+                    "(retried every %.0f s): %d request(s) per %.2f s, as %d host(s) used the account "
+                    "when Redis last answered.",
                     self.url,
                     type(error).__name__,
                     str(error)[:200],
                     RETRY_REDIS_AFTER,
+                    events,
+                    period,
+                    max(1, self.hosts_seen, self._recorded_hosts()),
                 )
 
     def _came_back(self) -> None:
@@ -295,7 +382,22 @@ class RedisSlidingWindowLimiter:
             with self._lock:
                 if self._down:
                     self._down = False
+                    # Other hosts may still pace alone for up to RETRY_REDIS_AFTER, unknown to
+                    # Redis: keep to this host's share too until they have all come back.
+                    self._share_until = time.monotonic() + RETRY_REDIS_AFTER + 2 * self.period
                     log.warning("The ActiveCampaign rate-limit backend %s answers again.", self.url)
+
+    def _sharing(self) -> bool:
+        """Whether a host back from an outage still keeps to its share (then restores the full window)."""
+        if self._share_until == 0.0:
+            return False
+        if time.monotonic() < self._share_until:
+            return True
+        with self._lock:
+            if self._share_until and time.monotonic() >= self._share_until:
+                self._share_until = 0.0
+                self.fallback.configure(*self._full)
+        return False
 
     # -- the limiter interface ----------------------------------------------------------------
 
@@ -308,7 +410,12 @@ class RedisSlidingWindowLimiter:
             return self.fallback.book(now, hold=hold, floor=floor)
         wait, booking.at = answer
         booking.open_until = booking.at + hold
-        return booking, max(0.0, wait)
+        wait = max(0.0, wait)
+        if now is None and self._sharing():
+            # Also this host's share, counted from when Redis lets the request go.
+            start = time.monotonic()
+            wait += self.fallback.reserve(start + wait)
+        return booking, wait
 
     def reserve(self, now: float | None = None) -> float:
         return self.book(now, hold=0.0)[1]
@@ -375,3 +482,18 @@ def new_redis_client(url: str) -> Any:
         socket_connect_timeout=SOCKET_TIMEOUT,
         health_check_interval=30,
     )
+
+
+def default_client_id(fallback: SlidingWindowLimiter) -> str:
+    """This host's name among the account's clients: its machine and rate-limit folder (or process)."""
+
+    where = str(ratelimit_dir()) if isinstance(fallback, SharedSlidingWindowLimiter) else f"pid{os.getpid()}"
+    return hashlib.sha256(f"{socket.gethostname()}\n{where}".encode()).hexdigest()[:16]
+
+
+def default_hosts_file(fallback: SlidingWindowLimiter, account_key: str) -> Path | None:
+    """Where the host's processes share the last count of hosts (``None`` for a per-process window)."""
+
+    if not isinstance(fallback, SharedSlidingWindowLimiter):
+        return None
+    return ratelimit_dir() / f"{account_key}.hosts"
