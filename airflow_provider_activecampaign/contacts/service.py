@@ -38,13 +38,6 @@ from airflow_provider_activecampaign.contacts.mapping import (
     RecordRejected,
 )
 from airflow_provider_activecampaign.contacts.routing import DEFAULT_SYNC_BELOW, BatchRouter
-from airflow_provider_activecampaign.contacts.sources import (
-    DEFAULT_ENCODING,
-    BadRecord,
-    ContactSource,
-    check_encoding,
-    open_source,
-)
 from airflow_provider_activecampaign.contacts.sync import (
     INLINE_FAILURES,
     FailureLog,
@@ -65,6 +58,13 @@ from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignH
 from airflow_provider_activecampaign.records.failures import FailureReport
 from airflow_provider_activecampaign.records.names import split_names
 from airflow_provider_activecampaign.records.ratio import check_failure_ratio, failure_ratio_message
+from airflow_provider_activecampaign.records.sources import (
+    DEFAULT_ENCODING,
+    BadRecord,
+    ContactSource,
+    check_encoding,
+    open_source,
+)
 
 #: Duplicate emails logged one by one; the rest are counted in one summary line.
 LOGGED_DUPLICATES = 5

@@ -24,8 +24,8 @@ from airflow_provider_activecampaign.contacts.approval import (
     check_approved,
     question_body,
 )
+from airflow_provider_activecampaign.contacts.audience.service import plan_reference
 from airflow_provider_activecampaign.operators.contacts import ActiveCampaignApplyContactsPlanOperator
-from airflow_provider_activecampaign.syncs.audience import plan_reference
 from airflow_provider_activecampaign.triggers.approval import PlanApprovalAnswerTrigger
 
 

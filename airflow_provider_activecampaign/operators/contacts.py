@@ -41,7 +41,6 @@ from airflow_provider_activecampaign.contacts.service import (
     SourceSpec,
     seconds,
 )
-from airflow_provider_activecampaign.contacts.sources import DEFAULT_ENCODING
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
@@ -56,6 +55,7 @@ from airflow_provider_activecampaign.operators.base import (
     failure_ratio_message,
 )
 from airflow_provider_activecampaign.records.names import split_names
+from airflow_provider_activecampaign.records.sources import DEFAULT_ENCODING
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
 

@@ -573,6 +573,70 @@ def _audience_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, An
     return judge(counts, dup, missing, report(conf["failures_path"]), _by_email, unknown_allowed=False)
 
 
+# -- the audience sync (only changes, on its own operator) -----------------------------------------
+def _audience_sync_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.contacts import ActiveCampaignAudienceSyncOperator
+
+    return ActiveCampaignAudienceSyncOperator(
+        task_id="write",
+        contacts=from_conf("contacts"),
+        tags=["synced"],
+        subscribe_lists=["Newsletter"],
+        state_path=from_conf("state_path"),
+        sync_below=1000,
+        batch_size=3,
+        poll_interval=0.2,
+        failures_path=from_conf("failures_path"),
+    )
+
+
+def _audience_sync_prepare(ctx: Context) -> dict[str, Any]:
+    return {**_contacts_prepare(ctx), "state_path": str(ctx.workdir / "state" / "customers.state")}
+
+
+# -- custom-object records, upserted by external id ------------------------------------------------
+SUBSCRIPTIONS = [f"sub-{i}" for i in range(ITEMS)]
+SUBSCRIPTION_SCHEMA = {
+    "slug": "subscription",
+    "labels": {"singular": "Subscription", "plural": "Subscriptions"},
+    "fields": [{"id": "plan", "labels": {"singular": "Plan", "plural": "Plans"}, "type": "text"}],
+}
+
+
+def _custom_objects_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.customobjects import (
+        ActiveCampaignUpsertCustomObjectRecordsOperator,
+    )
+
+    return ActiveCampaignUpsertCustomObjectRecordsOperator(
+        task_id="write",
+        schema="subscription",
+        records=from_conf("records"),
+        failures_path=from_conf("failures_path"),
+    )
+
+
+def _custom_objects_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx, custom_objects=[SUBSCRIPTION_SCHEMA])
+    records = [{"external_id": key, "Plan": "pro"} for key in SUBSCRIPTIONS]
+    return {"records": records, "failures_path": str(ctx.workdir / "failures.jsonl")}
+
+
+def _custom_objects_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    """One record per external id, every one there with its field (the endpoint upserts by external id)."""
+    stored = ctx.client.state()["custom_objects"].get("subscription", [])
+    found = [str(r["externalId"]) for r in stored if r.get("fields") == [{"id": "plan", "value": "pro"}]]
+    counts, dup, missing = tally(found, SUBSCRIPTIONS)
+    return judge(
+        counts,
+        dup,
+        missing,
+        report(conf["failures_path"]),
+        lambda line: None if line.get("external_id") is None else str(line["external_id"]),
+        unknown_allowed=False,
+    )
+
+
 WRITERS: dict[str, Writer] = {
     w.name: w
     for w in [
@@ -686,11 +750,32 @@ WRITERS: dict[str, Writer] = {
             _audience_check,
             min_writes=1,  # ten contacts: one import
         ),
+        Writer(
+            "audience_sync",
+            "airflow_provider_activecampaign.operators.contacts:ActiveCampaignAudienceSyncOperator",
+            _audience_sync_build,
+            _audience_sync_prepare,
+            _contacts_check,
+        ),
+        Writer(
+            "custom_objects",
+            "airflow_provider_activecampaign.operators.customobjects:ActiveCampaignUpsertCustomObjectRecordsOperator",
+            _custom_objects_build,
+            _custom_objects_prepare,
+            _custom_objects_check,
+            sample_reads=(1, 2),
+        ),
     ]
 }
 
-#: Writers not yet exercised by the suite, with why (empty: every writer is in WRITERS).
-PENDING: dict[str, str] = {}
+#: Writers not exercised by the suite on their own, with why.
+PENDING: dict[str, str] = {
+    "airflow_provider_activecampaign.operators.approval:ActiveCampaignApplyApprovedPlanOperator": (
+        "its writes are ActiveCampaignApplyContactsPlanOperator's (a subclass: audience_apply above); "
+        "it only adds reading the recorded human answer, which needs a real scheduler and api-server "
+        "and is proven by tests/deployment/test_audience_approval.py"
+    ),
+}
 
 #: Operators that never write to ActiveCampaign (exports, webhook-event reconciliation, sensors).
 READ_ONLY: frozenset[str] = frozenset(
@@ -698,6 +783,7 @@ READ_ONLY: frozenset[str] = frozenset(
         "airflow_provider_activecampaign.operators.export:ActiveCampaignExportOperator",
         "airflow_provider_activecampaign.operators.contacts:ActiveCampaignExportContactsOperator",
         "airflow_provider_activecampaign.operators.webhooks:ActiveCampaignReconcileWebhookEventsOperator",
+        "airflow_provider_activecampaign.operators.approval:ActiveCampaignPlanApprovalOperator",
         "airflow_provider_activecampaign.sensors.contacts:ActiveCampaignBulkImportSensor",
         "airflow_provider_activecampaign.sensors.automations:ActiveCampaignAutomationCompletedSensor",
         "airflow_provider_activecampaign.sensors.campaigns:ActiveCampaignCampaignSentSensor",
