@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_activecampaign.exports.spool import scratch_database
 from airflow_provider_activecampaign.exports.writer import is_local, local_path
 
 #: The export's id order: numeric ids by value, then the others by text (as the spool writes them).
@@ -37,12 +37,7 @@ class IdSet:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.unlink(missing_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode = OFF")
-        self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY, number INTEGER)")
-        self._db.execute("BEGIN")
+        self._db = scratch_database(path, "CREATE TABLE ids (id TEXT PRIMARY KEY, number INTEGER);")
 
     def __enter__(self) -> IdSet:
         return self

@@ -33,6 +33,22 @@ CREATE TABLE field_values (
 """
 
 
+def scratch_database(path: Path, schema: str) -> sqlite3.Connection:
+    """A new SQLite file at ``path`` with ``schema``, in one open transaction, tuned as scratch space.
+
+    A crash discards the file, so durability would only cost time: no rollback journal, no fsync;
+    the page cache is capped (16 MB) whatever the volume.
+    """
+    path.unlink(missing_ok=True)
+    database = sqlite3.connect(path, isolation_level=None)
+    database.execute("PRAGMA journal_mode = OFF")
+    database.execute("PRAGMA synchronous = OFF")
+    database.execute("PRAGMA cache_size = -16000")
+    database.executescript(schema)
+    database.execute("BEGIN")
+    return database
+
+
 class RecordSpool:
     """The newest copy of each record by id, and each record's field values by field name.
 
@@ -42,14 +58,7 @@ class RecordSpool:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.unlink(missing_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
-        # The file is scratch space: a crash discards it, so durability would only cost time.
-        self._db.execute("PRAGMA journal_mode = OFF")
-        self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("PRAGMA cache_size = -16000")  # 16 MB of page cache, whatever the volume
-        self._db.executescript(_SCHEMA)
-        self._db.execute("BEGIN")
+        self._db = scratch_database(path, _SCHEMA)
 
     def __enter__(self) -> RecordSpool:
         return self

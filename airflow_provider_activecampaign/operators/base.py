@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 
+from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.failures import FailureReport
+from airflow_provider_activecampaign.records.journal import WriteJournal
 from airflow_provider_activecampaign.records.paths import safe_path_part as _safe
 from airflow_provider_activecampaign.records.ratio import (  # noqa: F401  (re-exported)
     check_failure_ratio,
@@ -17,6 +20,7 @@ from airflow_provider_activecampaign.records.ratio import (  # noqa: F401  (re-e
     percent,
 )
 from airflow_provider_activecampaign.records.sources import ContactSource, open_source
+from airflow_provider_activecampaign.records.upsert import UpsertTally, mapped_columns, run_records
 
 
 class ActiveCampaignBaseOperator(BaseOperator):
@@ -131,3 +135,54 @@ class ActiveCampaignRecordsOperator(ActiveCampaignBaseOperator):
 
     def rendered_failure_ratio(self) -> float:
         return check_failure_ratio(float(self.max_failure_ratio))
+
+    def write_records(
+        self,
+        context: Context,
+        records: Any,
+        writer: RecordWriter,
+        *,
+        identify: Callable[[Mapping[str, Any]], dict[str, Any]],
+        refused: tuple[type[BaseException], ...] = (),
+    ) -> tuple[FailureReport, ObjectStoragePath]:
+        """Every record of the task's source through ``writer``: the loop every records operator runs.
+
+        The source is opened, the failures report and the writer's write journal are open for the
+        whole loop, the columns are checked once (``writer.prepare``) before anything is written (an
+        empty source has none: nothing to check, nothing to write), and each bad or refused record
+        becomes a report line while the others go. Returns the report and where it is.
+        """
+        path = self.failures_location(context)
+        source = self.open_records(records)
+        with source, FailureReport(path) as failures, writer.journal:
+            columns = mapped_columns(source.columns, self.field_map)
+            if columns:
+                writer.prepare(columns)
+            run_records(
+                source,
+                writer.upsert,
+                failures,
+                writer.tally,
+                field_map=self.field_map,
+                identify=identify,
+                refused=refused,
+            )
+        metrics.record_rows(
+            type(self).__name__,
+            ok=writer.tally.created + writer.tally.updated + writer.tally.unchanged,
+            rejected=writer.tally.rejected,
+            failed=writer.tally.failed,
+            unknown=writer.tally.unknown,
+        )
+        return failures, path
+
+
+class RecordWriter(Protocol):
+    """What :meth:`ActiveCampaignRecordsOperator.write_records` drives (deals, accounts, custom objects)."""
+
+    journal: WriteJournal
+    tally: UpsertTally
+
+    def prepare(self, columns: list[str]) -> None: ...
+
+    def upsert(self, record: dict[str, Any]) -> Any: ...

@@ -11,12 +11,9 @@ from typing import Any
 from airflow.sdk import Context
 
 from airflow_provider_activecampaign.customobjects.records import CustomObjectUpserter
-from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.operators.base import ActiveCampaignRecordsOperator
-from airflow_provider_activecampaign.records.failures import FailureLog
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
-from airflow_provider_activecampaign.records.upsert import mapped_columns, run_records
 
 
 class ActiveCampaignUpsertCustomObjectRecordsOperator(ActiveCampaignRecordsOperator):
@@ -65,30 +62,21 @@ class ActiveCampaignUpsertCustomObjectRecordsOperator(ActiveCampaignRecordsOpera
 
     def execute(self, context: Context) -> dict[str, Any]:
         ratio = self.rendered_failure_ratio()
-        path = self.failures_location(context)
-        source = self.open_records(self.records)
-        journal = WriteJournal.for_task(context)
-        with source, FailureLog(path) as failures, journal:
-            upserter = CustomObjectUpserter(
-                self.hook,
-                self.schema,
-                external_id_column=self.external_id_column,
-                relationship_columns=self.relationship_columns,
-                journal=journal,
-                deadline_seconds=request_deadline_seconds(self.hook),
-                logger=self.log,
-            )
-            columns = mapped_columns(source.columns, self.field_map)
-            if columns:  # an empty source has no columns: nothing to check, nothing to write
-                upserter.prepare(columns)
-            run_records(
-                source,
-                upserter.upsert,
-                failures,
-                upserter.tally,
-                field_map=self.field_map,
-                identify=lambda record: {"external_id": record.get(self.external_id_column)},
-            )
+        upserter = CustomObjectUpserter(
+            self.hook,
+            self.schema,
+            external_id_column=self.external_id_column,
+            relationship_columns=self.relationship_columns,
+            journal=WriteJournal.for_task(context),
+            deadline_seconds=request_deadline_seconds(self.hook),
+            logger=self.log,
+        )
+        failures, path = self.write_records(
+            context,
+            self.records,
+            upserter,
+            identify=lambda record: {"external_id": record.get(self.external_id_column)},
+        )
         tally = upserter.tally
         self.log.info(
             "Custom object %r: %d records, %d created, %d updated, %d unchanged, %d rejected, %d failed, "
@@ -102,13 +90,6 @@ class ActiveCampaignUpsertCustomObjectRecordsOperator(ActiveCampaignRecordsOpera
             tally.failed,
             tally.unknown,
             path,
-        )
-        metrics.record_rows(
-            type(self).__name__,
-            ok=tally.created + tally.updated + tally.unchanged,
-            rejected=tally.rejected,
-            failed=tally.failed,
-            unknown=tally.unknown,
         )
         enforce_failure_ratio(
             tally.rejected + tally.failed + tally.unknown,

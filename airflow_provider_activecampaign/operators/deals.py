@@ -14,10 +14,8 @@ from airflow_provider_activecampaign.deals.sync import VALUE_UNITS, DealCreateUn
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
 )
-from airflow_provider_activecampaign.records.failures import FailureLog
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
-from airflow_provider_activecampaign.records.upsert import mapped_columns, run_records
 
 
 class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
@@ -114,21 +112,13 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             journal=WriteJournal.for_task(context),
             deadline_seconds=request_deadline_seconds(self.hook),
         )
-        path = self.failures_location(context)
-        source = self.open_records(self.deals)
-        with source, FailureLog(path) as failures, upserter.journal:
-            columns = mapped_columns(source.columns, self.field_map)
-            if columns:  # an empty source has no columns: nothing to check, nothing to write
-                upserter.prepare(columns)
-            run_records(
-                source,
-                upserter.upsert,
-                failures,
-                upserter.tally,
-                field_map=self.field_map,
-                identify=lambda record: {"key": record.get(self.key_column)},
-                refused=(DealCreateUnresolvedError,),
-            )
+        failures, path = self.write_records(
+            context,
+            self.deals,
+            upserter,
+            identify=lambda record: {"key": record.get(self.key_column)},
+            refused=(DealCreateUnresolvedError,),
+        )
         tally = upserter.tally
         result: dict[str, Any] = {
             **tally.to_json(),
