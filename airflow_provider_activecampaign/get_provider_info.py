@@ -40,6 +40,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "ActiveCampaign",
                 "python-modules": [
+                    f"{PACKAGE}.operators.base",
                     f"{PACKAGE}.operators.contacts",
                     f"{PACKAGE}.operators.automations",
                     f"{PACKAGE}.operators.campaigns",
@@ -49,6 +50,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.accounts",
                     f"{PACKAGE}.operators.events",
                     f"{PACKAGE}.operators.erasure",
+                    f"{PACKAGE}.operators.webhooks",
                 ],
             }
         ],
@@ -64,6 +66,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "ActiveCampaign",
                 "python-modules": [
+                    f"{PACKAGE}.sensors.base",
                     f"{PACKAGE}.sensors.contacts",
                     f"{PACKAGE}.sensors.automations",
                     f"{PACKAGE}.sensors.campaigns",
@@ -74,6 +77,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "ActiveCampaign",
                 "python-modules": [
+                    f"{PACKAGE}.triggers.base",
                     f"{PACKAGE}.triggers.contacts",
                     f"{PACKAGE}.triggers.automations",
                     f"{PACKAGE}.triggers.campaigns",
