@@ -33,5 +33,23 @@ if [ "${CI:-}" = "true" ]; then
   export AC_REQUIRE_BROWSER=1 AC_REQUIRE_REDIS=1 AC_REQUIRE_DEPLOYMENT=1
 fi
 
+# The suite must leave the checkout as it found it (no rewritten image, no stray file): in CI a
+# change to a tracked file, or a new file that .gitignore does not cover, fails the run.
+before=""
+if [ "${CI:-}" = "true" ] && git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  before="$(git -C "$ROOT" status --porcelain)"
+fi
+
 echo "==> running the test suite"
-exec "$VENV/bin/python" -m pytest "$@"
+status=0
+"$VENV/bin/python" -m pytest "$@" || status=$?
+
+if [ "${CI:-}" = "true" ] && git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  after="$(git -C "$ROOT" status --porcelain)"
+  if [ "$after" != "$before" ]; then
+    echo "==> error: the test suite changed the checkout (write such files to a temporary folder):"
+    diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") || true
+    [ "$status" -ne 0 ] || status=1
+  fi
+fi
+exit "$status"
