@@ -59,13 +59,12 @@ class ActiveCampaignAsyncHook(BaseHook):
         """The validated connection settings, fetched once per hook."""
         if self._settings is None:
             from airflow.providers.common.compat.connection import get_async_connection
-            from airflow.sdk.log import amask_secret
 
             conn = await get_async_connection(self.activecampaign_conn_id, hook=self)
             settings = settings_of(self.activecampaign_conn_id, conn)
-            await amask_secret(settings.api_key)
+            await _mask_secret(settings.api_key)
             if settings.event_tracking_secret:
-                await amask_secret(settings.event_tracking_secret)
+                await _mask_secret(settings.event_tracking_secret)
             backend_conn_id = settings.rate_limit_backend_connection
             if backend_conn_id is not None:
                 redis_conn = await get_async_connection(backend_conn_id, hook=self)
@@ -155,3 +154,16 @@ def _failure_kind(error: httpx.HTTPError) -> FailureKind:
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return FailureKind.NOT_SENT
     return FailureKind.MAYBE_APPLIED
+
+
+async def _mask_secret(secret: str) -> None:
+    """Airflow 3.3's ``amask_secret`` (no deadlock beside a message already in flight to the
+    supervisor); Airflow 3.2 has only ``mask_secret``, which is safe in async code there."""
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # Airflow 3.2
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+        return
+    await amask_secret(secret)
