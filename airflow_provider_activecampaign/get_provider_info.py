@@ -40,6 +40,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "ActiveCampaign",
                 "python-modules": [
+                    f"{PACKAGE}.operators.base",
                     f"{PACKAGE}.operators.contacts",
                     f"{PACKAGE}.operators.automations",
                     f"{PACKAGE}.operators.campaigns",
@@ -51,6 +52,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.events",
                     f"{PACKAGE}.operators.erasure",
                     f"{PACKAGE}.operators.approval",
+                    f"{PACKAGE}.operators.webhooks",
                 ],
             }
         ],
@@ -66,6 +68,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "ActiveCampaign",
                 "python-modules": [
+                    f"{PACKAGE}.sensors.base",
                     f"{PACKAGE}.sensors.contacts",
                     f"{PACKAGE}.sensors.automations",
                     f"{PACKAGE}.sensors.campaigns",
@@ -76,6 +79,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "ActiveCampaign",
                 "python-modules": [
+                    f"{PACKAGE}.triggers.base",
                     f"{PACKAGE}.triggers.contacts",
                     f"{PACKAGE}.triggers.automations",
                     f"{PACKAGE}.triggers.campaigns",

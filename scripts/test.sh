@@ -52,15 +52,33 @@ if [ "${CI:-}" = "true" ]; then
   export AC_REQUIRE_BROWSER=1 AC_REQUIRE_REDIS=1 AC_REQUIRE_DEPLOYMENT=1
   if [ "$AC_DEPLOYMENT_DATABASE" != "postgres" ]; then
     echo "==> CI runs the deployment tests on PostgreSQL, and it is missing:" >&2
-    "$VENV/bin/python" -c "from tests.deployment.harness import missing_requirements; print('; '.join(missing_requirements('local', 'postgres')))" >&2
+    "$VENV/bin/python" -c "from tests.deployment.harness import missing_requirements; print('; '.join(missing_requirements('local', 'postgres')))"
     exit 1
   fi
 fi
 
+# The suite must leave the checkout as it found it (no rewritten image, no stray file): in CI a
+# change to a tracked file, or a new file that .gitignore does not cover, fails the run.
+before=""
+if [ "${CI:-}" = "true" ] && git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  before="$(git -C "$ROOT" status --porcelain)"
+fi
+
 echo "==> running the test suite (deployment tests on $AC_DEPLOYMENT_DATABASE)"
-"$VENV/bin/python" -m pytest "$@"
-if [ $# -eq 0 ] && [ "$AC_DEPLOYMENT_DATABASE" = "postgres" ]; then
+status=0
+"$VENV/bin/python" -m pytest "$@" || status=$?
+if [ "$status" -eq 0 ] && [ "$AC_DEPLOYMENT_DATABASE" = "postgres" ] && [ -z "${AC_SKIP_SQLITE_SMOKE:-}" ]; then
   # A cheap smoke run of the SQLite shape (Airflow's default for a first try): one deployment.
   echo "==> deployment smoke run on SQLite"
-  AC_DEPLOYMENT_DATABASE=sqlite "$VENV/bin/python" -m pytest -q tests/deployment/test_export_assets.py
+  AC_DEPLOYMENT_DATABASE=sqlite "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/deployment/test_export_assets.py || status=$?
 fi
+
+if [ "${CI:-}" = "true" ] && git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  after="$(git -C "$ROOT" status --porcelain)"
+  if [ "$after" != "$before" ]; then
+    echo "==> error: the test suite changed the checkout (write such files to a temporary folder):"
+    diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") || true
+    [ "$status" -ne 0 ] || status=1
+  fi
+fi
+exit "$status"

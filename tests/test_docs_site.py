@@ -10,7 +10,10 @@ ones added after this test was written, must have its anchor in the built refere
 from __future__ import annotations
 
 import ast
+import html
+import importlib
 import importlib.util
+import inspect
 import re
 import subprocess
 import sys
@@ -41,7 +44,7 @@ def public_classes(root: Path = ROOT) -> dict[str, str]:
     """``{dotted class path: module}`` of every public top-level class of every public module."""
     found: dict[str, str] = {}
     for module in hooks.public_modules(root):
-        path = root.joinpath(*module.split(".")).with_suffix(".py")
+        path = hooks.module_file(module, root)
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
@@ -83,7 +86,9 @@ def test_the_site_builds_in_strict_mode_with_every_page(site: Path) -> None:
 
 def test_every_public_class_is_in_the_api_reference(site: Path) -> None:
     reference = "\n".join(p.read_text(encoding="utf-8") for p in (site / "reference").rglob("*.html"))
-    anchors = set(re.findall(r'\bid="(airflow_provider_activecampaign\.[\w.]+)"', reference))
+    anchors = set(
+        re.findall(r'\bid="((?:airflow_provider_activecampaign|activecampaign_emulator)\.[\w.]+)"', reference)
+    )
     classes = public_classes()
     # The faces the issue names are there, whatever else is added later.
     for expected in (
@@ -95,6 +100,85 @@ def test_every_public_class_is_in_the_api_reference(site: Path) -> None:
     assert sorted(set(classes) - anchors) == [], "public classes missing from the API reference"
     modules = set(classes.values())
     assert sorted(modules - anchors) == []
+
+
+def _keyword_default(cls: type, name: str) -> object:
+    """The default of keyword ``name`` where the class accepts it: its own ``__init__`` or, through
+    ``**kwargs``, the nearest base class's. ``inspect.Parameter.empty`` when it has none."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        param = inspect.signature(init).parameters.get(name)
+        if param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            return param.default
+    return inspect.Parameter.empty
+
+
+def _required_parameters(page: str) -> list[tuple[str, str]]:
+    """``(object path, parameter)`` of every parameter the page shows as *required*."""
+    found = []
+    heading = re.compile(r'<h\d id="([\w.]+)"')
+    row = re.compile(r'<tr class="doc-section-item">(.*?)</tr>', re.DOTALL)
+    for match in row.finditer(page):
+        if "<em>required</em>" not in match.group(1):
+            continue
+        name = re.search(r"<code>(\w+)</code>", match.group(1))
+        owners = heading.findall(page, 0, match.start())
+        if name and owners:
+            found.append((html.unescape(owners[-1]), name.group(1)))
+    return found
+
+
+def test_no_parameter_with_a_default_is_shown_as_required(site: Path) -> None:
+    """Keywords a class takes through ``**kwargs`` (``source_path``, ``sql``, ... of the records
+    operators) are shown with their defaults (docs/reference/griffe_inherited_keywords.py)."""
+    checked = 0
+    wrong = []
+    for page in sorted((site / "reference").rglob("*.html")):
+        for owner, name in _required_parameters(page.read_text(encoding="utf-8")):
+            module, _, attribute = owner.rpartition(".")
+            try:
+                target = getattr(importlib.import_module(module), attribute)
+            except (ImportError, AttributeError, ValueError):
+                continue  # a module-level heading: nothing to compare with
+            if not isinstance(target, type):
+                continue
+            checked += 1
+            if _keyword_default(target, name) is not inspect.Parameter.empty:
+                wrong.append(f"{owner}: {name}")
+    assert checked > 0, "no required parameter found at all: the page format changed, fix the parser"
+    assert wrong == [], "parameters with a default shown as required"
+    operators = (site / "reference" / "operators" / "index.html").read_text(encoding="utf-8")
+    deals = operators.index(
+        'id="airflow_provider_activecampaign.operators.deals.ActiveCampaignSyncDealsOperator"'
+    )
+    assert "source_path" in operators[deals : deals + 20000]
+
+
+def test_the_navigation_starts_with_getting_started_and_ends_with_contributors(site: Path) -> None:
+    index = (site / "index.html").read_text(encoding="utf-8")
+    titles = [
+        html.unescape(t).strip()
+        for t in re.findall(
+            r'class="md-nav__link[^"]*"[^>]*>\s*(?:<span class="md-ellipsis">)?\s*([^<]+)', index
+        )
+    ]
+    assert titles.index("Getting started") < titles.index("Operators") < titles.index("API reference")
+    # The page's own table of contents comes after the site's navigation: the last "For contributors"
+    # is the navigation's section when it is the last one.
+    last = len(titles) - 1 - titles[::-1].index("For contributors")
+    assert titles.index("API reference") < last
+
+
+def test_a_page_missing_from_the_nav_is_added_under_more() -> None:
+    nav = [{"Home": "index.md"}, {"For contributors": [{"Architecture": "architecture.md"}]}]
+    assert hooks.nav_with_every_page(nav, ["index.md", "architecture.md", "metrics.md"]) == [
+        {"Home": "index.md"},
+        {"More": ["metrics.md"]},
+        {"For contributors": [{"Architecture": "architecture.md"}]},
+    ]
+    assert hooks.nav_with_every_page(nav, ["index.md", "architecture.md"]) == nav
 
 
 def test_the_reference_of_a_class_shows_its_docstring_and_signature(site: Path) -> None:

@@ -153,3 +153,16 @@ def _failure_kind(error: httpx.HTTPError) -> FailureKind:
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return FailureKind.NOT_SENT
     return FailureKind.MAYBE_APPLIED
+
+
+async def _mask_secret(secret: str) -> None:
+    """Airflow 3.3's ``amask_secret`` (no deadlock beside a message already in flight to the
+    supervisor); Airflow 3.2 has only ``mask_secret``, which is safe in async code there."""
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # Airflow 3.2
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+        return
+    await amask_secret(secret)

@@ -7,6 +7,13 @@ module added tomorrow is in the next build). ``<!-- reference: * -->`` stands fo
 no other reference page claims, so a new resource folder (``deals/``, ...) is documented without
 any wiring. Modules and names starting with ``_`` and ``__main__`` are private and left out.
 
+**The emulator's modules** (``activecampaign_emulator``, its own distribution in ``emulator/``) are
+found the same way, for the ``<!-- reference: activecampaign_emulator -->`` marker.
+
+**Every page is in the navigation.** ``mkdocs.yml`` gives the reading order; a page under docs/ that
+it does not list (a page added by a change that did not touch ``mkdocs.yml``) is appended to a
+"More" section before "For contributors", so no page is ever unreachable.
+
 **Links to repository files outside docs/** (example DAGs, tests, README.md) work on GitHub but
 have no page on the site: they are shown as the file's path instead of a link when the file exists.
 A link to a file that does not exist stays a link, so ``mkdocs build --strict`` reports it.
@@ -20,28 +27,43 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "airflow_provider_activecampaign"
+#: Top-level packages documented: the provider, and the emulator of emulator/ (its own distribution).
+PACKAGE_DIRS = {
+    PACKAGE: Path(PACKAGE),
+    "activecampaign_emulator": Path("emulator", "activecampaign_emulator"),
+}
 REFERENCE_DIR = ROOT / "docs" / "reference"
 MARKER = re.compile(r"^<!--\s*reference:\s*(.+?)\s*-->[ \t]*$", re.MULTILINE)
 LINK = re.compile(r"(?<!!)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(\s*<?([^)\s>]+)>?\s*\)")
 
 
 def public_modules(root: Path = ROOT) -> list[str]:
-    """Every public module of the package (dotted names, sorted), found from its files."""
-    package_dir = root / PACKAGE
+    """Every public module of the documented packages (dotted names, sorted), found from their files."""
     modules = []
-    for path in sorted(package_dir.rglob("*.py")):
-        parts = path.relative_to(root).with_suffix("").parts
-        if parts[-1] == "__init__":
-            continue  # the package's modules carry the code; __init__ files only re-export
-        if any(part.startswith("_") for part in parts):
-            continue
-        modules.append(".".join(parts))
-    return modules
+    for package, relative in PACKAGE_DIRS.items():
+        package_dir = root / relative
+        for path in sorted(package_dir.rglob("*.py")):
+            parts = (package, *path.relative_to(package_dir).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                continue  # the package's modules carry the code; __init__ files only re-export
+            if any(part.startswith("_") for part in parts):
+                continue
+            modules.append(".".join(parts))
+    return sorted(modules)
+
+
+def module_file(module: str, root: Path = ROOT) -> Path:
+    """The source file of a module that :func:`public_modules` found."""
+    package, *rest = module.split(".")
+    return (root / PACKAGE_DIRS[package]).joinpath(*rest).with_suffix(".py")
 
 
 def claimed_by(selector: str, module: str) -> bool:
-    """Whether ``module`` belongs to the selector of a marker (``hooks``, ``exceptions``, ...)."""
-    name = f"{PACKAGE}.{selector}"
+    """Whether ``module`` belongs to the selector of a marker (``hooks``, ``exceptions``, ...).
+
+    A selector is a part of the provider's package, or a whole documented package
+    (``activecampaign_emulator``)."""
+    name = selector if selector in PACKAGE_DIRS else f"{PACKAGE}.{selector}"
     return module == name or module.startswith(name + ".")
 
 
@@ -96,6 +118,40 @@ def outside_links_as_paths(markdown: str, page_path: Path, docs_dir: Path) -> st
         elif not fenced:
             lines[index] = LINK.sub(replace, line)
     return "\n".join(lines)
+
+
+MORE = "More"
+CONTRIBUTORS = "For contributors"
+
+
+def _nav_pages(nav: Any) -> set[str]:
+    if isinstance(nav, str):
+        return {nav}
+    if isinstance(nav, dict):
+        return {page for value in nav.values() for page in _nav_pages(value)}
+    if isinstance(nav, list):
+        return {page for item in nav for page in _nav_pages(item)}
+    return set()
+
+
+def nav_with_every_page(nav: list[Any] | None, pages: list[str]) -> list[Any] | None:
+    """``nav`` with the pages it does not list appended under "More", before "For contributors"."""
+    if nav is None:
+        return None  # no nav: MkDocs lists every page itself
+    missing = [page for page in sorted(pages) if page not in _nav_pages(nav)]
+    if not missing:
+        return nav
+    position = next(
+        (i for i, item in enumerate(nav) if isinstance(item, dict) and CONTRIBUTORS in item), len(nav)
+    )
+    return [*nav[:position], {MORE: missing}, *nav[position:]]
+
+
+def on_config(config: Any) -> Any:
+    docs_dir = Path(config["docs_dir"]).resolve()
+    pages = [p.relative_to(docs_dir).as_posix() for p in docs_dir.rglob("*.md")]
+    config["nav"] = nav_with_every_page(config.get("nav"), pages)
+    return config
 
 
 _BUILD: dict[str, Any] = {}

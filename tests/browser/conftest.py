@@ -5,7 +5,8 @@ database, the simple auth manager (everyone is an admin) and connection testing 
 the provider through its installed entry point, exactly as a user's deployment does.
 
 Chromium is the operating system's package (Debian: ``apt-get install chromium``), driven by the
-Playwright Python package (``pip install .[browser]``); Playwright's own browser downloads are not
+Playwright Python package (the ``browser`` dependency group: ``pip install --group browser``, pip >= 25.1,
+or ``pip install playwright``); Playwright's own browser downloads are not
 used. When either is missing, the fixtures try to install it (as root with apt-get, and with pip);
 when that is impossible the tests are skipped and say why. Set ``AC_REQUIRE_BROWSER=1`` (CI does)
 to turn that skip into a failure, and ``AC_BROWSER_INSTALL=0`` to never install anything.
@@ -109,11 +110,11 @@ def chromium_executable() -> str:
 
 @pytest.fixture(scope="session")
 def playwright_available() -> None:
-    """The Playwright package (the ``browser`` extra), installed with pip on first use if missing."""
+    """The Playwright package (the ``browser`` dependency group), pip-installed on first use if missing."""
     if importlib.util.find_spec("playwright") is not None:
         return
     if not _install_allowed():
-        skip_or_fail("Playwright is missing: pip install 'airflow-provider-activecampaign[browser]'.")
+        skip_or_fail("Playwright is missing: pip install --group browser (pip >= 25.1), or playwright.")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "playwright>=1.45"],
         capture_output=True,

@@ -3,12 +3,15 @@
 A user adds the connection through Admin → Connections in headless Chromium; the REST API then
 shows what was stored, and Airflow's own connection test (``POST /api/v2/connections/test``, which
 runs ``ActiveCampaignHook.test_connection()`` inside the api-server) reaches the emulator with the
-key typed into the form. The screenshot in ``docs/images/connection-form.png`` is taken here.
+key typed into the form. The screenshot of the form is taken here, into the test's temporary folder:
+a test run leaves the checkout as it found it. ``AC_UPDATE_SCREENSHOTS=1`` writes it to
+``docs/images/connection-form.png`` instead, to refresh the picture the README shows.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "images" / "connection-form.png"
+DOCS_SCREENSHOT = ROOT / "docs" / "images" / "connection-form.png"
 #: Fields of a plain connection that the ActiveCampaign form must not show.
 HIDDEN_FIELDS = ("Login", "Schema", "Port")
 
@@ -50,8 +53,19 @@ def choose_connection_type(page: Page, form: Locator, name: str) -> None:
     page.get_by_role("option", name=name, exact=True).click()
 
 
+def screenshot_path(tmp_path: Path) -> Path:
+    """Where the form's picture goes: the docs' image only when asked (``AC_UPDATE_SCREENSHOTS=1``)."""
+    if os.environ.get("AC_UPDATE_SCREENSHOTS") == "1":
+        return DOCS_SCREENSHOT
+    return tmp_path / DOCS_SCREENSHOT.name
+
+
 def test_connection_form_saves_a_connection_that_works(
-    page: Page, airflow_api_server: AirflowApiServer, airflow_api: httpx.Client, emulator: EmulatorFixture
+    page: Page,
+    airflow_api_server: AirflowApiServer,
+    airflow_api: httpx.Client,
+    emulator: EmulatorFixture,
+    tmp_path: Path,
 ) -> None:
     from playwright.sync_api import expect
 
@@ -79,8 +93,10 @@ def test_connection_form_saves_a_connection_that_works(
     api_url.fill(emulator.url)
     api_key.fill(emulator.api_key)
     api_key.blur()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    form.screenshot(path=str(SCREENSHOT), animations="disabled")
+    screenshot = screenshot_path(tmp_path)
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    form.screenshot(path=str(screenshot), animations="disabled")
+    assert screenshot.read_bytes().startswith(b"\x89PNG"), "the form's screenshot is not a PNG"
 
     # The provider's extra fields (conn-fields) are a section of their own, stored in `extra`.
     form.get_by_role("button", name="Extra Fields", exact=True).click()

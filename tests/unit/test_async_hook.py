@@ -118,11 +118,24 @@ async def test_settings_are_resolved_asynchronously_and_the_key_masked(
 
     import airflow.sdk.log
 
-    monkeypatch.setattr(airflow.sdk.log, "amask_secret", fake_amask)
+    monkeypatch.setattr(airflow.sdk.log, "amask_secret", fake_amask, raising=False)
     settings = await hook().get_settings()
     assert settings.base_url == BASE
     assert settings.api_key == API_KEY
     assert API_KEY in masked
+
+
+async def test_secrets_are_masked_on_airflow_3_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow 3.2's task SDK has no ``amask_secret``: its ``mask_secret`` masks the key instead."""
+    import airflow.sdk.log
+
+    from airflow_provider_activecampaign.hooks.transport.redaction import aregister_secret
+
+    masked: list[Any] = []
+    monkeypatch.delattr(airflow.sdk.log, "amask_secret", raising=False)
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", lambda secret, name=None: masked.append(secret))
+    await aregister_secret(API_KEY)
+    assert masked == [API_KEY]
 
 
 async def test_request_sends_headers_timeouts_and_does_not_follow_redirects(server: Server) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
+import pkgutil
 from importlib.metadata import distribution, entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import airflow_provider_activecampaign
 from airflow_provider_activecampaign import __version__
 from airflow_provider_activecampaign.get_provider_info import get_provider_info
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
@@ -122,3 +125,51 @@ def test_every_listed_module_imports(module: str) -> None:
 def test_every_listed_extra_link_imports(path: str) -> None:
     module, _, name = path.rpartition(".")
     assert isinstance(getattr(importlib.import_module(module), name), type)
+
+
+def _defined_classes() -> dict[str, set[str]]:
+    """``{section: modules}`` of every module of the package that defines a hook, operator, sensor or
+    trigger class (private ones included: they are still Airflow classes in that module). Found by
+    importing every module of the package, so a module added tomorrow is checked too."""
+    from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator
+    from airflow.triggers.base import BaseTrigger
+
+    kinds = (("sensors", BaseSensorOperator), ("operators", BaseOperator), ("triggers", BaseTrigger))
+    found: dict[str, set[str]] = {"hooks": set(), "operators": set(), "sensors": set(), "triggers": set()}
+    package = airflow_provider_activecampaign
+    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        if info.name.rpartition(".")[2] == "__main__":
+            continue
+        module = importlib.import_module(info.name)
+        for cls in vars(module).values():
+            if not inspect.isclass(cls) or cls.__module__ != module.__name__:
+                continue
+            section = next((name for name, base in kinds if issubclass(cls, base)), None)
+            if section is None and issubclass(cls, BaseHook):
+                section = "hooks"
+            if section is not None:
+                found[section].add(module.__name__)
+    return found
+
+
+def test_every_module_defining_an_airflow_class_is_listed() -> None:
+    """Airflow's provider listing and docs tooling see only the modules get_provider_info() names."""
+    defined = _defined_classes()
+    # The scan itself works: the faces everyone knows are found where they are.
+    assert "airflow_provider_activecampaign.hooks.activecampaign" in defined["hooks"]
+    assert "airflow_provider_activecampaign.operators.webhooks" in defined["operators"]
+    assert "airflow_provider_activecampaign.sensors.contacts" in defined["sensors"]
+    assert "airflow_provider_activecampaign.triggers.contacts" in defined["triggers"]
+    for section, modules in defined.items():
+        listed = {module for entry in INFO[section] for module in entry["python-modules"]}
+        missing = sorted(modules - listed)
+        assert missing == [], f"add to get_provider_info()['{section}']: {missing}"
+        stale = sorted(listed - modules)
+        assert stale == [], f"get_provider_info()['{section}'] lists modules without such a class: {stale}"
+
+
+@pytest.mark.parametrize("key", ["handler", "factory", "to_openlineage_converter"])
+def test_every_asset_uri_function_imports(key: str) -> None:
+    for entry in INFO["asset-uris"]:
+        module, _, name = entry[key].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name))

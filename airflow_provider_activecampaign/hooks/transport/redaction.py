@@ -147,11 +147,19 @@ async def aregister_secret(secret: str | None) -> None:
     if not secret or len(secret.strip()) < MIN_SECRET_LENGTH:
         return
     remember_secret(secret)
-    from airflow.sdk.log import amask_secret
+    for value in {secret, unquote(secret)}:
+        await _amask(value)
 
-    await amask_secret(secret)
-    if unquote(secret) != secret:
-        await amask_secret(unquote(secret))
+
+async def _amask(secret: str) -> None:
+    """Airflow's async masker; Airflow 3.2's task SDK has none, and its ``mask_secret`` is safe here."""
+    import airflow.sdk.log as sdk_log
+
+    amask = getattr(sdk_log, "amask_secret", None)
+    if amask is not None:
+        await amask(secret)
+    else:
+        sdk_log.mask_secret(secret)
 
 
 def redact(text: str, *also: str) -> str:

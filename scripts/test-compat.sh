@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The compatibility stage: the unit, integration and emulator tests on the LOWEST supported Airflow
+# (the newest 3.2.x patch) and the NEWEST supported Python (3.13), in a virtualenv of their own
+# (.venv-compat), so the declared range `apache-airflow>=3.2`, Python 3.11-3.13 is tested at both
+# ends (the main run, scripts/test.sh, is the newest Airflow on Python 3.11).
+# Usage: ./scripts/test-compat.sh [pytest args]   (.ci/run runs it after the main suite)
+# Settings: COMPAT_PYTHON (default: python3.13 on PATH, else pyenv's 3.13), COMPAT_AIRFLOW
+# (default "apache-airflow>=3.2,<3.3"), COMPAT_VENV (default .venv-compat).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${COMPAT_VENV:-$ROOT/.venv-compat}"
+AIRFLOW_SPEC="${COMPAT_AIRFLOW:-apache-airflow>=3.2,<3.3}"
+PYTHON="${COMPAT_PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.13 "$HOME/.pyenv/versions/3.13.0/bin/python" /root/.pyenv/versions/3.13.0/bin/python; do
+    if command -v "$candidate" >/dev/null 2>&1; then PYTHON="$candidate"; break; fi
+  done
+fi
+if [ -z "$PYTHON" ]; then
+  echo "error: Python 3.13 not found; set COMPAT_PYTHON" >&2
+  exit 2
+fi
+started=$(date +%s)
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating virtualenv $VENV ($("$PYTHON" --version))"
+  "$PYTHON" -m venv "$VENV"
+fi
+if [ ! -x "$VENV/bin/uv" ]; then
+  "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=25.1" uv
+fi
+echo "==> installing the provider, the emulator and the test tools with ${AIRFLOW_SPEC} into $VENV"
+VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet -e "$ROOT[sql,redis,emulator]" -e "$ROOT/emulator" \
+  --group "$ROOT/pyproject.toml:test" "$AIRFLOW_SPEC" --constraint "$ROOT/.ci/airflow-3.2-constraints.txt"
+"$VENV/bin/python" -c 'import sys, airflow; print(f"==> compatibility stage: Airflow {airflow.__version__} on Python {sys.version.split()[0]}")'
+
+# tests/conftest.py gives the run its own Airflow home and database (a fresh temporary folder).
+if [ "${CI:-}" = "true" ]; then
+  export AC_REQUIRE_REDIS=1
+fi
+set +e
+"$VENV/bin/python" -m pytest -p no:cacheprovider tests/unit tests/integration tests/emulator --durations=10 "$@"
+status=$?
+set -e
+echo "==> compatibility stage took $(( $(date +%s) - started )) s"
+exit $status
