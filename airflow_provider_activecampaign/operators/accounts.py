@@ -13,10 +13,10 @@ from airflow.sdk import Context
 from airflow_provider_activecampaign.accounts.sync import AccountUpserter
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
+    enforce_records_ratio,
 )
 from airflow_provider_activecampaign.records.failures import FailureLog
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
-from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
 from airflow_provider_activecampaign.records.upsert import mapped_columns, run_records
 
 
@@ -126,16 +126,12 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
             links.to_json(),
             path,
         )
-        enforce_failure_ratio(
-            tally.rejected + tally.failed + tally.unknown,
-            tally.records,
+        enforce_records_ratio(
+            tally,
             ratio,
-            report=str(path),
+            failures,
+            path,
             what="account records",
-            happened="failed, were rejected or are unknown" if tally.unknown else "failed or were rejected",
-            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected"
-            + (f", {tally.unknown:,} unknown)" if tally.unknown else ")"),
-            first=failures.describe_first(),
             after=(
                 "The other accounts were written; re-running is safe: accounts are found by name or "
                 "key first."

@@ -16,6 +16,7 @@ from airflow_provider_activecampaign.records.journal import WriteJournal
 from airflow_provider_activecampaign.records.paths import safe_path_part as _safe
 from airflow_provider_activecampaign.records.ratio import (  # noqa: F401  (re-exported)
     check_failure_ratio,
+    enforce_failure_ratio,
     failure_ratio_message,
     percent,
 )
@@ -175,6 +176,30 @@ class ActiveCampaignRecordsOperator(ActiveCampaignBaseOperator):
             unknown=writer.tally.unknown,
         )
         return failures, path
+
+
+def enforce_records_ratio(
+    tally: UpsertTally,
+    ratio: float,
+    failures: FailureReport,
+    path: ObjectStoragePath,
+    *,
+    what: str,
+    after: str,
+) -> None:
+    """The failure-ratio rule for a records writer: rejected, failed and unknown records count as lost."""
+    enforce_failure_ratio(
+        tally.rejected + tally.failed + tally.unknown,
+        tally.records,
+        ratio,
+        report=str(path),
+        what=what,
+        happened="failed, were rejected or are unknown" if tally.unknown else "failed or were rejected",
+        detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected"
+        + (f", {tally.unknown:,} unknown)" if tally.unknown else ")"),
+        first=failures.describe_first(),
+        after=after,
+    )
 
 
 class RecordWriter(Protocol):

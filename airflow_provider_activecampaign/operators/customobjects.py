@@ -11,9 +11,11 @@ from typing import Any
 from airflow.sdk import Context
 
 from airflow_provider_activecampaign.customobjects.records import CustomObjectUpserter
-from airflow_provider_activecampaign.operators.base import ActiveCampaignRecordsOperator
+from airflow_provider_activecampaign.operators.base import (
+    ActiveCampaignRecordsOperator,
+    enforce_records_ratio,
+)
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
-from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
 
 
 class ActiveCampaignUpsertCustomObjectRecordsOperator(ActiveCampaignRecordsOperator):
@@ -91,14 +93,12 @@ class ActiveCampaignUpsertCustomObjectRecordsOperator(ActiveCampaignRecordsOpera
             tally.unknown,
             path,
         )
-        enforce_failure_ratio(
-            tally.rejected + tally.failed + tally.unknown,
-            tally.records,
+        enforce_records_ratio(
+            tally,
             ratio,
-            report=str(path),
+            failures,
+            path,
             what="custom-object records",
-            happened="failed, were rejected or are unknown" if tally.unknown else "failed or were rejected",
-            first=failures.describe_first(),
             after="The other records were written; re-running writes only what is missing or differs.",
         )
         return {**tally.to_json(), "failures": failures.first, "failures_path": str(path)}

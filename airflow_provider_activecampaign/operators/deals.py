@@ -13,9 +13,9 @@ from airflow.sdk import Context
 from airflow_provider_activecampaign.deals.sync import VALUE_UNITS, DealCreateUnresolvedError, DealUpserter
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
+    enforce_records_ratio,
 )
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
-from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
 
 
 class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
@@ -139,16 +139,12 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             tally.unknown,
             path,
         )
-        enforce_failure_ratio(
-            tally.rejected + tally.failed + tally.unknown,
-            tally.records,
+        enforce_records_ratio(
+            tally,
             ratio,
-            report=str(path),
+            failures,
+            path,
             what="deal records",
-            happened="failed, were rejected or are unknown" if tally.unknown else "failed or were rejected",
-            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected"
-            + (f", {tally.unknown:,} unknown)" if tally.unknown else ")"),
-            first=failures.describe_first(),
             after=(
                 "The other deals were written; re-running is safe: deals are found by key before any create."
             ),
