@@ -50,8 +50,19 @@ def get_address(req: ApiRequest) -> Response:
     return req.json_response(single("address", _address(req, address)))
 
 
+def api_root(req: ApiRequest) -> Response:
+    """``GET /api/3/``: 200 for a valid key (*reported*; the body is *assumed*).
+
+    Not an operation of the v3 reference, but tap-activecampaign 1.3.1 checks every key with it
+    before it reads anything and treats any other status as fatal, so live accounts answer 200.
+    What they answer is not published: an empty object here.
+    """
+    return req.json_response({})
+
+
 def routes(emu: Emulator) -> list[BaseRoute]:
     return [
+        emu.route("/api/3/", api_root, ["GET"]),
         emu.route("/api/3/users/me", me, ["GET"]),
         emu.route("/api/3/addresses", list_addresses, ["GET"]),
         emu.route("/api/3/addresses/{id}", get_address, ["GET"]),

@@ -93,3 +93,11 @@ def test_an_id_walk_pages_every_contact_once_between_its_bounds(api: httpx.Clien
         "contacts", params={"id_greater": ids[0], "orders[id]": "ASC", "email_like": "w3@"}
     ).json()
     assert [int(c["id"]) for c in filtered["contacts"]] == [ids[3]]
+
+
+def test_the_api_root_answers_a_valid_key(emulator: EmulatorFixture) -> None:
+    """Reported: tap-activecampaign checks every key with GET /api/3/ and stops on anything but 200."""
+    ok = httpx.get(f"{emulator.url}/api/3/", headers={"Api-Token": emulator.api_key}, timeout=10)
+    refused = httpx.get(f"{emulator.url}/api/3/", headers={"Api-Token": "not-the-key"}, timeout=10)
+    assert (ok.status_code, ok.json()) == (200, {})
+    assert refused.status_code == 403
