@@ -256,28 +256,31 @@ def test_skip_completed_does_not_start_a_finished_welcome_series_again(fast: Any
 
 
 @pytest.mark.parametrize("dag_id", ["automations_add_retry", "automations_add_retry_reentry"])
-def test_a_retried_task_never_enrols_twice(fast: Any, run_dag: Any, dag_id: str) -> None:
-    """Try 1 enrols two contacts, then fails (a missing contact); try 2 must not enrol them again.
+def test_a_contact_that_does_not_exist_fails_the_task_without_a_retry(
+    fast: Any, run_dag: Any, dag_id: str
+) -> None:
+    """Try 1 enrols two contacts and cannot find the third: the failure-ratio rule fails the task.
 
-    The automation lasts 1 emulated second, so by try 2 the first enrolments have completed: a
-    check of "already running" alone would enrol them a second time.
+    A retry cannot make a missing contact exist, so the task fails with ``AirflowFailException``
+    and is not retried although the DAG allows one (issue 20: one rule for every writer). That a
+    retry after a killed or timed-out try never enrols twice is proven for this writer by the
+    property suite (``tests/property``, writer ``enrol``: kill after each write, late applies).
     """
     quick = seed_automation(fast, "Quick", 1)
     ids = seed_contacts(fast, ["ann@example.com", "bob@example.com"])
     dagrun, states = _run(run_dag, dag_id, quick, ["ann@example.com", "bob@example.com", "ghost@example.com"])
 
     assert states["add"] == "failed"
-    assert _try_number(dagrun, "add") == 2  # it was retried
+    assert _try_number(dagrun, "add") == 1  # not retried: a retry cannot help
     rows = enrolments(fast, quick)
     assert enrolment_counts(fast, quick) == dict.fromkeys(ids.values(), 1)
-    assert {row["status"] for row in rows} == {"completed"}
     assert count(fast, *POSTS) == 2
-    second_try = run_dag.xcom(dagrun, "add", key=RESULT_XCOM_KEY)
-    assert second_try["enrolled"] == {
+    result = run_dag.xcom(dagrun, "add", key=RESULT_XCOM_KEY)
+    assert result["enrolled"] == {
         email: next(row["id"] for row in rows if row["contact"] == contact_id)
         for email, contact_id in ids.items()
     }
-    assert second_try["not_found"] == ["ghost@example.com"]
+    assert result["not_found"] == ["ghost@example.com"]
 
 
 def _try_number(dagrun: Any, task_id: str) -> int:
