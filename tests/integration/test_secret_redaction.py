@@ -67,7 +67,14 @@ def test_a_url_encoded_token_inside_a_json_body_is_removed_too(hook: ActiveCampa
     from airflow_provider_activecampaign.hooks.transport.redaction import remember_secret
 
     remember_secret(token)
-    body = {"webhook": {"name": "x", "url": f"https://a.example.com/in?t={encoded}", "events": ["nope"]}}
+    body = {
+        "webhook": {
+            "name": "x",
+            "url": f"https://a.example.com/in?t={encoded}",
+            "events": ["nope"],  # refused by the server: the error quotes the body
+            "sources": ["public"],
+        }
+    }
     with pytest.raises(ActiveCampaignValidationError) as raised:
         hook.post("webhooks", json=body)
     text = everything_quoted(raised.value)

@@ -23,7 +23,13 @@ TOKEN = "t0ken-" + "x" * 26
 
 
 class FakeTI:
+    """The task instance fields the operator reads (XCom, and the write journal's scope)."""
+
+    dag_id = "webhook_urls"
+    run_id = "manual__webhook_urls"
     task_id = "register"
+    map_index = -1
+    try_number = 1
 
     def __init__(self) -> None:
         self.pushed: dict[str, Any] = {}
