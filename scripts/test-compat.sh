@@ -13,8 +13,14 @@ VENV="${COMPAT_VENV:-$ROOT/.venv-compat}"
 AIRFLOW_SPEC="${COMPAT_AIRFLOW:-apache-airflow>=3.2,<3.3}"
 PYTHON="${COMPAT_PYTHON:-}"
 if [ -z "$PYTHON" ]; then
-  for candidate in python3.13 "$HOME/.pyenv/versions/3.13.0/bin/python" /root/.pyenv/versions/3.13.0/bin/python; do
-    if command -v "$candidate" >/dev/null 2>&1; then PYTHON="$candidate"; break; fi
+  # A candidate counts only if it runs and is 3.13: pyenv's shim for python3.13 is on PATH even
+  # where no 3.13 is selected, and then fails when run.
+  for candidate in "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /root/.pyenv/versions/3.13*/bin/python3.13 \
+    /usr/bin/python3.13 /usr/local/bin/python3.13 python3.13; do
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; then
+      PYTHON="$candidate"
+      break
+    fi
   done
 fi
 if [ -z "$PYTHON" ]; then

@@ -233,6 +233,7 @@ class EmulatorApp:
         if observer is not None and body is not None:
             observer(_observed(scope, body))
         route, template, path_known = self._dispatcher.resolve(scope)
+        generation = emu.generation
         with emu.lock:
             entry = emu.requests.start(
                 real_start, emu.clock.now(), method, path, template, scope["query_string"].decode("latin-1")
@@ -252,7 +253,8 @@ class EmulatorApp:
                 entry.status = capture.status
         finally:
             with emu.lock:
-                emu.requests.finish(entry)
+                if emu.generation == generation:  # a reset meanwhile: this request is the old world's
+                    emu.requests.finish(entry)
 
     async def _with_fault(
         self,
@@ -268,7 +270,11 @@ class EmulatorApp:
         if fault.kind == "late":
             # Applied after the delay even if the client gave up meanwhile: a timed-out write that
             # ActiveCampaign applies seconds later. The answer reaches a client still waiting.
+            generation = self.emu.generation
             await asyncio.sleep(fault.delay)
+            if self.emu.generation != generation:
+                entry.note = "dropped_by_reset"  # the emulator was reset meanwhile: not applied
+                return
             late = _Buffer()
             await self._process(scope, replay, late, route, path_known)
             entry.status = late.status

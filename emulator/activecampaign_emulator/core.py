@@ -214,6 +214,8 @@ class Emulator:
         self.config = EmulatorConfig(speed, rate_limit, requests_per_second)
         self.faults = FaultBook()
         self.requests = RequestLog()
+        #: Bumped by every reset: work that started before a reset is dropped after it.
+        self.generation = getattr(self, "generation", 0)
         #: Called with each API request as received (before auth, faults, routing), when set:
         #: the pytest plugin checks them against the official reference (see ``reference.py``).
         self.request_observer: Callable[[ObservedRequest], None] | None = None
@@ -283,8 +285,13 @@ class Emulator:
     # -- control operations (used by control.py and in-process tests) ---------------------
 
     def reset(self, seed_data: Mapping[str, Any] | None = None) -> None:
-        """A fresh emulator: seed state, clock, config, faults, request log and rate windows."""
+        """A fresh emulator: seed state, clock, config, faults, request log and rate windows.
+
+        Requests still in flight from before (a ``late`` fault holding a write) belong to the old
+        world: they are neither applied to the new state nor logged in the new log.
+        """
         with self.lock:
+            self.generation += 1
             chosen = dict(seed_data) if seed_data is not None else self.initial_seed
             seed.validate(chosen, self.extension_seed_keys())
             self.config = EmulatorConfig(**self.initial_config.to_json())

@@ -170,3 +170,20 @@ def test_faults_do_not_touch_control_routes(emulator: EmulatorFixture) -> None:
     assert emulator.client.state()["contacts"] == []
     emulator.clear_faults()
     assert emulator.client.faults() == []
+
+
+def test_a_late_write_held_across_a_reset_is_neither_applied_nor_logged(emulator: EmulatorFixture) -> None:
+    """A reset starts a new world: a write still held by a ``late`` fault belongs to the old one."""
+    emulator.configure(rate_limit=False)
+    emulator.add_fault("POST", "/api/3/tags", "late", delay=1.0, times=1)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{emulator.url}/api/3/tags",
+            headers={"Api-Token": emulator.api_key},
+            json={"tag": {"tag": "from-the-old-world", "tagType": "contact"}},
+            timeout=0.2,
+        )
+    emulator.reset()
+    time.sleep(1.5)
+    assert "from-the-old-world" not in {t["tag"] for t in emulator.state()["tags"]}
+    assert emulator.requests()["counts"] == {}

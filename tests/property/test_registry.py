@@ -16,6 +16,7 @@ from tests.property.writers import PENDING, READ_ONLY, WRITERS
 BASES = {
     "airflow_provider_activecampaign.operators.base:ActiveCampaignBaseOperator",
     "airflow_provider_activecampaign.operators.base:ActiveCampaignRecordsOperator",
+    "airflow_provider_activecampaign.sensors.base:ActiveCampaignDeferrableSensor",
 }
 
 
