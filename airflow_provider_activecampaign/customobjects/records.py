@@ -21,7 +21,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
@@ -263,8 +263,6 @@ def _datetime(column: str, value: Any) -> datetime:
         except ValueError:
             raise RecordRejected(column, f"{str(value)[:80]!r} is not an ISO 8601 date-time") from None
     if moment.tzinfo is None:
-        from datetime import UTC
-
         moment = moment.replace(tzinfo=UTC)  # naive times are UTC, as for every other writer
     return moment
 

@@ -159,9 +159,8 @@ class CustomObjects(BaseExtension):
         external = str(body.get("externalId") or body.get("id") or "")
         if not external:
             raise _invalid("record.externalId", "A record needs an externalId.")
-        self.writes[f"{schema.body['slug']}:{external}"] = (
-            self.writes.get(f"{schema.body['slug']}:{external}", 0) + 1
-        )
+        counted = f"{schema.body['slug']}:{external}"
+        self.writes[counted] = self.writes.get(counted, 0) + 1
         stamp = _stamp(now)
         relationships = {
             str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])]
