@@ -64,9 +64,25 @@ if [ "${CI:-}" = "true" ] && git -C "$ROOT" rev-parse --is-inside-work-tree >/de
   before="$(git -C "$ROOT" status --porcelain)"
 fi
 
-echo "==> running the test suite (deployment tests on $AC_DEPLOYMENT_DATABASE)"
+# Most of the suite's time is waiting (the emulator paces its answers as ActiveCampaign does; Airflow
+# starts each task of a dag.test() run a second or more after the last), so it runs on several
+# worker processes (pytest-xdist; each has its own Airflow home, metadata database, emulator and rate
+# windows). The deployment tests then run one at a time: each starts a whole Airflow deployment, and
+# they measure scheduling, which a busy machine would distort. AC_TEST_WORKERS=0 runs everything in
+# one process, in order.
+WORKERS="${AC_TEST_WORKERS:-4}"
+echo "==> running the test suite on ${WORKERS} worker processes (deployment tests on $AC_DEPLOYMENT_DATABASE)"
 status=0
-"$VENV/bin/python" -m pytest "$@" || status=$?
+if [ "$WORKERS" = "0" ]; then
+  "$VENV/bin/python" -m pytest "$@" || status=$?
+else
+  "$VENV/bin/python" -m pytest -n "$WORKERS" --dist worksteal -m "not deployment" "$@" || status=$?
+  if [ "$status" -eq 0 ]; then
+    echo "==> the deployment tests, one at a time"
+    # Exit code 5 (nothing collected) is not a failure: the arguments named no deployment test.
+    "$VENV/bin/python" -m pytest -p no:cacheprovider -m deployment "$@" || { code=$?; [ "$code" -eq 5 ] || status=$code; }
+  fi
+fi
 if [ "$status" -eq 0 ] && [ "$AC_DEPLOYMENT_DATABASE" = "postgres" ] && [ -z "${AC_SKIP_SQLITE_SMOKE:-}" ]; then
   # A cheap smoke run of the SQLite shape (Airflow's default for a first try): one deployment.
   echo "==> deployment smoke run on SQLite"

@@ -6,6 +6,8 @@ the test harness talking to the emulator, not a client talking to ActiveCampaign
 
 from __future__ import annotations
 
+import math
+
 import json
 from collections import Counter
 from datetime import timezone
@@ -177,8 +179,9 @@ def snapshot(emu: Emulator) -> dict[str, Any]:
                     "batchId": b.id,
                     "status": b.status(now),
                     "submitted": iso(b.submitted_at, tz),
-                    "start": iso(b.start_at, tz),
-                    "finish": iso(b.finish_at, tz),
+                    # None while held until its first poll (importer.start_after_first_poll)
+                    "start": None if b.start_at == math.inf else iso(b.start_at, tz),
+                    "finish": None if b.finish_at == math.inf else iso(b.finish_at, tz),
                     "queued_contacts": len(b.rows),
                     "processed": b.processed,
                     "success": [str(c) for c in b.success],

@@ -12,7 +12,8 @@ Opt-in reported behaviours (seed ``importer`` section, off by default):
 ``unaccounted_contacts: N`` processes the last N contacts of each batch as usual (created,
 updated, or failed) but lists them in neither ``success`` nor ``failure``;
 ``info_unknown_seconds: S`` makes ``GET /import/info`` answer "unknown batch" for S emulated
-seconds after submission.
+seconds after submission. Emulator control, for tests: ``start_after_first_poll: true`` holds each
+batch "waiting" until ``GET /import/info`` has asked about it once (see :func:`release`).
 
 Batches are processed FIFO, one at a time, like a per-account queue.  Each contact is applied
 atomically: if anything about it fails (email format, unknown field/list, re-subscribing a list
@@ -23,6 +24,7 @@ is written.
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -117,9 +119,12 @@ def queue(state: AccountState, body: Mapping[str, Any], raw: bytes, now: float) 
     """Accept a validated payload and schedule it behind any batch still in the queue."""
     settings = state.settings
     rows = list(body["contacts"])
-    previous_finish = max((b.finish_at for b in state.imports.values()), default=now)
-    start = max(now + settings.import_queue_delay, previous_finish)
-    finish = start + len(rows) / settings.import_contacts_per_second
+    if settings.import_start_after_first_poll:
+        start = finish = math.inf  # held: see release()
+    else:
+        previous_finish = max((b.finish_at for b in state.imports.values()), default=now)
+        start = max(now + settings.import_queue_delay, previous_finish)
+        finish = start + len(rows) / settings.import_contacts_per_second
     digest = hashlib.sha256(raw).hexdigest()
     batch = ImportBatch(
         id=str(uuid.uuid4()),
@@ -137,6 +142,18 @@ def queue(state: AccountState, body: Mapping[str, Any], raw: bytes, now: float) 
     state.counters["imports_submitted"] += 1
     state.counters[f"import_payload:{digest}"] += 1
     return batch
+
+
+def release(state: AccountState, batch: ImportBatch, now: float) -> None:
+    """Schedule a batch held until its first ``/import/info`` (``importer.start_after_first_poll``)."""
+    if batch.start_at != math.inf:
+        return
+    previous_finish = max(
+        (b.finish_at for b in state.imports.values() if b is not batch and b.finish_at != math.inf),
+        default=now,
+    )
+    batch.start_at = max(now + state.settings.import_queue_delay, previous_finish)
+    batch.finish_at = batch.start_at + len(batch.rows) / state.settings.import_contacts_per_second
 
 
 def advance(state: AccountState, now: float) -> None:

@@ -94,6 +94,7 @@ def import_info(req: ApiRequest) -> Response:
     batch = req.state.imports.get(batch_id)
     if batch is None or req.now < batch.info_unknown_until:
         raise unknown_batch(batch_id)
+    importer.release(req.state, batch, req.now)
     status = batch.status(req.now)
     if status is False:
         return req.json_response({"status": False})

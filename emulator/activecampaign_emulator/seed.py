@@ -148,6 +148,8 @@ def _apply_settings(settings: AccountSettings, seed: Mapping[str, Any]) -> None:
     imp = seed.get("importer") or {}
     if "queue_delay_seconds" in imp:
         settings.import_queue_delay = float(imp["queue_delay_seconds"])
+    if "start_after_first_poll" in imp:
+        settings.import_start_after_first_poll = bool(imp["start_after_first_poll"])
     if "contacts_per_second" in imp:
         settings.import_contacts_per_second = float(imp["contacts_per_second"])
         if settings.import_contacts_per_second <= 0:

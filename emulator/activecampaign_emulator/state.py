@@ -47,6 +47,10 @@ class AccountSettings:
     import_unaccounted_contacts: int = 0
     #: Emulated seconds after submission during which ``/import/info`` does not know the batch.
     import_info_unknown_seconds: float = 0.0
+    #: Emulator control (a test aid, not an ActiveCampaign behaviour): a batch stays "waiting" until
+    #: ``/import/info`` has been asked about it once, then starts ``import_queue_delay`` later. A test
+    #: of a waiting sensor then meets a batch that has not started, however slowly tasks start.
+    import_start_after_first_poll: bool = False
     #: ``GET /contacts`` repeats the previous page's last record at the start of the next page.
     overlapping_pages: bool = False
     #: Opt-in: ``DELETE /contacts/{id}`` refuses after this many deletions in a calendar month

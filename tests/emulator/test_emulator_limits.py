@@ -36,7 +36,9 @@ def test_legacy_path_takes_header_or_api_key_query(emulator: EmulatorFixture) ->
 def test_seeded_keys_share_one_account_limit(emulator: EmulatorFixture) -> None:
     seed = {"users": [{"id": 2, "username": "second"}], "api_keys": [{"key": "second-key", "user": 2}]}
     emulator.seed(seed)
-    emulator.configure(rate_limit=True)
+    # A slow clock (one emulated second is 100 real ones): all seven requests fall in one window,
+    # however busy the machine.
+    emulator.configure(rate_limit=True, speed=0.01)
     me = httpx.get(f"{emulator.url}/api/3/users/me", headers={"Api-Token": "second-key"})
     assert me.json()["user"]["username"] == "second"
     keys = [emulator.api_key, "second-key"] * 3

@@ -63,10 +63,10 @@ def test_deferrable_sync_waits_in_the_trigger(
 def test_bulk_import_sensor_in_poke_reschedule_and_deferrable_modes(
     emulator: EmulatorFixture, run_dag: Any, tmp_path: Path
 ) -> None:
-    # Batches wait eight emulated (= real) seconds in the importer's queue, so each sensor meets an
-    # import that has not started: dag.test() takes 1 s from one task to the next on Airflow 3.3 and
-    # about 3 s on Airflow 3.2 (the compatibility stage), and the wait must outlast both.
-    use_emulator(emulator, speed=1, seed=fast_seed(queue_delay_seconds=8))
+    # Each batch stays in the importer's queue until the sensor first asks about it, then two seconds
+    # more, so each sensor meets an import that has not started however long dag.test() takes from
+    # one task to the next (1 s on Airflow 3.3, 3 s or more on 3.2 or on a busy machine).
+    use_emulator(emulator, speed=1, seed=fast_seed(queue_delay_seconds=2, start_after_first_poll=True))
     conf = {
         "contacts_poke": contacts(30, start=0),
         "contacts_reschedule": [*contacts(30, start=100), {"email": "excluded@example.com"}],

@@ -8,12 +8,14 @@ emulator's request log, the sync's result, the 429 injected.
 
 from __future__ import annotations
 
+import inspect
 import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from activecampaign_emulator.pytest_plugin import EmulatorFixture
@@ -67,6 +69,21 @@ class StatsdListener:
         return sum(v for t, v, _ in self.metrics(name) if all(t.get(k) == w for k, w in tags.items()))
 
 
+def _initialize_stats(stats_utils: Any, stats: Any) -> None:
+    """Point Airflow's ``Stats`` at the configured backend, as a process starting up does.
+
+    (Airflow 3.2's ``get_stats_factory`` takes the class and its ``initialize`` no legacy-names flag.)
+    """
+    if inspect.signature(stats_utils.get_stats_factory).parameters:
+        factory = stats_utils.get_stats_factory(stats)
+    else:
+        factory = stats_utils.get_stats_factory()
+    if "export_legacy_names" in inspect.signature(stats.initialize).parameters:
+        stats.initialize(factory=factory, export_legacy_names=False)
+    else:
+        stats.initialize(factory=factory)
+
+
 @pytest.fixture
 def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
     from airflow.sdk.observability.metrics import stats_utils
@@ -81,13 +98,13 @@ def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
         "STATSD_INFLUXDB_ENABLED": "True",
     }.items():
         monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
-    Stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+    _initialize_stats(stats_utils, Stats)
     try:
         yield listener
     finally:
         listener.close()
         monkeypatch.undo()
-        Stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+        _initialize_stats(stats_utils, Stats)
 
 
 def test_a_bulk_import_sync_emits_the_documented_metrics(

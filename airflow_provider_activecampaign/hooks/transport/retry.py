@@ -145,7 +145,9 @@ class RetryPolicy:
                 f"(max_wait={self.settings.max_wait:.0f} s); ActiveCampaign acted on none of them."
             )
         else:
-            note = f"Gave up after {tries} over {self.waited:.0f} s."
+            # "over 0 s" says nothing, and whether a fast failure rounds to 0 or 1 s is chance.
+            span = "within 1 s" if self.waited < 1 else f"over {self.waited:.0f} s"
+            note = f"Gave up after {tries} {span}."
         error.amend(note)
 
 
