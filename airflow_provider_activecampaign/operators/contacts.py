@@ -54,7 +54,7 @@ from airflow_provider_activecampaign.operators.base import (
     default_failures_path,
     failure_ratio_message,
 )
-from airflow_provider_activecampaign.records.names import split_names
+from airflow_provider_activecampaign.records.names import resolve_ids, split_names
 from airflow_provider_activecampaign.records.sources import DEFAULT_ENCODING
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
@@ -582,7 +582,7 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
         if self.list_id not in (None, ""):
             wanted = str(self.list_id).strip()
             try:
-                params["listid"] = hook.resolve_ids("lists", key="lists", wanted=[wanted], kind="list")[
+                params["listid"] = resolve_ids(hook, "lists", key="lists", wanted=[wanted], kind="list")[
                     wanted
                 ]
             except ActiveCampaignNotFoundError as error:
