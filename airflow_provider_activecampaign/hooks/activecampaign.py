@@ -40,15 +40,8 @@ PAGE_SIZE = 100
 _WRITTEN_COLLECTIONS = {"contact": "contacts", "import": "contacts"}
 
 
-class ActiveCampaignHook(BaseHook):
-    """Talk to one ActiveCampaign account: paced, retried where safe, with errors that explain themselves.
-
-    The connection holds the API URL (``host``) and the API key (``password``); extras tune
-    ``timeout``, ``requests_per_second``, ``imports_per_minute`` and ``max_retries``. Nothing is read
-    or sent until the first call, so creating a hook in DAG code costs nothing.
-
-    :param activecampaign_conn_id: The Airflow connection to use.
-    """
+class ActiveCampaignConnectionHook(BaseHook):
+    """What the sync and async hooks share: the connection they read and how they name themselves."""
 
     conn_name_attr = "activecampaign_conn_id"
     default_conn_name = "activecampaign_default"
@@ -61,6 +54,17 @@ class ActiveCampaignHook(BaseHook):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(activecampaign_conn_id={self.activecampaign_conn_id!r})"
+
+
+class ActiveCampaignHook(ActiveCampaignConnectionHook):
+    """Talk to one ActiveCampaign account: paced, retried where safe, with errors that explain themselves.
+
+    The connection holds the API URL (``host``) and the API key (``password``); extras tune
+    ``timeout``, ``requests_per_second``, ``imports_per_minute`` and ``max_retries``. Nothing is read
+    or sent until the first call, so creating a hook in DAG code costs nothing.
+
+    :param activecampaign_conn_id: The Airflow connection to use.
+    """
 
     # ----------------------------------------------------------------------------------------------
     # Connection
