@@ -54,6 +54,7 @@ def main() -> int:
         get_campaign,
     )
     from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+    from airflow_provider_activecampaign.records.names import resolve_ids
 
     passed = True
     print("Name lookup before a send (GET /campaigns, every page) through ActiveCampaignHook, 5 requests/s")
@@ -82,7 +83,7 @@ def main() -> int:
                 server.client.clear_requests()
                 started = time.monotonic()
                 find_campaigns_named(hook, ["Weekly newsletter 2025-06-03"])
-                list_ids = list(hook.resolve_ids("lists", key="lists", wanted=["Newsletter"]).values())
+                list_ids = list(resolve_ids(hook, "lists", key="lists", wanted=["Newsletter"]).values())
                 count_active_members(hook, list_ids)
                 message = create_message(
                     hook,

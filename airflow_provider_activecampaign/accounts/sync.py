@@ -40,7 +40,7 @@ from airflow_provider_activecampaign.records.fields import (
     FieldValueError,
     field_data_index,
     format_value,
-    same_value,
+    update_body,
 )
 from airflow_provider_activecampaign.records.journal import Intent, WriteJournal, send_once
 from airflow_provider_activecampaign.records.upsert import (
@@ -216,7 +216,6 @@ class AccountUpserter:
 
     def _update(self, account: Mapping[str, Any], attrs: dict[str, Any], fields: list[FieldValue]) -> str:
         account_id = str(account["id"])
-        stored = self.values.get(account_id, {})
         # The listing may not carry the owner: it is compared only when it does (sent on change).
         changed = {
             k: v
@@ -224,13 +223,11 @@ class AccountUpserter:
             if (k in account and str(account.get(k) or "").strip() != str(v).strip())
             or (k not in account and k != "owner")
         }
-        changed_fields = [f for f in fields if not same_value(stored.get(f.field.id, (None, None))[1], f)]
-        if not changed and not changed_fields:
+        update = update_body(changed, fields, self.values.get(account_id, {}))
+        if update is None:
             self.tally.unchanged += 1
             return "unchanged"
-        body: dict[str, Any] = dict(changed)
-        if changed_fields:
-            body["fields"] = [f.as_api() for f in changed_fields]
+        body, changed_fields = update
         answer = self.hook.put(f"accounts/{account_id}", {"account": body})
         updated = (answer or {}).get("account") if isinstance(answer, Mapping) else None
         self._remember(account_id, {**account, **attrs, **(updated or {})}, changed_fields)

@@ -1,1 +1,5 @@
-"""ActiveCampaign campaigns: the rules below the Airflow faces (mapping, batching, idempotency)."""
+"""Sending ActiveCampaign campaigns, below the Airflow faces.
+
+``api`` (the calls and status rules), ``request``, ``audience``, ``schedule``, ``sender`` (never
+twice), ``result`` and ``waiting``.
+"""

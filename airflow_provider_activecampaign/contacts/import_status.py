@@ -158,6 +158,13 @@ class ImportWatch:
             self.finished[info.batch_id] = info.to_json()
         return info
 
+    def progress(self, info: ImportInfo) -> str:
+        """``Bulk import 12 is running; 1 of 3 batches finished.``: what a waiter logs while it waits."""
+        return (
+            f"Bulk import {info.batch_id} is {info.status}; "
+            f"{len(self.finished)} of {len(self.batch_ids)} batches finished."
+        )
+
     def results(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """The finished batches' results, in the order of ``ids`` (default: every batch)."""
         return {b: self.finished[b] for b in (self.batch_ids if ids is None else ids) if b in self.finished}

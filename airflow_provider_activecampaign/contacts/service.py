@@ -56,7 +56,7 @@ from airflow_provider_activecampaign.exceptions import (
 from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.records.failures import FailureReport
-from airflow_provider_activecampaign.records.names import split_names
+from airflow_provider_activecampaign.records.names import resolve_ids, split_names
 from airflow_provider_activecampaign.records.ratio import check_failure_ratio, failure_ratio_message
 from airflow_provider_activecampaign.records.sources import (
     DEFAULT_ENCODING,
@@ -452,7 +452,7 @@ class ContactSyncService:
                 f"Lists {sorted(both)} are both in subscribe_lists and unsubscribe_lists."
             )
         try:
-            lists = hook.resolve_ids("lists", key="lists", wanted=subscribe + unsubscribe, kind="list")
+            lists = resolve_ids(hook, "lists", key="lists", wanted=subscribe + unsubscribe, kind="list")
             if not columns:
                 return None
             catalogue = FieldCatalogue.load(hook)

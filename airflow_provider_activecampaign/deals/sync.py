@@ -48,7 +48,7 @@ from airflow_provider_activecampaign.records.fields import (
     format_value,
     major_to_minor,
     minor_units,
-    same_value,
+    update_body,
 )
 from airflow_provider_activecampaign.records.journal import (
     Decision,
@@ -336,15 +336,12 @@ class DealUpserter:
 
     def _update(self, deal_id: str, attrs: dict[str, Any], fields: list[FieldValue]) -> str:
         current = self.deals.get(deal_id, {})
-        stored = self.values.get(deal_id, {})
         changed = {k: v for k, v in attrs.items() if not _same_attribute(current, k, v)}
-        changed_fields = [f for f in fields if not same_value(stored.get(f.field.id, (None, None))[1], f)]
-        if not changed and not changed_fields:
+        update = update_body(changed, fields, self.values.get(deal_id, {}))
+        if update is None:
             self.tally.unchanged += 1
             return "unchanged"
-        body: dict[str, Any] = dict(changed)
-        if changed_fields:
-            body["fields"] = [f.as_api() for f in changed_fields]
+        body, changed_fields = update
         answer = self.hook.put(f"deals/{deal_id}", {"deal": body})
         self._remember(deal_id, answer, attrs, changed_fields)
         self.tally.updated += 1

@@ -127,15 +127,7 @@ class EventTracker:
 
     def check_enabled(self) -> None:
         """Refuse before sending anything if the connection lacks the tracking extras or tracking is off."""
-        settings = self.hook.settings
-        missing = [
-            name
-            for name, value in (
-                ("event_tracking_actid", settings.event_tracking_actid),
-                ("event_tracking_secret", settings.event_tracking_secret),
-            )
-            if not value
-        ]
+        missing = self.hook.settings.missing_tracking_extras
         if missing:
             raise ActiveCampaignConfigError(
                 f"The connection {self.hook.activecampaign_conn_id!r} has no {' and no '.join(missing)} "

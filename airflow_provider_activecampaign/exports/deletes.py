@@ -25,29 +25,17 @@ from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_activecampaign.exports.spool import scratch_database
+from airflow_provider_activecampaign.exports.spool import ScratchFile
 from airflow_provider_activecampaign.exports.writer import is_local, local_path
 
 #: The export's id order: numeric ids by value, then the others by text (as the spool writes them).
 _ORDERED = "SELECT id FROM ids ORDER BY number IS NULL, number, id"
 
 
-class IdSet:
+class IdSet(ScratchFile):
     """A set of record ids on disk, iterated in the export's id order."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = scratch_database(path, "CREATE TABLE ids (id TEXT PRIMARY KEY, number INTEGER);")
-
-    def __enter__(self) -> IdSet:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._db.close()
-        self.path.unlink(missing_ok=True)
+    schema = "CREATE TABLE ids (id TEXT PRIMARY KEY, number INTEGER);"
 
     def add_all(self, idents: Iterable[str]) -> None:
         self._db.executemany(

@@ -13,7 +13,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 _SCHEMA = """
 CREATE TABLE records (
@@ -49,18 +49,19 @@ def scratch_database(path: Path, schema: str) -> sqlite3.Connection:
     return database
 
 
-class RecordSpool:
-    """The newest copy of each record by id, and each record's field values by field name.
+class ScratchFile:
+    """A :func:`scratch_database` that lives as long as its owner: closing it deletes the file.
 
-    One spool per export, used from one thread: the reader threads hand their pages to the thread
-    that owns the spool. Close it (or use it as a context manager) to delete the file.
+    Subclasses name their tables in ``schema``; used as a context manager, the file is gone on exit.
     """
+
+    schema = ""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = scratch_database(path, _SCHEMA)
+        self._db = scratch_database(path, self.schema)
 
-    def __enter__(self) -> RecordSpool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -69,6 +70,16 @@ class RecordSpool:
     def close(self) -> None:
         self._db.close()
         self.path.unlink(missing_ok=True)
+
+
+class RecordSpool(ScratchFile):
+    """The newest copy of each record by id, and each record's field values by field name.
+
+    One spool per export, used from one thread: the reader threads hand their pages to the thread
+    that owns the spool. Close it (or use it as a context manager) to delete the file.
+    """
+
+    schema = _SCHEMA
 
     def put(self, ident: str, stamp: float, record: dict[str, Any]) -> bool:
         """Keep ``record`` unless a newer copy is held; ``True`` if a copy of it was held already."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -14,7 +14,6 @@ from airflow.sdk import BaseHook
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignError,
     ActiveCampaignNotFoundError,
-    ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.lineage import collection_of, resource_uri
 from airflow_provider_activecampaign.hooks.ratelimit import redis_url_from_connection
@@ -41,15 +40,8 @@ PAGE_SIZE = 100
 _WRITTEN_COLLECTIONS = {"contact": "contacts", "import": "contacts"}
 
 
-class ActiveCampaignHook(BaseHook):
-    """Talk to one ActiveCampaign account: paced, retried where safe, with errors that explain themselves.
-
-    The connection holds the API URL (``host``) and the API key (``password``); extras tune
-    ``timeout``, ``requests_per_second``, ``imports_per_minute`` and ``max_retries``. Nothing is read
-    or sent until the first call, so creating a hook in DAG code costs nothing.
-
-    :param activecampaign_conn_id: The Airflow connection to use.
-    """
+class ActiveCampaignConnectionHook(BaseHook):
+    """What the sync and async hooks share: the connection they read and how they name themselves."""
 
     conn_name_attr = "activecampaign_conn_id"
     default_conn_name = "activecampaign_default"
@@ -62,6 +54,17 @@ class ActiveCampaignHook(BaseHook):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(activecampaign_conn_id={self.activecampaign_conn_id!r})"
+
+
+class ActiveCampaignHook(ActiveCampaignConnectionHook):
+    """Talk to one ActiveCampaign account: paced, retried where safe, with errors that explain themselves.
+
+    The connection holds the API URL (``host``) and the API key (``password``); extras tune
+    ``timeout``, ``requests_per_second``, ``imports_per_minute`` and ``max_retries``. Nothing is read
+    or sent until the first call, so creating a hook in DAG code costs nothing.
+
+    :param activecampaign_conn_id: The Airflow connection to use.
+    """
 
     # ----------------------------------------------------------------------------------------------
     # Connection
@@ -313,61 +316,6 @@ class ActiveCampaignHook(BaseHook):
     # ----------------------------------------------------------------------------------------------
     # Conveniences
     # ----------------------------------------------------------------------------------------------
-
-    def resolve_ids(
-        self,
-        endpoint: str,
-        *,
-        key: str,
-        wanted: Iterable[str | int],
-        name_fields: Sequence[str] = ("name",),
-        kind: str | None = None,
-    ) -> dict[str, str]:
-        """Map names or ids of lists, tags, automations, fields … to their ids, reading the collection once.
-
-        Names match exactly but case-insensitively on any of ``name_fields``; a value that is an
-        existing id matches that object. Unknown or ambiguous names raise *before* anything is
-        written, listing what exists, so a typo never half-applies a run.
-        """
-        wanted_list = [str(w).strip() for w in wanted]
-        if not wanted_list:
-            return {}
-        kind = kind or endpoint.rstrip("s")
-        objects = list(self.paginate(endpoint, key=key))
-        by_id = {str(obj.get("id")): obj for obj in objects}
-        by_name: dict[str, list[dict[str, Any]]] = {}
-        for obj in objects:
-            for name_field in name_fields:
-                name = obj.get(name_field)
-                if name not in (None, ""):
-                    bucket = by_name.setdefault(str(name).strip().lower(), [])
-                    if obj not in bucket:
-                        bucket.append(obj)
-        resolved: dict[str, str] = {}
-        unknown: list[str] = []
-        for item in wanted_list:
-            matches = by_name.get(item.lower(), [])
-            if len(matches) > 1:
-                candidates = ", ".join(f"{m.get(name_fields[0])!r} (id {m.get('id')})" for m in matches)
-                raise ActiveCampaignValidationError(
-                    f"The {kind} name {item!r} is ambiguous: {candidates}.",
-                    hint=f"Pass the {kind} id instead of its name.",
-                )
-            if matches:
-                resolved[item] = str(matches[0]["id"])
-            elif item in by_id:
-                resolved[item] = item
-            else:
-                unknown.append(item)
-        if unknown:
-            existing = sorted({str(obj.get(name_fields[0])) for obj in objects})
-            shown = ", ".join(repr(name) for name in existing[:50])
-            more = f" and {len(existing) - 50} more" if len(existing) > 50 else ""
-            raise ActiveCampaignNotFoundError(
-                f"Unknown {kind} {', '.join(repr(u) for u in unknown)}. Existing: {shown or 'none'}{more}.",
-                hint=f"Fix the {kind} name, or create it in ActiveCampaign first.",
-            )
-        return resolved
 
     def get_user(self) -> dict[str, Any]:
         """The API user the key belongs to (``GET /users/me``)."""

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import tenacity
-from airflow.sdk import BaseHook
 
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError
 from airflow_provider_activecampaign.hooks.activecampaign import (
+    ActiveCampaignConnectionHook,
     settings_of,
     with_backend_url,
 )
@@ -34,26 +34,19 @@ from airflow_provider_activecampaign.hooks.transport import (
 from airflow_provider_activecampaign.hooks.transport.redaction import aregister_secret
 
 
-class ActiveCampaignAsyncHook(BaseHook):
+class ActiveCampaignAsyncHook(ActiveCampaignConnectionHook):
     """Async calls to one ActiveCampaign account; use as ``async with ActiveCampaignAsyncHook(...) as hook``.
 
     The connection is resolved without blocking the event loop (``get_async_connection``), and the
     key is registered with the secret masker asynchronously.
     """
 
-    conn_name_attr = "activecampaign_conn_id"
-    default_conn_name = "activecampaign_default"
-    conn_type = "activecampaign"
-    hook_name = "ActiveCampaign"
-
-    def __init__(self, activecampaign_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.activecampaign_conn_id = activecampaign_conn_id
+    def __init__(
+        self, activecampaign_conn_id: str = ActiveCampaignConnectionHook.default_conn_name, **kwargs: Any
+    ) -> None:
+        super().__init__(activecampaign_conn_id, **kwargs)
         self._settings: TransportSettings | None = None
         self._client: httpx.AsyncClient | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(activecampaign_conn_id={self.activecampaign_conn_id!r})"
 
     async def get_settings(self) -> TransportSettings:
         """The validated connection settings, fetched once per hook."""

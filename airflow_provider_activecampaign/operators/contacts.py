@@ -54,7 +54,7 @@ from airflow_provider_activecampaign.operators.base import (
     default_failures_path,
     failure_ratio_message,
 )
-from airflow_provider_activecampaign.records.names import split_names
+from airflow_provider_activecampaign.records.names import resolve_ids, split_names
 from airflow_provider_activecampaign.records.sources import DEFAULT_ENCODING
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
 from airflow_provider_activecampaign.triggers.contacts import ActiveCampaignBulkImportTrigger
@@ -215,8 +215,24 @@ class _ContactSyncOperator(ActiveCampaignBaseOperator):
     def failures_location(self, context: Context) -> str:
         return str(self.failures_path or default_failures_path(context))
 
-    def run_audience(self, context: Context, spec: AudienceSpec) -> dict[str, Any]:
+    #: The audience features and their paths, set by each contact sync operator.
+    audience: audience.AudienceOptions
+    state_path: Any
+    plan_path: Any
+    history_path: Any
+    changelog_path: Any
+    max_removals: Any
+
+    def run_audience(self, context: Context) -> dict[str, Any]:
         """Plan against the state; then, unless ``mode="plan"``, apply that plan."""
+        spec = AudienceSpec(
+            self.audience,
+            state_path=self.state_path,
+            plan_path=self.plan_path,
+            history_path=self.history_path,
+            changelog_path=self.changelog_path,
+            max_removals=self.max_removals,
+        )
         service = self.service()
         summary = service.plan(context, spec)
         if spec.options.mode == "plan":
@@ -344,15 +360,7 @@ class ActiveCampaignSyncContactsOperator(_ContactSyncOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         if self.audience.enabled:  # the deprecated parameters: what ActiveCampaignAudienceSyncOperator does
-            spec = AudienceSpec(
-                self.audience,
-                state_path=self.state_path,
-                plan_path=self.plan_path,
-                history_path=self.history_path,
-                changelog_path=self.changelog_path,
-                max_removals=self.max_removals,
-            )
-            return self.run_audience(context, spec)
+            return self.run_audience(context)
         outcome = self.service(wait_for_completion=self.wait_for_completion).run(
             self.failures_location(context), defer_after=self.defer_after if self.deferrable else None
         )
@@ -465,15 +473,7 @@ class ActiveCampaignAudienceSyncOperator(_ContactSyncOperator):
         self.max_removals = max_removals
 
     def execute(self, context: Context) -> dict[str, Any]:
-        spec = AudienceSpec(
-            self.audience,
-            state_path=self.state_path,
-            plan_path=self.plan_path,
-            history_path=self.history_path,
-            changelog_path=self.changelog_path,
-            max_removals=self.max_removals,
-        )
-        return self.run_audience(context, spec)
+        return self.run_audience(context)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -582,7 +582,7 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
         if self.list_id not in (None, ""):
             wanted = str(self.list_id).strip()
             try:
-                params["listid"] = hook.resolve_ids("lists", key="lists", wanted=[wanted], kind="list")[
+                params["listid"] = resolve_ids(hook, "lists", key="lists", wanted=[wanted], kind="list")[
                     wanted
                 ]
             except ActiveCampaignNotFoundError as error:

@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
-from airflow_provider_activecampaign.records.names import split_names
+from airflow_provider_activecampaign.records.names import resolve_ids, split_names
 from airflow_provider_activecampaign.webhooks import reconcile, registration
 from airflow_provider_activecampaign.webhooks.assets import activecampaign_event_asset
 from airflow_provider_activecampaign.webhooks.events import SOURCES, account_host, parse_date_time
@@ -272,8 +272,8 @@ class ActiveCampaignReconcileWebhookEventsOperator(ActiveCampaignBaseOperator):
             return []
         if isinstance(wanted, str | int):
             wanted = [wanted]
-        resolved = self.hook.resolve_ids(
-            endpoint, key=key, wanted=[str(w) for w in wanted], name_fields=name_fields, kind=kind
+        resolved = resolve_ids(
+            self.hook, endpoint, key=key, wanted=[str(w) for w in wanted], name_fields=name_fields, kind=kind
         )
         return list(dict.fromkeys(resolved.values()))
 

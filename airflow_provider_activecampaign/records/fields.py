@@ -438,6 +438,23 @@ def same_value(current: Any, wanted: FieldValue) -> bool:
     return text == wanted.value
 
 
+def update_body(
+    changed: Mapping[str, Any], fields: Iterable[FieldValue], stored: Mapping[str, tuple[str, Any]]
+) -> tuple[dict[str, Any], list[FieldValue]] | None:
+    """The ``PUT`` body of what differs (attributes and field values), and those field values.
+
+    ``None`` when nothing differs, so an unchanged record costs no request. ``stored`` is the
+    owner's ``{field id: (datum id, value)}`` from :func:`field_data_index`.
+    """
+    changed_fields = [f for f in fields if not same_value(stored.get(f.field.id, (None, None))[1], f)]
+    if not changed and not changed_fields:
+        return None
+    body: dict[str, Any] = dict(changed)
+    if changed_fields:
+        body["fields"] = [f.as_api() for f in changed_fields]
+    return body, changed_fields
+
+
 def field_data_index(
     hook: ActiveCampaignHook, kind: str, owner_key: str
 ) -> dict[str, dict[str, tuple[str, Any]]]:

@@ -72,13 +72,7 @@ class ActiveCampaignBulkImportSensor(ActiveCampaignDeferrableSensor):
         for batch_id in watch.unfinished():
             info = watch.observe(read_import_info(self.hook, batch_id))
             if not info.done:
-                self.log.info(
-                    "Bulk import %s is %s; %d of %d batches finished.",
-                    batch_id,
-                    info.status,
-                    len(watch.finished),
-                    len(ids),
-                )
+                self.log.info(watch.progress(info))
                 return PokeReturnValue(is_done=False)
             self.log.info(
                 "Bulk import %s %s: %d imported, %d failed.",

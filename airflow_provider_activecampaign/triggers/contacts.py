@@ -47,12 +47,6 @@ class ActiveCampaignBulkImportTrigger(ActiveCampaignPollTrigger):
         for batch_id in watch.unfinished():
             info = watch.observe(await aread_import_info(hook, batch_id))
             if not info.done:
-                self.log.info(
-                    "Bulk import %s is %s; %d of %d batches finished.",
-                    batch_id,
-                    info.status,
-                    len(watch.finished),
-                    len(self.batch_ids),
-                )
+                self.log.info(watch.progress(info))
                 return None
         return {"batches": watch.results()}

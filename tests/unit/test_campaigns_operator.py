@@ -8,9 +8,9 @@ from unittest.mock import MagicMock
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_activecampaign.campaigns import sender
 from airflow_provider_activecampaign.campaigns.api import ActiveCampaignCampaignError
 from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError, ActiveCampaignError
-from airflow_provider_activecampaign.operators import campaigns as module
 from airflow_provider_activecampaign.operators.campaigns import ActiveCampaignSendCampaignOperator
 
 PARTS: dict[str, Any] = {
@@ -45,10 +45,9 @@ class FakeHook:
         return FakeConnection(self.extra)
 
     def paginate(self, endpoint: str, *, key: str, params: Any = None) -> Any:
+        if endpoint == "lists":
+            return iter([{"id": "1", "name": "News"}])
         return iter(self.scans.pop(0) if len(self.scans) > 1 else self.scans[0])
-
-    def resolve_ids(self, endpoint: str, *, key: str, wanted: Any, kind: str | None = None) -> dict[str, str]:
-        return {w: "1" for w in wanted}
 
     def get(self, endpoint: str, params: Any = None) -> Any:
         if endpoint == "contacts":
@@ -128,7 +127,7 @@ def test_a_draft_with_the_name_is_refused_without_retry() -> None:
 
 
 def test_ambiguous_create_is_read_back_not_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(module, "READ_BACK_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr(sender, "READ_BACK_DELAYS", (0.0, 0.0))
     hook = FakeHook([[], [], [{"id": "31", "name": "N", "status": "1"}]])
     hook.create_error = ActiveCampaignAmbiguousWriteError("maybe", method="POST", url="u")
     result = run(ActiveCampaignSendCampaignOperator(task_id="send", name="N", lists="News", **PARTS), hook)
@@ -138,7 +137,7 @@ def test_ambiguous_create_is_read_back_not_repeated(monkeypatch: pytest.MonkeyPa
 
 
 def test_ambiguous_create_not_found_fails_retryably(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(module, "READ_BACK_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr(sender, "READ_BACK_DELAYS", (0.0, 0.0))
     hook = FakeHook([[]])
     hook.create_error = ActiveCampaignAmbiguousWriteError("maybe", method="POST", url="u")
     # (It used to say "nothing was sent": untrue if the create lands late and its send goes out.)
@@ -151,7 +150,7 @@ def test_ambiguous_create_not_found_fails_retryably(monkeypatch: pytest.MonkeyPa
 def test_a_retry_does_not_create_again_before_the_lost_create_settles(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(module, "READ_BACK_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr(sender, "READ_BACK_DELAYS", (0.0, 0.0))
     hook = FakeHook([[], [], [], []])
     hook.create_error = ActiveCampaignAmbiguousWriteError("maybe", method="POST", url="u")
     operator = ActiveCampaignSendCampaignOperator(task_id="send", name="N", lists="News", **PARTS)

@@ -116,3 +116,10 @@ def test_the_sync_sensor_and_trigger_read_through_the_one_module() -> None:
     assert sync.read_import_info is read_import_info
     assert sensor.read_import_info is read_import_info
     assert trigger.aread_import_info is aread_import_info
+
+
+def test_watch_says_how_far_the_batches_are_for_the_sensor_and_trigger_alike() -> None:
+    watch = ImportWatch(["a", "b"])
+    watch.observe(ImportInfo.parse("a", {"status": "completed", "success": ["1"]}))
+    waiting = watch.observe(ImportInfo.parse("b", {"status": "active"}))
+    assert watch.progress(waiting) == "Bulk import b is active; 1 of 2 batches finished."

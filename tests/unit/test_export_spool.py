@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from airflow_provider_activecampaign.exports.deletes import IdSet
 from airflow_provider_activecampaign.exports.spool import RecordSpool
 
 
@@ -38,4 +39,13 @@ def test_closing_removes_the_file(tmp_path: Path) -> None:
     spool.put("1", 0.0, {"id": "1"})
     assert path.exists()
     spool.close()
+    assert not path.exists()
+
+
+def test_an_id_set_is_scratch_space_too_gone_when_its_block_ends(tmp_path: Path) -> None:
+    path = tmp_path / "ids.sqlite"
+    with IdSet(path) as ids:
+        ids.add_all(["10", "9", "x", "9"])
+        assert list(ids) == ["9", "10", "x"]  # the export's id order, once each
+        assert path.exists()
     assert not path.exists()

@@ -412,29 +412,6 @@ def test_get_contact_by_email_none(http: MagicMock) -> None:
     assert hook().get_contact_by_email("ann@example.com") is None
 
 
-def test_resolve_ids_by_name_and_id_and_refuses_unknown_names(http: MagicMock) -> None:
-    lists = {
-        "lists": [{"id": "1", "name": "Newsletter"}, {"id": "2", "name": "Customers"}],
-        "meta": {"total": "2"},
-    }
-    http.return_value = response(200, lists)
-    assert hook().resolve_ids("lists", key="lists", wanted=["newsletter", "2"]) == {
-        "newsletter": "1",
-        "2": "2",
-    }
-    with pytest.raises(ActiveCampaignNotFoundError) as info:
-        hook().resolve_ids("lists", key="lists", wanted=["Newsleter"])
-    assert "'Newsleter'" in str(info.value)
-    assert "'Customers', 'Newsletter'" in str(info.value)
-
-
-def test_resolve_ids_refuses_ambiguous_names(http: MagicMock) -> None:
-    tags = {"tags": [{"id": "1", "tag": "VIP"}, {"id": "2", "tag": "vip"}], "meta": {"total": "2"}}
-    http.return_value = response(200, tags)
-    with pytest.raises(ActiveCampaignValidationError, match="ambiguous"):
-        hook().resolve_ids("tags", key="tags", wanted=["VIP"], name_fields=("tag",))
-
-
 # --------------------------------------------------------------------------------------------------
 # test_connection never raises
 # --------------------------------------------------------------------------------------------------

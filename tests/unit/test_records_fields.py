@@ -130,3 +130,15 @@ def test_there_is_one_record_rejected_and_one_field_model() -> None:
         "field": "Renewal",
         "reason": "'x' is not a date",
     }
+
+
+def test_an_update_sends_only_what_differs_and_nothing_when_all_is_stored() -> None:
+    """One update rule for deals and accounts: attributes that changed, field values that differ."""
+    renewal = fields.format_value(CustomField("3", "Renewal", "date"), "2025-01-31")
+    score = fields.format_value(CustomField("5", "Score", "number"), 7)
+    assert renewal is not None
+    assert score is not None
+    stored = {"3": ("d1", "2025-01-31T00:00:00-05:00"), "5": ("d2", "7.00")}
+    assert fields.update_body({}, [renewal, score], stored) is None
+    update = fields.update_body({"title": "New"}, [renewal, score], {"3": ("d1", "2025-01-31")})
+    assert update == ({"title": "New", "fields": [{"customFieldId": 5, "fieldValue": "7"}]}, [score])

@@ -283,15 +283,8 @@ def prepare_tracking_call(settings: TransportSettings, form: Mapping[str, Any]) 
     key, so it is not idempotent: a 429 or a refused connection (nothing recorded) is retried, a 5xx
     or a dropped connection after sending is an ambiguous write and is never resent.
     """
-    if not settings.event_tracking_actid or not settings.event_tracking_secret:
-        missing = [
-            name
-            for name, value in (
-                ("event_tracking_actid", settings.event_tracking_actid),
-                ("event_tracking_secret", settings.event_tracking_secret),
-            )
-            if not value
-        ]
+    missing = settings.missing_tracking_extras
+    if missing:
         raise ActiveCampaignConfigError(
             f"The ActiveCampaign connection has no {' and no '.join(missing)} extra: "
             "events cannot be tracked.",

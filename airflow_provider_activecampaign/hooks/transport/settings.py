@@ -313,6 +313,18 @@ class TransportSettings:
         return tuple(dict.fromkeys(secret for secret in found if secret))
 
     @property
+    def missing_tracking_extras(self) -> list[str]:
+        """The event tracking extras this connection lacks (both are needed to track an event)."""
+        return [
+            name
+            for name, value in (
+                ("event_tracking_actid", self.event_tracking_actid),
+                ("event_tracking_secret", self.event_tracking_secret),
+            )
+            if not value
+        ]
+
+    @property
     def rate_limit_backend_connection(self) -> str | None:
         """The Airflow connection id the Redis backend is named by, if it is one."""
         return self.rate_limit_backend if backend_kind(self.rate_limit_backend) == "connection" else None
