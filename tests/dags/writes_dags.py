@@ -1,4 +1,5 @@
-"""DAGs for the deal, account, event, erasure, custom-object and e-commerce integration tests (``dag.test()`` via ``run_dag``).
+"""DAGs for the records writers' integration tests (deals, accounts, events, erasure, custom objects,
+e-commerce), run with ``dag.test()`` via ``run_dag``.
 
 Inputs come from the run's ``conf``; templates render to native objects. Each DAG allows one retry
 (no delay), so a test can fail the first try and watch the second.
