@@ -157,3 +157,22 @@ def test_real_time_orders_only_when_asked_and_an_unknown_store_fails_before_writ
             )
         )
     assert posts(emulator, "ecomOrders") == 1
+
+
+def test_the_example_dag_backfills_the_shop_once(emulator: EmulatorFixture, run_dag: Any) -> None:
+    emulator.configure(speed=50)
+    first = run_dag("activecampaign_ecommerce_backfill")
+    assert run_dag.task_states(first) == {"customers": "success", "orders": "success"}
+    assert run_dag.xcom(first, "orders")["created"] == 3
+    orders = [o for o in emulator.crm("ecom_orders")["ecom_orders"] if o["externalid"].startswith("ord-500")]
+    assert sorted((o["externalid"], o["source"], o["totalProducts"]) for o in orders) == [
+        ("ord-5001", "0", "2"),
+        ("ord-5002", "0", "1"),
+        ("ord-5003", "0", "1"),
+    ]
+    again = run_dag("activecampaign_ecommerce_backfill")
+    assert (run_dag.xcom(again, "customers")["unchanged"], run_dag.xcom(again, "orders")["unchanged"]) == (
+        3,
+        3,
+    )
+    assert (posts(emulator, "ecomCustomers"), posts(emulator, "ecomOrders")) == (3, 3)
