@@ -117,6 +117,10 @@ class EcomCustomerUpserter:
         return "created"
 
     def _update(self, existing: dict[str, Any], wanted: dict[str, Any]) -> str:
+        if any(name not in existing for name in wanted):
+            # SPEC's list example has no acceptsMarketing (its single read has): read it, not guess.
+            read = self.hook.get(f"ecomCustomers/{existing['id']}")
+            existing = {**existing, **((read or {}).get("ecomCustomer") or {})}
         changed = {
             name: value
             for name, value in wanted.items()

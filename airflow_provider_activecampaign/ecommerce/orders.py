@@ -255,6 +255,10 @@ class EcomOrderUpserter:
 
     def _same(self, existing: dict[str, Any], order_id: str, wanted: dict[str, Any]) -> bool:
         """Whether the stored order already is what the record says (products read only if needed)."""
+        if any(name not in existing for name in wanted if name != "orderProducts"):
+            # SPEC's list example lacks some attributes its single read has (externalUpdatedDate).
+            read = self.hook.get(f"ecomOrders/{order_id}")
+            existing = {**existing, **((read or {}).get("ecomOrder") or {})}
         for name, value in wanted.items():
             have = existing.get(name)
             if name == "orderProducts":

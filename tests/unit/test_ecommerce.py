@@ -164,6 +164,11 @@ class FakeStoreHook:
             raise ActiveCampaignAmbiguousWriteError("timed out")
         return {"ecomOrder": {"id": order["id"]}}
 
+    def get(self, endpoint: str, params: Any = None) -> Any:
+        self.calls.append(("GET", endpoint, params))
+        customer = next(c for c in self.customers if endpoint == f"ecomCustomers/{c['id']}")
+        return {"ecomCustomer": {**customer, "acceptsMarketing": "1"}}
+
     def put(self, endpoint: str, json: Any = None) -> Any:
         self.calls.append(("PUT", endpoint, json))
         return {}
@@ -276,6 +281,28 @@ def test_a_new_order_without_what_post_requires_is_rejected_before_any_write(tmp
     )
     assert error.field == "customer_externalid"
     assert not [c for c in hook.calls if c[0] != "GET"]
+
+
+def test_a_customer_is_compared_with_its_single_read_when_the_list_lacks_a_field(tmp_path: Any) -> None:
+    hook = FakeStoreHook()  # its listing has no acceptsMarketing, as SPEC's list example
+    writer = EcomCustomerUpserter(
+        hook,  # type: ignore[arg-type]
+        "shop",
+        journal=WriteJournal(str(tmp_path / "j"), "s", settle=0.0),
+        deadline_seconds=1.0,
+    )
+    writer.prepare(["externalid", "email", "acceptsMarketing"])
+    assert (
+        writer.upsert({"externalid": "c-1", "email": "ANN@example.com", "acceptsMarketing": "yes"})
+        == "unchanged"
+    )
+    assert ("GET", "ecomCustomers/5", None) in hook.calls
+    assert (
+        writer.upsert({"externalid": "c-1", "email": "ann@example.com", "acceptsMarketing": 0}) == "updated"
+    )
+    assert [c for c in hook.calls if c[0] == "PUT"] == [
+        ("PUT", "ecomCustomers/5", {"ecomCustomer": {"acceptsMarketing": "0"}})
+    ]
 
 
 def test_columns_connection_and_source_are_checked_before_writing(tmp_path: Any) -> None:
