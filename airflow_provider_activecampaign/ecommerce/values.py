@@ -18,19 +18,27 @@ from typing import Any
 from airflow_provider_activecampaign.records.dates import UnparseableDateError, parse_ac_datetime
 from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email
 from airflow_provider_activecampaign.records.failures import RecordRejected
+from airflow_provider_activecampaign.records.upsert import empty
 
 #: The largest amount the reference's ``int32`` fields hold (2^31 - 1 cents).
 INT32_MAX = 2**31 - 1
 AMOUNT_UNITS = ("minor", "major")
+__all__ = [
+    "AMOUNT_UNITS",
+    "cents",
+    "currency",
+    "email",
+    "empty",
+    "external_id",
+    "flag",
+    "products",
+    "timestamp",
+]
 #: ``orderProducts`` keys of the request schemas; the first four are required on ``POST /ecomOrders``.
 PRODUCT_REQUIRED = ("externalid", "name", "price", "quantity")
 PRODUCT_TEXT = ("category", "sku", "description", "imageUrl", "productUrl")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
-
-
-def empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def external_id(value: Any, field: str = "externalid") -> str:
