@@ -49,6 +49,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.deals",
                     f"{PACKAGE}.operators.accounts",
                     f"{PACKAGE}.operators.customobjects",
+                    f"{PACKAGE}.operators.ecommerce",
                     f"{PACKAGE}.operators.events",
                     f"{PACKAGE}.operators.erasure",
                     f"{PACKAGE}.operators.approval",

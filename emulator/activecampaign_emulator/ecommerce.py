@@ -37,6 +37,9 @@ _CDATE, _UDATE = "_cdate", "_udate"
 #: (``GET /ecomOrders`` vs ``GET /ecomOrders/{id}``; ``POST`` product sideloads vs reads).
 _ORDER_NUMBERS = ("totalPrice", "shippingAmount", "taxAmount", "discountAmount", "totalProducts", "state")
 _PRODUCT_NUMBERS = ("price", "quantity")
+#: SPEC ``PUT /ecomOrders/{id}``'s answer: amounts as numbers, but ``state`` and the product
+#: sideloads' ``price``/``quantity`` as strings.
+_UPDATED_ORDER_NUMBERS = ("totalPrice", "shippingAmount", "taxAmount", "discountAmount", "totalProducts")
 
 
 def _public(record: Mapping[str, Any], base: str, numbers: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -457,7 +460,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         record["updatedDate"] = record["tstamp"] = iso(req.now, req.ctx.tz)
         record[_UDATE] = req.now
         _refresh_customer(book, record["customerid"])
-        return req.json_response(_order_answer(req, book, record))
+        return req.json_response(_order_answer(req, book, record, updated=True))
 
     def delete_order(req: ApiRequest) -> Response:
         record = one(book.ecom_orders, "EcomOrder", req, "ecomOrderId")
@@ -506,12 +509,22 @@ def _text_of(attr: str) -> Callable[[dict[str, Any]], str]:
     return lambda record: str(record.get(attr) or "")
 
 
-def _order_answer(req: ApiRequest, book: CrmBook, order: dict[str, Any]) -> dict[str, Any]:
-    """SPEC ``POST /ecomOrders`` 201 body: connection, products and discounts sideloaded."""
+def _order_answer(
+    req: ApiRequest, book: CrmBook, order: dict[str, Any], *, updated: bool = False
+) -> dict[str, Any]:
+    """SPEC ``POST /ecomOrders`` 201 body: connection, products and discounts sideloaded; with
+    ``updated``, SPEC ``PUT /ecomOrders/{id}``'s 200 body (products and discounts; numbers as it
+    prints them)."""
     base = req.ctx.base
     connection = book.connections.get(parse_int_id(order["connectionid"]) or 0)
     customer = book.ecom_customers.get(parse_int_id(order["customerid"]) or 0)
     products = [book.ecom_products[int(p)] for p in order["orderProducts"] if int(p) in book.ecom_products]
+    if updated:
+        return {
+            "ecomOrderProducts": [_public(p, base) for p in products],
+            "ecomOrderDiscounts": [],
+            "ecomOrder": {**_public(order, base, _UPDATED_ORDER_NUMBERS), "orderDiscounts": []},
+        }
     return {
         "connections": [_public(connection, base)] if connection else [],
         "ecomCustomers": [_public(customer, base)] if customer else [],

@@ -1,4 +1,5 @@
-"""DAGs for the deal, account, event and erasure integration tests (``dag.test()`` via ``run_dag``).
+"""DAGs for the records writers' integration tests (deals, accounts, events, erasure, custom objects,
+e-commerce), run with ``dag.test()`` via ``run_dag``.
 
 Inputs come from the run's ``conf``; templates render to native objects. Each DAG allows one retry
 (no delay), so a test can fail the first try and watch the second.
@@ -15,6 +16,10 @@ from airflow_provider_activecampaign.operators.customobjects import (
     ActiveCampaignUpsertCustomObjectRecordsOperator,
 )
 from airflow_provider_activecampaign.operators.deals import ActiveCampaignSyncDealsOperator
+from airflow_provider_activecampaign.operators.ecommerce import (
+    ActiveCampaignUpsertEcomCustomersOperator,
+    ActiveCampaignUpsertEcomOrdersOperator,
+)
 from airflow_provider_activecampaign.operators.erasure import ActiveCampaignEraseContactsOperator
 from airflow_provider_activecampaign.operators.events import ActiveCampaignTrackEventsOperator
 
@@ -75,6 +80,26 @@ with _dag("writes_custom_objects"):
         schema="{{ dag_run.conf.get('schema', 'Subscription') }}",
         records="{{ dag_run.conf['records'] }}",
         relationship_columns={"contact_id": "primary-contact"},
+        failures_path="{{ dag_run.conf['failures_path'] }}",
+        max_failure_ratio=0.5,
+    )
+
+
+with _dag("writes_ecom_customers"):
+    ActiveCampaignUpsertEcomCustomersOperator(
+        task_id="customers",
+        connection="{{ dag_run.conf.get('connection', 'examplestore') }}",
+        records="{{ dag_run.conf['records'] }}",
+        failures_path="{{ dag_run.conf['failures_path'] }}",
+        max_failure_ratio=0.5,
+    )
+
+with _dag("writes_ecom_orders"):
+    ActiveCampaignUpsertEcomOrdersOperator(
+        task_id="orders",
+        connection="{{ dag_run.conf.get('connection', 'examplestore') }}",
+        records="{{ dag_run.conf['records'] }}",
+        currency="USD",
         failures_path="{{ dag_run.conf['failures_path'] }}",
         max_failure_ratio=0.5,
     )

@@ -109,6 +109,33 @@ def test_create_connection_customer_and_order(
     assert emulator.crm("counts")["counts"]["ecom_orders"] == 40
 
 
+def test_update_customer_and_order_answer_as_the_reference(api: httpx.Client, check_example: Check) -> None:
+    """PUT /ecomCustomers/{id} and PUT /ecomOrders/{id} (the e-commerce writers' updates)."""
+    customer = check_example(
+        api.put("ecomCustomers/1", json={"ecomCustomer": {"acceptsMarketing": "1"}}), "ecom_customer_update"
+    )["ecomCustomer"]
+    assert (customer["id"], customer["acceptsMarketing"]) == ("1", "1")
+    updated = check_example(
+        api.put(
+            "ecomOrders/1",
+            json={
+                "ecomOrder": {
+                    "externalid": "order-1",
+                    "totalPrice": 4900,
+                    "orderProducts": [
+                        {"externalid": "PROD12345", "name": "Pogo Stick", "price": 4900, "quantity": 1}
+                    ],
+                }
+            },
+        ),
+        "ecom_order_update",
+    )
+    assert (updated["ecomOrder"]["id"], updated["ecomOrder"]["totalPrice"]) == ("1", 4900)
+    assert [p["name"] for p in updated["ecomOrderProducts"]] == ["Pogo Stick"]
+    products = api.get("ecomOrders/1/orderProducts").json()["ecomOrderProducts"]
+    assert [(p["externalid"], p["price"]) for p in products] == [("PROD12345", "4900")]
+
+
 def test_notes_and_tasks(
     api: httpx.Client,
     check_example: Check,

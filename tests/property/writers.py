@@ -637,6 +637,85 @@ def _custom_objects_check(ctx: Context, conf: dict[str, Any], tries: list[dict[s
     )
 
 
+# -- e-commerce customers and orders, upserted by externalid ----------------------------------------
+#: The default seed's store (connection 1) and one of its customers (``cust-1``).
+STORE = "examplestore"
+ECOM_CUSTOMERS = [f"pc-{i}" for i in range(ITEMS)]
+ECOM_ORDERS = [f"po-{i}" for i in range(ITEMS)]
+
+
+def _by_externalid(line: dict[str, Any]) -> str | None:
+    return None if line.get("externalid") is None else str(line["externalid"])
+
+
+def _ecom_customers_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.ecommerce import ActiveCampaignUpsertEcomCustomersOperator
+
+    return ActiveCampaignUpsertEcomCustomersOperator(
+        task_id="write",
+        connection=STORE,
+        records=from_conf("records"),
+        failures_path=from_conf("failures_path"),
+    )
+
+
+def _ecom_customers_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx)
+    records = [
+        {"externalid": key, "email": f"{key}@example.com", "acceptsMarketing": 1} for key in ECOM_CUSTOMERS
+    ]
+    return {"records": records, "failures_path": str(ctx.workdir / "failures.jsonl")}
+
+
+def _ecom_customers_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    """One customer per externalid, each with its email (POST has no upsert: a resend duplicates)."""
+    stored = ctx.client.crm("ecom_customers")["ecom_customers"]
+    found = [str(c["externalid"]) for c in stored if c["email"] == f"{c['externalid']}@example.com"]
+    counts, dup, missing = tally(found, ECOM_CUSTOMERS)
+    return judge(counts, dup, missing, report(conf["failures_path"]), _by_externalid, unknown_allowed=False)
+
+
+def _ecom_orders_build() -> BaseOperator:
+    from airflow_provider_activecampaign.operators.ecommerce import ActiveCampaignUpsertEcomOrdersOperator
+
+    return ActiveCampaignUpsertEcomOrdersOperator(
+        task_id="write",
+        connection=STORE,
+        records=from_conf("records"),
+        failures_path=from_conf("failures_path"),
+    )
+
+
+def _ecom_orders_prepare(ctx: Context) -> dict[str, Any]:
+    reset(ctx)
+    product = {"externalid": "PROD-POGO", "name": "Pogo Stick", "price": 4900, "quantity": 1}
+    records = [
+        {
+            "externalid": key,
+            "customer_externalid": "cust-1",
+            "email": "shopper1@example.com",
+            "totalPrice": 4900,
+            "currency": "USD",
+            "externalCreatedDate": "2024-03-01T10:00:00Z",
+            "orderProducts": [product],
+        }
+        for key in ECOM_ORDERS
+    ]
+    return {"records": records, "failures_path": str(ctx.workdir / "failures.jsonl")}
+
+
+def _ecom_orders_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
+    """One order per externalid, each with its total and one product (a resent POST is a second order)."""
+    stored = ctx.client.crm("ecom_orders")["ecom_orders"]
+    found = [
+        str(o["externalid"])
+        for o in stored
+        if (o["totalPrice"], o["totalProducts"], o["source"]) == ("4900", "1", "0")
+    ]
+    counts, dup, missing = tally(found, ECOM_ORDERS)
+    return judge(counts, dup, missing, report(conf["failures_path"]), _by_externalid, unknown_allowed=False)
+
+
 WRITERS: dict[str, Writer] = {
     w.name: w
     for w in [
@@ -764,6 +843,20 @@ WRITERS: dict[str, Writer] = {
             _custom_objects_prepare,
             _custom_objects_check,
             sample_reads=(1, 2),
+        ),
+        Writer(
+            "ecom_customers",
+            "airflow_provider_activecampaign.operators.ecommerce:ActiveCampaignUpsertEcomCustomersOperator",
+            _ecom_customers_build,
+            _ecom_customers_prepare,
+            _ecom_customers_check,
+        ),
+        Writer(
+            "ecom_orders",
+            "airflow_provider_activecampaign.operators.ecommerce:ActiveCampaignUpsertEcomOrdersOperator",
+            _ecom_orders_build,
+            _ecom_orders_prepare,
+            _ecom_orders_check,
         ),
     ]
 }
