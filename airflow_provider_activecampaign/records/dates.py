@@ -26,8 +26,8 @@ _SHAPE = re.compile(
     r"(?:[T ]\d{1,2}:\d{1,2}(?::\d{1,2}(?:\.\d{1,6})?)?)?"
     r"(?:\s*(?:Z|[+-]\d{2}(?::?\d{2})?))?"
 )
-#: ActiveCampaign's "no date" (old rows, never-set fields).
-_NO_DATE = re.compile(r"0000-00-00(?:[T ]00:00:00)?")
+#: ActiveCampaign's "no date" (old rows, never-set fields), also with the account's offset.
+_NO_DATE = re.compile(r"0000-00-00(?:[T ]00:00:00(?:\s*(?:Z|[+-]\d{2}(?::?\d{2})?))?)?")
 
 
 class UnparseableDateError(ValueError):
