@@ -38,7 +38,7 @@ def main(survey: str) -> None:
     for line in Path(survey).read_text().splitlines() if Path(survey).exists() else []:
         data = json.loads(line)
         found.add((data["method"], data["template"] or data["path"]))
-    found = {(m, re.sub(r"/contacts/\d+/", "/contacts/{id}/", p)) for m, p in found}
+    found = {(m, re.sub(r"(?<!/api)/\d+(?=/|$)", "/{id}", p)) for m, p in found}
     old = json.loads(TARGET.read_text()) if TARGET.exists() else {"operations": []}
     known = {(e["method"], e["path"]): e for e in old["operations"]}
     for key in found - set(known):
