@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_activecampaign.automations.enrolments import parse_ac_timestamp, started_since
 from airflow_provider_activecampaign.campaigns import api as campaigns
+from airflow_provider_activecampaign.exports import parquet
 from airflow_provider_activecampaign.exports.windows import Window, WindowCut, api_date_filter
 from airflow_provider_activecampaign.operators.contacts import ActiveCampaignExportContactsOperator
 
@@ -126,3 +127,27 @@ def test_window_cut_keeps_the_exact_window_and_unreadable_dates(caplog: pytest.L
     assert "Record 5: udate 'garbled'" in caplog.text
     cut({"id": "6", "udate": "2023-01-01T00:00:00-05:00"})  # far outside, on the first page
     assert cut.filter_ignored
+
+
+# -- exports/parquet.py: the time columns' type ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-01T07:00:00-05:00", datetime(2024, 3, 1, 12, tzinfo=UTC)),  # as before
+        ("2018-11-06 02:26:07", datetime(2018, 11, 6, 2, 26, 7, tzinfo=UTC)),  # naive is UTC, as before
+        ("2024-03-01T7:00:00-05:00", datetime(2024, 3, 1, 12, tzinfo=UTC)),  # was a string column
+        ("2021-04-16T16:12:22.222685095Z", datetime(2021, 4, 16, 16, 12, 22, 222685, tzinfo=UTC)),  # idem
+        ("0000-00-00 00:00:00", None),  # no date: null (was a string column)
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parquet_time_columns(text: str | None, expected: datetime | None) -> None:
+    assert parquet._timestamp(text) == expected
+
+
+def test_a_parquet_time_value_that_is_no_date_makes_a_string_column() -> None:
+    with pytest.raises(ValueError, match="not a date ActiveCampaign writes"):
+        parquet._timestamp("soon")
