@@ -2,6 +2,7 @@
 
     ACTIVECAMPAIGN_REFERENCE_SURVEY=/tmp/survey.jsonl python -m pytest tests/integration
     python scripts/reference_operations.py /tmp/survey.jsonl
+    python scripts/reference_operations.py --summary   # which of them the reference has
 
 The survey (the emulator plugin's survey mode) lists each test's deviations from the reference in
 the file and the operations used in ``<file>.operations``; this keeps the operations already
@@ -67,5 +68,22 @@ def main(survey: str) -> None:
     print(f"{len(known)} operations ({len(found)} in this survey) -> {TARGET.relative_to(ROOT)}")
 
 
+def summary() -> None:
+    """How many listed operations the reference has, and which it has not (allowlisted or exempt)."""
+    document = json.loads((TARGET.parent / "activecampaign-v3.openapi.json").read_text())
+    listed = json.loads(TARGET.read_text())["operations"]
+    outside = [
+        f"{entry['method']} {entry['path']}"
+        for entry in listed
+        if entry["method"].lower() not in document["paths"].get(entry["path"].removeprefix("/api/3"), {})
+        or not entry["path"].startswith("/api/3/")
+    ]
+    print(
+        f"{len(listed)} operations; {len(listed) - len(outside)} are operations of the reference; "
+        f"{len(outside)} are not:"
+    )
+    print("\n".join(f"  {line}" for line in outside))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    summary() if sys.argv[1:] == ["--summary"] else main(sys.argv[1])
