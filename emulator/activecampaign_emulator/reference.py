@@ -195,6 +195,7 @@ class ReferenceValidator:
             except OperationNotFound as exc:
                 return [Deviation(method, request.path, None, OPERATION_NOT_FOUND, str(exc))]
             template = API_PREFIX + str(found.path_result.pattern)
+            self._templates[(method, request.path)] = template
             # Validation only: unmarshalling a 250-contact body costs 30 times as much.
             errors = list(self._api.request_validator.iter_errors(mock))
         deviations: list[Deviation] = []
@@ -250,7 +251,15 @@ class ReferenceValidator:
     def _operation_of(self) -> dict[tuple[str, str], tuple[str, str]]:
         return {}
 
+    @cached_property
+    def _templates(self) -> dict[tuple[str, str], str]:
+        """``(method, path) -> reference template``, as the check found it (no second lookup)."""
+        return {}
+
     def _template_of(self, request: ObservedRequest) -> str | None:
+        known = self._templates.get((request.method.upper(), request.path))
+        if known is not None:
+            return known
         with self._lock:
             try:
                 found = self._finder.find(request.method.lower(), _HOST + request.path)
