@@ -1,11 +1,15 @@
 """Write tests/fixtures/reference/provider_operations.json from a survey run of the test suite.
 
-    ACTIVECAMPAIGN_REFERENCE_SURVEY=/tmp/survey.jsonl python -m pytest tests/integration tests/unit
+    ACTIVECAMPAIGN_REFERENCE_SURVEY=/tmp/survey.jsonl python -m pytest tests/integration
     python scripts/reference_operations.py /tmp/survey.jsonl
+    python scripts/reference_operations.py --summary   # which of them the reference has
 
 The survey (the emulator plugin's survey mode) lists each test's deviations from the reference in
 the file and the operations used in ``<file>.operations``; this keeps the operations already
-listed (with their exemptions) and adds the new ones.
+listed (with their exemptions) and adds the new ones. Only the ``emulator`` fixture's requests are
+surveyed, i.e. the integration tests'. The suite fails any test that uses an operation this file
+does not list (ini ``activecampaign_reference_operations``), so a missing one is found without a
+survey: add it here or by hand.
 """
 
 from __future__ import annotations
@@ -25,6 +29,16 @@ EXEMPT = {
     "checked by tests/emulator/test_emulator_tracking.py",
     ("GET", "/api/3/contacts/{id}/contactTags"): "not an operation of the reference (only a link in its "
     "contact examples), so it has no example to check against",
+    ("GET", "/api/3/contactLists"): (
+        "reported (tap-activecampaign 1.3.1), not an operation of the reference (it documents only "
+        "POST on this path), so it has no example; tests/emulator/test_emulator_catalog.py checks "
+        "each row against the row of SPEC GET /contacts/{id}/contactLists"
+    ),
+    ("GET", "/api/3/contactTags"): (
+        "reported (tap-activecampaign 1.3.1), not an operation of the reference (it documents only "
+        "POST on this path), so it has no example; tests/emulator/test_emulator_catalog.py checks "
+        "each row against the contactTag of SPEC POST /contactTags"
+    ),
 }
 
 
@@ -38,7 +52,7 @@ def main(survey: str) -> None:
     for line in Path(survey).read_text().splitlines() if Path(survey).exists() else []:
         data = json.loads(line)
         found.add((data["method"], data["template"] or data["path"]))
-    found = {(m, re.sub(r"/contacts/\d+/", "/contacts/{id}/", p)) for m, p in found}
+    found = {(m, re.sub(r"(?<!/api)/\d+(?=/|$)", "/{id}", p)) for m, p in found}
     old = json.loads(TARGET.read_text()) if TARGET.exists() else {"operations": []}
     known = {(e["method"], e["path"]): e for e in old["operations"]}
     for key in found - set(known):
@@ -54,5 +68,22 @@ def main(survey: str) -> None:
     print(f"{len(known)} operations ({len(found)} in this survey) -> {TARGET.relative_to(ROOT)}")
 
 
+def summary() -> None:
+    """How many listed operations the reference has, and which it has not (allowlisted or exempt)."""
+    document = json.loads((TARGET.parent / "activecampaign-v3.openapi.json").read_text())
+    listed = json.loads(TARGET.read_text())["operations"]
+    outside = [
+        f"{entry['method']} {entry['path']}"
+        for entry in listed
+        if entry["method"].lower() not in document["paths"].get(entry["path"].removeprefix("/api/3"), {})
+        or not entry["path"].startswith("/api/3/")
+    ]
+    print(
+        f"{len(listed)} operations; {len(listed) - len(outside)} are operations of the reference; "
+        f"{len(outside)} are not:"
+    )
+    print("\n".join(f"  {line}" for line in outside))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    summary() if sys.argv[1:] == ["--summary"] else main(sys.argv[1])

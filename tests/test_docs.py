@@ -486,3 +486,34 @@ def test_wheel_names_in_the_install_steps_are_this_version() -> None:
     }
     assert names == {__version__}, f"install steps name {sorted(names)}, the package is {__version__}"
     assert f"## {__version__}" in (DOCS / "changelog.md").read_text()
+
+
+#: What a Source cell of docs/emulator.md's behaviour tables must name: the reference (SPEC, DOC:x,
+#: V1:x, a section of the reference notes), a public report, or that it is assumed or no API
+#: behaviour at all (an emulator control or internal).
+_SOURCE = re.compile(
+    r"SPEC|DOC:|V1:|§\d|[Rr]eported|[Aa]ssumed|tap-activecampaign|[Hh]elp centre|nodejs#|"
+    r"Emulator (control|internals)"
+)
+
+
+def test_every_emulator_behaviour_names_its_source() -> None:
+    """Every row of a behaviour table with a Source column says where the behaviour comes from."""
+    unsourced: list[str] = []
+    header: list[str] | None = None
+    for number, line in enumerate((DOCS / "emulator.md").read_text("utf-8").splitlines(), 1):
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if all(set(cell) <= set("-: ") for cell in cells):
+            continue
+        if header is None:
+            header = cells
+        elif "Source" in header and len(cells) == len(header):
+            source = cells[header.index("Source")]
+            if not _SOURCE.search(source):
+                unsourced.append(f"line {number}: {cells[0]!r}: {source!r}")
+    assert unsourced == [], "emulator behaviours without a source, 'reported' or 'assumed':\n" + "\n".join(
+        unsourced
+    )

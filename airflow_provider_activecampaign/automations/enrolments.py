@@ -41,6 +41,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.dates import UnparseableDateError, parse_ac_datetime
 from airflow_provider_activecampaign.records.names import resolve_ids
 from airflow_provider_activecampaign.records.refs import (
     FATAL_ERRORS,
@@ -114,9 +115,12 @@ def is_running(row: Mapping[str, Any]) -> bool:
 
 
 def parse_ac_timestamp(text: Any) -> datetime | None:
-    """An ActiveCampaign date (``2018-09-28T13:50:41-05:00``) as an aware datetime.
+    """An ActiveCampaign date (``2018-09-28T13:50:41-05:00``, ``2018-09-28T1:50:41-05:00``) as an
+    aware datetime, read by the one rule of ``records/dates.py``.
 
-    ``0000-00-00…`` (old rows) is the distant past; ``None`` means absent or unreadable.
+    ``0000-00-00…`` (old rows) is the distant past; ``None`` means absent, without an offset (we
+    cannot place it in time, so we do not guess) or unreadable (warned about here; the callers
+    then take the safe side).
     """
     if not isinstance(text, str) or not text.strip():
         return None
@@ -124,11 +128,14 @@ def parse_ac_timestamp(text: Any) -> datetime | None:
     if value.startswith("0000-00-00"):
         return datetime.min.replace(tzinfo=UTC)
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parse_ac_datetime(value)
+    except UnparseableDateError as error:
+        log.warning(
+            "An enrolment date cannot be read: %s; it counts as recent (nothing is enrolled twice).", error
+        )
         return None
-    if parsed.tzinfo is None:
-        return None  # no offset: we cannot place it in time, so we do not guess
+    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None
     return parsed
 
 

@@ -17,6 +17,7 @@ create that may have happened; the operator then reads back by name.
 from __future__ import annotations
 
 import html as htmllib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,10 +27,13 @@ from airflow.sdk.exceptions import AirflowFailException
 from pendulum.tz.timezone import FixedTimezone, Timezone
 
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError, ActiveCampaignValidationError
+from airflow_provider_activecampaign.records.dates import UnparseableDateError, parse_ac_datetime
 from airflow_provider_activecampaign.records.emails import InvalidEmailError, check_email, email_key
 
 if TYPE_CHECKING:
     from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+
+log = logging.getLogger(__name__)
 
 DRAFT, SCHEDULED, SENDING, PAUSED, STOPPED, COMPLETED, DISABLED = 0, 1, 2, 3, 4, 5, 6
 #: 0-4 and 6 are documented (DOC:schedule/pause/resume/stop-a-campaign); 5 = completed is UNCERTAIN.
@@ -232,16 +236,28 @@ def assumed_utc_warning(sdate: str) -> str:
 
 
 def parse_api_datetime(value: Any) -> pendulum.DateTime | None:
-    """An ISO-8601 date from the v3 API (``2025-03-09T08:00:00-04:00``) as UTC; ``None`` if absent."""
-    if not value or not isinstance(value, str) or value.startswith("0000"):
+    """A date from the v3 API (``2025-03-09T08:00:00-04:00``, also ``2025-03-09T8:00:00-04:00``) as UTC.
+
+    ``None`` when absent (``0000-00-00``, empty) or without an offset (an instant we cannot place).
+    The spellings are the one rule of ``records/dates.py``; a value in none of them is warned about
+    and then ``None`` (the callers only compare or report the date, they never drop a record on it).
+    """
+    moment = _api_moment(value)
+    return pendulum.instance(moment).in_timezone("UTC") if moment is not None else None
+
+
+def _api_moment(value: Any) -> datetime | None:
+    """An aware datetime as ActiveCampaign wrote it (offset kept), or ``None`` (see above)."""
+    if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parse_ac_datetime(value)
+    except UnparseableDateError as error:
+        log.warning("ActiveCampaign sent a date this provider cannot read: %s; it is ignored.", error)
         return None
-    if parsed.tzinfo is None:
+    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
         return None
-    return pendulum.instance(parsed).in_timezone("UTC")
+    return parsed
 
 
 def _format_offset(offset: timedelta | None) -> str:
@@ -258,13 +274,8 @@ def timezone_disagreement(stamp: Any, tz: AccountTimezone) -> str | None:
     v3 renders dates with the account's UTC offset (reference §9), so a message's ``cdate`` shows
     which offset the account used at that moment; comparing at that very instant is DST-safe.
     """
-    if not isinstance(stamp, str) or not stamp or stamp.startswith("0000"):
-        return None
-    try:
-        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
+    parsed = _api_moment(stamp)
+    if parsed is None:
         return None
     actual = parsed.utcoffset()
     expected = pendulum.instance(parsed).in_timezone(tz).utcoffset()

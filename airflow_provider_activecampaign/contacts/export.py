@@ -7,11 +7,10 @@ account's 5 requests a second allow. ``include`` is not in the official referenc
 used; if an account ignores it, the exporter notices the missing sideload and reads those
 contacts' values one request each instead, with a warning.
 
-The date filters: the reference declares ``filters[updated_after]``/``[updated_before]`` as
-``format: date`` and does not document the format or the time zone; the exporter sends
-ISO-8601 datetimes with their UTC offset (``2024-05-01T00:00:00+00:00``), which leaves no doubt
-about the instant, and widens the window's start by an overlap so a contact updated on the
-boundary is never missed (consecutive windows then share a few contacts; deduplicate by ``id``).
+Time windows are the caller's: it sends ``filters[updated_after]``/``[updated_before]`` as dates
+(the reference declares them ``format: date``; integrators report that a time part is not
+honoured), a day wider than its window, and passes ``keep`` to cut the exact window on each
+contact's ``udate`` (``exports/windows.py``: ``api_date_filter`` and ``WindowCut``).
 """
 
 from __future__ import annotations
@@ -25,10 +24,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import IO, Any
-
-import pendulum
 
 from airflow_provider_activecampaign.contacts.mapping import FieldCatalogue
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
@@ -37,18 +33,6 @@ from airflow_provider_activecampaign.records.fields import MULTI_VALUE_TYPES
 
 #: ``contactList.status`` codes (SPEC ``POST /contactLists``; 0 and 3 from the contact docs).
 LIST_STATUSES = {"0": "unconfirmed", "1": "active", "2": "unsubscribed", "3": "bounced"}
-
-
-def filter_time(moment: datetime | str) -> str:
-    """ISO-8601 with offset, to the second; naive datetimes are UTC."""
-    if isinstance(moment, str):
-        parsed = pendulum.parse(moment.strip(), tz=pendulum.UTC)
-        if not isinstance(parsed, datetime):
-            raise ValueError(f"{moment!r} is not a date or datetime")
-        moment = parsed
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=pendulum.UTC)
-    return moment.replace(microsecond=0).isoformat()
 
 
 class ContactExporter:

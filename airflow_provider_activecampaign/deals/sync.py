@@ -305,6 +305,7 @@ class DealUpserter:
                 raise RecordRejected(
                     missing[0].split()[0], f"a new deal needs {', '.join(missing)} (the API requires them)"
                 )
+            check_owner_needed(attrs, self.pipelines.find(attrs["group"]) if attrs.get("group") else None)
             attrs.setdefault("value", 0)
             if "currency" not in attrs:
                 pipeline = self.pipelines.find(attrs["group"]) if "group" in attrs else None
@@ -490,3 +491,23 @@ def _same_attribute(current: Mapping[str, Any], name: str, wanted: Any) -> bool:
     if name == "currency":
         return str(have).lower() == str(wanted).lower()
     return str(have).strip() == str(wanted).strip()
+
+
+def check_owner_needed(attrs: Mapping[str, Any], pipeline: Mapping[str, Any] | None) -> None:
+    """Refuse a new deal without an owner in a pipeline that does not auto-assign one.
+
+    The reference's schema lists ``owner`` (and ``contact``, ``account``, ``group``, ``stage``) as
+    required, but its own field descriptions make each conditional: ``owner`` is "Required if
+    pipeline's auto-assign option is disabled" (SPEC ``POST /deals``), i.e. ``autoassign`` 0
+    (SPEC ``POST /dealGroups``). Such a deal would be refused by ActiveCampaign; it is refused here,
+    before any request, with what to do.
+    """
+    if attrs.get("owner") or pipeline is None:
+        return
+    if str(pipeline.get("autoassign", "1")).strip() in ("0", "false", "False"):
+        raise RecordRejected(
+            "owner",
+            f"pipeline {pipeline.get('title')!r} does not auto-assign deals (auto-assign is off), so a "
+            "new deal in it needs an owner: give the record an owner column (user name, email or id) "
+            "or the operator an owner",
+        )

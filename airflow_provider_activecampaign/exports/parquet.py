@@ -18,6 +18,7 @@ from typing import IO, Any
 from airflow.sdk.exceptions import AirflowOptionalProviderFeatureException
 
 from airflow_provider_activecampaign.exports.writer import flatten, read_staged
+from airflow_provider_activecampaign.records.dates import parse_ac_datetime
 
 #: Rows per Parquet row group (and per batch held in memory while writing).
 ROW_GROUP = 10_000
@@ -45,11 +46,13 @@ def available() -> bool:
 
 
 def _timestamp(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip().replace(" ", "T", 1)
-    moment = datetime.fromisoformat(text)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    """A time column's value in UTC, read by the one date rule (``records/dates.py``); naive is UTC.
+
+    ``0000-00-00`` is no date (null); a value in no shape ActiveCampaign writes raises
+    ``UnparseableDateError`` (a ``ValueError``), which makes its column a string column.
+    """
+    moment = parse_ac_datetime(value, default_tz=UTC)
+    return moment.astimezone(UTC) if moment is not None else None
 
 
 def column_kinds(staged: Path, columns: Sequence[str], time_columns: Sequence[str]) -> dict[str, str]:

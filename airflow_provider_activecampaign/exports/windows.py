@@ -14,6 +14,7 @@ on the local filter alone.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -21,12 +22,16 @@ from typing import Any
 
 import pendulum
 
-from airflow_provider_activecampaign.records.dates import parse_ac_datetime
+from airflow_provider_activecampaign.records.dates import UnparseableDateError, parse_ac_datetime
 
 #: How much wider than the window the API's date filter is sent, on each side.
 FILTER_OVERLAP = timedelta(days=1)
 #: A record this far outside the window cannot have passed a date filter that was applied.
 IGNORED_FILTER_MARGIN = timedelta(days=2)
+#: How many records make the first page (where an ignored filter shows) and how many unreadable
+#: dates are warned about one by one.
+FIRST_PAGE = 100
+MAX_DATE_WARNINGS = 20
 
 
 class NoWindowError(ValueError):
@@ -69,11 +74,17 @@ class Window:
 
 
 def as_utc(moment: datetime | str, default_tz: tzinfo | str = "UTC") -> datetime:
-    """A timezone-aware datetime; strings are ISO-8601, naive values are in ``default_tz``."""
+    """A timezone-aware datetime in UTC; naive values are in ``default_tz``.
+
+    Strings are read by the one date rule (``records/dates.py``): ISO 8601 as Airflow renders it
+    (``2024-03-01``, ``2024-03-01T00:00:00+00:00``) and every spelling ActiveCampaign writes.
+
+    :raises ValueError: not a date (``UnparseableDateError``, naming the value) or an empty one.
+    """
     zone = pendulum.timezone(default_tz) if isinstance(default_tz, str) else default_tz
     if isinstance(moment, str):
-        parsed = pendulum.parse(moment.strip(), tz=zone)
-        if not isinstance(parsed, datetime):
+        parsed = parse_ac_datetime(moment, default_tz=zone)
+        if parsed is None:
             raise ValueError(f"{moment!r} is not a date or datetime")
         moment = parsed
     if moment.tzinfo is None:
@@ -147,3 +158,53 @@ def window_of(after: datetime | str | None, before: datetime | str | None) -> Wi
     if start is not None and end is not None and end < start:
         raise ValueError(f"The window ends ({end.isoformat()}) before it starts ({start.isoformat()}).")
     return Window(start, end)
+
+
+class WindowCut:
+    """The exact cut of a window on each record's own update time: a ``keep`` filter for readers.
+
+    Used where the API's date filter is a day wider than the window (:func:`api_date_filter`).
+    A record whose update time cannot be read is kept (never silently dropped), counted and,
+    the first :data:`MAX_DATE_WARNINGS` times, warned about. Called from reader threads.
+    """
+
+    def __init__(
+        self, window: Window, field: str, *, default_tz: tzinfo | str = "UTC", log: Any = None
+    ) -> None:
+        self.window = window
+        self.field = field
+        self.default_tz = default_tz
+        self.log = log
+        self.read = 0
+        self.outside = 0
+        self.unreadable = 0
+        #: Among the first page's records, one far outside the window: the API ignored its filter.
+        self.filter_ignored = False
+        self._lock = threading.Lock()
+
+    def __call__(self, record: Mapping[str, Any]) -> bool:
+        try:
+            moment, unreadable = record_time(record.get(self.field), self.default_tz), False
+        except UnparseableDateError as error:
+            moment, unreadable = None, True
+            self._warn(record, error)
+        inside = unreadable or self.window.contains(moment)
+        with self._lock:
+            self.read += 1
+            if self.read <= FIRST_PAGE and self.window.far_outside(moment):
+                self.filter_ignored = True
+            if not inside:
+                self.outside += 1
+        return inside
+
+    def _warn(self, record: Mapping[str, Any], error: UnparseableDateError) -> None:
+        with self._lock:
+            self.unreadable += 1
+            first = self.unreadable <= MAX_DATE_WARNINGS
+        if first and self.log is not None:
+            self.log.warning(
+                "Record %s: %s %s; it is exported whatever the window (check the value in ActiveCampaign).",
+                record.get("id"),
+                self.field,
+                error,
+            )

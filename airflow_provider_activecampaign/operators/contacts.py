@@ -22,7 +22,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_activecampaign.contacts.audience import service as audience
 from airflow_provider_activecampaign.contacts.audience.plan import PlanMismatchError
-from airflow_provider_activecampaign.contacts.export import ContactExporter, filter_time
+from airflow_provider_activecampaign.contacts.export import ContactExporter
 from airflow_provider_activecampaign.contacts.mapping import MAX_IMPORT_CONTACTS, find_tag_id
 from airflow_provider_activecampaign.contacts.refs import parse_contacts
 from airflow_provider_activecampaign.contacts.removal import (
@@ -45,7 +45,14 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
-from airflow_provider_activecampaign.exports.windows import NoWindowError, resolve_window
+from airflow_provider_activecampaign.exports.windows import (
+    NoWindowError,
+    Window,
+    WindowCut,
+    api_date_filter,
+    as_utc,
+    resolve_window,
+)
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.hooks.transport.redaction import bounded
 from airflow_provider_activecampaign.operators.base import (
@@ -551,7 +558,8 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
         self.include_lists = include_lists
         self.include_tags = include_tags
 
-    def _window(self, context: Context) -> tuple[str | None, str | None]:
+    def _window(self, context: Context) -> Window:
+        """The exact window, its start moved earlier by ``overlap``; bounds read by the one date rule."""
         try:
             after, before = resolve_window(
                 context,
@@ -565,15 +573,32 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
                 "This run has no data interval (e.g. a manual run of an unscheduled DAG). Pass "
                 "updated_after/updated_before, or use_data_interval=False to export every contact."
             ) from None
-        start_text = filter_time(after) if after is not None else None
-        if start_text is not None and self.overlap:
-            start_text = filter_time(datetime.fromisoformat(start_text) - timedelta(seconds=self.overlap))
-        end_text = filter_time(before) if before is not None else None
-        return start_text, end_text
+        bounds: dict[str, datetime | None] = {}
+        for name, value in (("updated_after", after), ("updated_before", before)):
+            try:
+                bounds[name] = as_utc(value) if value is not None else None
+            except (ValueError, TypeError):
+                raise AirflowFailException(
+                    f"{name}={bounded(value)} is not a date or datetime: pass ISO 8601 ('2024-03-01', "
+                    "'2024-03-01T00:00:00+00:00') or a datetime, or leave it empty to use the run's "
+                    "data interval."
+                ) from None
+        start, end = bounds["updated_after"], bounds["updated_before"]
+        if start is not None and self.overlap:
+            start -= timedelta(seconds=self.overlap)
+        if start is not None and end is not None and end < start:
+            raise AirflowFailException(
+                f"The window ends ({end.isoformat()}) before it starts ({start.isoformat()})."
+            )
+        return Window(start, end)
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.hook
-        after, before = self._window(context)
+        window = self._window(context)
+        # The reference declares these filters as dates (SPEC GET /contacts, format: date) and
+        # integrators report the time part is not honoured: a day wider on each side, then the
+        # exact window is cut on each contact's own udate.
+        after, before = api_date_filter(window)
         params: dict[str, Any] = {}
         if after:
             params["filters[updated_after]"] = after
@@ -594,24 +619,30 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
         path = ObjectStoragePath(str(self.output_path))
         if getattr(path, "protocol", "") in ("", "file"):
             path.parent.mkdir(parents=True, exist_ok=True)
+        start_text = window.start.isoformat() if window.start else None
+        end_text = window.end.isoformat() if window.end else None
         self.log.info(
-            "Exporting contacts updated after %s and before %s%s to %s.",
-            after or "the beginning",
-            before or "now",
-            "".join(f", {k}={v}" for k, v in params.items() if not k.startswith("filters[")),
+            "Exporting contacts updated in [%s, %s)%s to %s.",
+            start_text or "the beginning",
+            end_text or "now",
+            "".join(f", {k}={v}" for k, v in params.items()),
             path,
         )
+        cut = None if window.is_open else WindowCut(window, "udate", log=self.log)
         exporter = ContactExporter(
             hook,
             include_lists=self.include_lists,
             include_tags=self.include_tags,
             parallel=self.parallel_reads,
             logger=self.log,
+            keep=cut,
         )
         started = time.monotonic()
         with path.open("w", encoding="utf-8") as handle:
             count = exporter.export(handle, params)
         elapsed = time.monotonic() - started
+        if cut is not None:
+            self._report_cut(cut)
         self.log.info(
             "Exported %d contacts to %s in %.1f s (%.0f contacts/s).",
             count,
@@ -619,7 +650,24 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
             elapsed,
             count / max(elapsed, 1e-9),
         )
-        return {"path": str(path), "count": count, "updated_after": after, "updated_before": before}
+        return {"path": str(path), "count": count, "updated_after": start_text, "updated_before": end_text}
+
+    def _report_cut(self, cut: WindowCut) -> None:
+        self.log.info(
+            "Read %d contacts from the day-wide date filter; %d were outside the exact window.",
+            cut.read,
+            cut.outside,
+        )
+        if cut.unreadable:
+            self.log.warning(
+                "%d contacts had a udate that is not a date; they were exported whatever the window.",
+                cut.unreadable,
+            )
+        if cut.filter_ignored:
+            self.log.warning(
+                "GET /contacts ignored its date filter: its first page held contacts far outside the "
+                "window. The window was cut on udate locally (correct, but every contact was read)."
+            )
 
     @staticmethod
     def _tag_id(hook: ActiveCampaignHook, tag: str) -> str:

@@ -4,9 +4,10 @@ The official reference writes dates several ways: ISO 8601 with an offset
 (``2019-04-29T07:51:31-05:00``), with milliseconds, naive in the account's zone
 (``2018-11-06 02:26:07``, the custom-field endpoints), ``0000-00-00`` for "never", and with a
 one-digit hour (``2019-09-06T2:10:00-05:00``, SPEC ``POST /ecomOrders``), which strict ISO 8601
-parsers refuse. A record whose date a reader cannot parse must not vanish silently, so anything
-that is not one of these shapes raises :class:`UnparseableDateError` for the caller to count and
-report; "no date" is ``None``.
+parsers refuse, and with nanoseconds (``2021-04-16T16:12:22.222685095Z``, SPEC
+``GET /customObjects/records/{schemaId}``), which Python's own parser refuses. A record whose date
+a reader cannot parse must not vanish silently, so anything that is not one of these shapes
+raises :class:`UnparseableDateError` for the caller to count and report; "no date" is ``None``.
 
 The shape is checked here; the parsing itself is ``dateutil``'s (shipped with Airflow), which
 accepts one-digit fields but, on its own, also guesses at free text ("March 2019").
@@ -20,14 +21,15 @@ from datetime import datetime, tzinfo
 import pendulum
 from dateutil import parser as dateutil_parser
 
-#: ``YYYY-M-D``, optionally ``[T ]H:M[:S[.fff]]`` and an offset (``Z``, ``-05:00``, ``+0000``).
+#: ``YYYY-M-D``, optionally ``[T ]H:M[:S[.fff]]`` and an offset (``Z``, ``-05:00``, ``+0000``); the
+#: custom-object endpoints write nanoseconds (``2021-04-16T16:12:22.222685095Z``), read to the microsecond.
 _SHAPE = re.compile(
     r"\d{4}-\d{1,2}-\d{1,2}"
-    r"(?:[T ]\d{1,2}:\d{1,2}(?::\d{1,2}(?:\.\d{1,6})?)?)?"
+    r"(?:[T ]\d{1,2}:\d{1,2}(?::\d{1,2}(?:\.\d{1,9})?)?)?"
     r"(?:\s*(?:Z|[+-]\d{2}(?::?\d{2})?))?"
 )
-#: ActiveCampaign's "no date" (old rows, never-set fields).
-_NO_DATE = re.compile(r"0000-00-00(?:[T ]00:00:00)?")
+#: ActiveCampaign's "no date" (old rows, never-set fields), also with the account's offset.
+_NO_DATE = re.compile(r"0000-00-00(?:[T ]00:00:00(?:\s*(?:Z|[+-]\d{2}(?::?\d{2})?))?)?")
 
 
 class UnparseableDateError(ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from starlette.responses import Response
@@ -225,7 +226,12 @@ def _filtered(req: ApiRequest, state: AccountState, *, id_greater_inclusive: boo
 
 
 def _date_tests(req: ApiRequest) -> list[Callable[[Contact], bool]]:
-    """``filters[created|updated_after|before]``: strict comparisons, account-local dates."""
+    """``filters[created|updated_after|before]``: strict comparisons with the account-local day's start.
+
+    SPEC declares the four as ``format: date``; integrators report that a time part is not honoured
+    (reference §10, "filters[updated_after] takes a date, not a timestamp"), so a time is accepted
+    and dropped, as for ``GET /deals``: a client must widen its window by a day and cut it itself.
+    """
     tests: list[Callable[[Contact], bool]] = []
     spec = (
         ("filters[created_after]", "cdate", True),
@@ -238,10 +244,11 @@ def _date_tests(req: ApiRequest) -> list[Callable[[Contact], bool]]:
         if not raw:
             continue
         try:
-            bound = parse_timestamp(raw, req.ctx.tz)
+            moment = datetime.fromtimestamp(parse_timestamp(raw, req.ctx.tz), req.ctx.tz)
         except ValueError as exc:
             raise bad_request(f"{param} must be a date (YYYY-MM-DD) or an ISO-8601 datetime") from exc
-        tests.append(_time_test(attr, int(bound), after))
+        day_start = datetime(moment.year, moment.month, moment.day, tzinfo=req.ctx.tz)
+        tests.append(_time_test(attr, int(day_start.timestamp()), after))
     return tests
 
 

@@ -245,7 +245,15 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         schema = schema_of(req, "schemaId")
         body = req.json_object("record")
         record, created = book.upsert(schema, dict(body), req.now)
-        return req.json_response({"record": record}, status=201 if created else 200)
+        # SPEC's create answer echoes the relationship ids as sent ({"account": [123]}); reads
+        # show them as strings ({"primary-contact": ["14"]}).
+        sent = {
+            str(k): list(vs) if isinstance(vs, list) else [vs]
+            for k, vs in dict(body.get("relationships") or {}).items()
+        }
+        return req.json_response(
+            {"record": {**record, "relationships": sent}}, status=201 if created else 200
+        )
 
     def get_record(req: ApiRequest) -> Response:
         schema = schema_of(req, "schemaId")

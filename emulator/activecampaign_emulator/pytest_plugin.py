@@ -18,6 +18,10 @@ deviations with their reasons; ``activecampaign_reference_user_agent``: only req
 to the emulator is validated at the ``emulator`` fixture's teardown, and a deviation no allowlist
 entry covers fails the test.  A test that sends off-reference requests on purpose calls
 ``emulator.expect_off_reference("why")``.  Needs the ``reference`` extra (openapi-core).
+
+``activecampaign_reference_operations`` (optional): a JSON file listing every (method, path) the
+client is known to use (``{"operations": [{"method", "path"}, ...]}``); a test whose requests use
+one it does not list fails, so the list (and what is checked per operation) cannot go stale.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 import pytest
 
 from activecampaign_emulator.core import DEFAULT_REQUESTS_PER_SECOND
-from activecampaign_emulator.reference import Deviation, ReferenceValidator
+from activecampaign_emulator.reference import Deviation, ReferenceValidator, load_operations
 from activecampaign_emulator.requestlog import ObservedRequest
 from activecampaign_emulator.testing import EmulatorClient, RunningEmulator, running_emulator
 
@@ -187,6 +191,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
     )
     parser.addini(
+        "activecampaign_reference_operations",
+        "JSON file of the (method, path) operations the client is known to use; a test using another fails",
+        default="",
+    )
+    parser.addini(
         "activecampaign_reference_user_agent",
         "check only requests whose User-Agent starts with this (empty: every request)",
         default="",
@@ -210,10 +219,23 @@ def activecampaign_reference(pytestconfig: pytest.Config) -> ReferenceValidator 
     return ReferenceValidator.from_files(root / document, root / allowlist if allowlist else None)
 
 
+@pytest.fixture(scope="session")
+def activecampaign_reference_operations(
+    pytestconfig: pytest.Config,
+) -> tuple[Path, set[tuple[str, str]]] | None:
+    """The ``activecampaign_reference_operations`` file and the operations it lists, or ``None``."""
+    listed = str(pytestconfig.getini("activecampaign_reference_operations") or "")
+    if not listed:
+        return None
+    path = Path(str(pytestconfig.rootpath)) / listed
+    return path, load_operations(path)
+
+
 @pytest.fixture
 def emulator(
     activecampaign_emulator_server: RunningEmulator,
     activecampaign_reference: ReferenceValidator | None,
+    activecampaign_reference_operations: tuple[Path, set[tuple[str, str]]] | None,
     pytestconfig: pytest.Config,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[EmulatorFixture]:
@@ -247,6 +269,11 @@ def emulator(
                     handle.write(f"{method} {template}\n")
         elif deviations:
             pytest.fail(_report(deviations), pytrace=False)
+        elif activecampaign_reference_operations is not None:
+            listing, known = activecampaign_reference_operations
+            unlisted = sorted(activecampaign_reference.operations(fixture.observed) - known)
+            if unlisted:
+                pytest.fail(_unlisted_report(unlisted, listing), pytrace=False)
 
 
 def _report(deviations: list[Deviation]) -> str:
@@ -256,4 +283,13 @@ def _report(deviations: list[Deviation]) -> str:
         f"{len(deviations)} request(s) sent to the emulator deviate from ActiveCampaign's official "
         f"reference:\n{shown}{more}\nFix the request, or, if the live API is known to accept it, add "
         "an entry (method, path, kind, detail, reason, source) to the reference allowlist."
+    )
+
+
+def _unlisted_report(unlisted: list[tuple[str, str]], listing: Path) -> str:
+    shown = "\n".join(f"  - {method} {path}" for method, path in unlisted)
+    return (
+        f"This test used {len(unlisted)} operation(s) that {listing.name} does not list:\n{shown}\n"
+        f"Add them to {listing} (a survey run and scripts/reference_operations.py, or by hand), "
+        "with a contract test of each one's official example or the reason it is exempt."
     )

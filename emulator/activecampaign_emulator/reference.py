@@ -195,6 +195,7 @@ class ReferenceValidator:
             except OperationNotFound as exc:
                 return [Deviation(method, request.path, None, OPERATION_NOT_FOUND, str(exc))]
             template = API_PREFIX + str(found.path_result.pattern)
+            self._templates[(method, request.path)] = template
             # Validation only: unmarshalling a 250-contact body costs 30 times as much.
             errors = list(self._api.request_validator.iter_errors(mock))
         deviations: list[Deviation] = []
@@ -222,19 +223,43 @@ class ReferenceValidator:
         return deviations
 
     def operations(self, requests: Iterable[ObservedRequest]) -> set[tuple[str, str]]:
-        """``(method, reference template or path)`` of each request: which operations were used."""
+        """``(method, reference template or path)`` of each request: which operations were used.
+
+        A path the reference does not have keeps its own spelling with numeric segments as
+        ``{id}`` (``/api/3/contacts/{id}/contactTags``), so one operation is one entry.
+        """
         used: set[tuple[str, str]] = set()
         for request in requests:
-            deviations = self.check(request)
-            template = next((d.template for d in deviations if d.template), None)
-            if template is None and not any(
-                d.kind in (PATH_NOT_FOUND, OPERATION_NOT_FOUND) for d in deviations
-            ):
-                template = self._template_of(request)
-            used.add((request.method.upper(), template or request.path))
+            method = request.method.upper()
+            key = (method, request.path)
+            operation = self._operation_of.get(key)
+            if operation is None:
+                deviations = self.check(request)
+                template = next((d.template for d in deviations if d.template), None)
+                if template is None and not any(
+                    d.kind in (PATH_NOT_FOUND, OPERATION_NOT_FOUND) for d in deviations
+                ):
+                    template = self._template_of(request)
+                operation = self._operation_of[key] = (
+                    method,
+                    template or _NUMERIC.sub("/{id}", request.path),
+                )
+            used.add(operation)
         return used
 
+    @cached_property
+    def _operation_of(self) -> dict[tuple[str, str], tuple[str, str]]:
+        return {}
+
+    @cached_property
+    def _templates(self) -> dict[tuple[str, str], str]:
+        """``(method, path) -> reference template``, as the check found it (no second lookup)."""
+        return {}
+
     def _template_of(self, request: ObservedRequest) -> str | None:
+        known = self._templates.get((request.method.upper(), request.path))
+        if known is not None:
+            return known
         with self._lock:
             try:
                 found = self._finder.find(request.method.lower(), _HOST + request.path)
@@ -256,6 +281,14 @@ class ReferenceValidator:
 #: (no minimum, maximum or enum): any 1-9 digit value validates alike, so one check stands for all.
 _PAGING = frozenset({"limit", "offset", "id_greater", "id_less"})
 _SMALL_INT = re.compile(r"\d{1,9}")
+#: A numeric path segment (an id) of a path the reference does not have.
+_NUMERIC = re.compile(r"(?<!/api)/\d+(?=/|$)")
+
+
+def load_operations(path: str | Path) -> set[tuple[str, str]]:
+    """The ``(method, path)`` pairs of a ``provider_operations.json`` (``{"operations": [...]}``)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {(str(entry["method"]).upper(), str(entry["path"])) for entry in data.get("operations", [])}
 
 
 def _paging_class(query: str) -> tuple[tuple[str, str], ...]:

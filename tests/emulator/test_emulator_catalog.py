@@ -9,6 +9,8 @@ import pytest
 from activecampaign_emulator.catalog import CATALOG
 from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
+from tests.emulator.conftest import load_example, shape_problems
+
 
 def test_every_collection_pages_in_id_order_with_the_seeded_count(
     api: httpx.Client, emulator: EmulatorFixture
@@ -61,6 +63,16 @@ def test_contact_lists_and_contact_tags_list_every_membership(api: httpx.Client)
         api.post("contactTags", json={"contactTag": {"contact": cid, "tag": 1}})
     lists = api.get("contactLists").json()
     tags = api.get("contactTags", params={"limit": 2, "offset": 1}).json()
+    # No example of these two lists in the reference: each row has the documented row's shape
+    # (SPEC GET /contacts/{id}/contactLists; the POST /contactTags answer).
+    assert [
+        shape_problems(row, load_example("contact_contact_lists")["body"]["contactLists"][0])
+        for row in lists["contactLists"]
+    ] == [[]] * 3
+    assert [
+        shape_problems(row, load_example("contact_tag_create")["body"]["contactTag"])
+        for row in tags["contactTags"]
+    ] == [[]] * 2
     assert sorted(row["contact"] for row in lists["contactLists"]) == sorted(ids)
     assert lists["meta"]["total"] == "3"
     assert len(tags["contactTags"]) == 2

@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 from activecampaign_emulator.pytest_plugin import EmulatorFixture
 
+from tests.emulator.conftest import load_example
+
 SCHEMA = {
     "slug": "subscription",
     "labels": {"singular": "Subscription", "plural": "Subscriptions"},
@@ -59,7 +61,7 @@ def test_a_record_is_created_then_updated_by_its_external_id(
     created = api.post(f"customObjects/records/{schema['id']}", json={"record": body})
     assert created.status_code == 201
     record = created.json()["record"]
-    assert record["relationships"] == {"primary-contact": ["14"]}
+    assert record["relationships"] == {"primary-contact": [14]}  # echoed as sent, as in SPEC's example
     assert record["createdTimestamp"].endswith("000Z")
     body["fields"] = [{"id": "plan", "value": "team"}, {"id": "seats", "value": 5}]
     updated = api.post(f"customObjects/records/{schema['id']}", json={"record": body})
@@ -69,6 +71,7 @@ def test_a_record_is_created_then_updated_by_its_external_id(
     assert [r["fields"] for r in listed["records"]] == [
         [{"id": "plan", "value": "team"}, {"id": "seats", "value": 5}]
     ]
+    assert [r["relationships"] for r in listed["records"]] == [{"primary-contact": ["14"]}]  # strings
     assert emulator.state()["custom_object_writes"] == {"subscription:sub-1": 2}
 
 
@@ -110,3 +113,30 @@ def test_schemas_and_records_come_from_the_seed(api: httpx.Client, emulator: Emu
     [schema] = api.get("customObjects/schemas").json()["schemas"]
     [record] = api.get(f"customObjects/records/{schema['id']}").json()["records"]
     assert record["externalId"] == "s1"
+
+
+def test_answers_have_the_shape_of_the_references_examples(api: httpx.Client, check_example: Any) -> None:
+    """The three operations the provider uses, against their official examples (tests/fixtures/ac_examples).
+
+    SPEC GET /customObjects/schemas, POST /customObjects/records/{schemaId} and
+    GET /customObjects/records/{schemaId} (``custom_object_*.json``): status, keys and JSON types.
+    """
+    example = load_example("custom_object_schemas_list")["body"]["schemas"][0]
+    asked = {key: example[key] for key in ("slug", "labels", "description", "fields", "relationships")}
+    answer = api.post("customObjects/schemas", json={"schema": asked})
+    assert answer.status_code == 201, answer.text
+    schema = answer.json()["schema"]
+    check_example(api.get("customObjects/schemas"), "custom_object_schemas_list")
+    # The reference's own request example 'Create with Account'.
+    record = {
+        "externalId": "sub-1",
+        "fields": [{"id": "my-number-field", "value": 100}],
+        "relationships": {"account": [123], "primary-contact": [14]},
+    }
+    created = check_example(
+        api.post(f"customObjects/records/{schema['id']}", json={"record": record}),
+        "custom_object_record_create",
+    )
+    assert created["record"]["externalId"] == "sub-1"
+    listed = check_example(api.get(f"customObjects/records/{schema['id']}"), "custom_object_records_list")
+    assert [r["externalId"] for r in listed["records"]] == ["sub-1"]

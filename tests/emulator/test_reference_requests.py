@@ -10,6 +10,7 @@ recorded.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,15 @@ def request(method: str, path: str, query: str = "", body: Any = None) -> Observ
 
 
 def test_a_test_sending_a_request_the_reference_lacks_fails(pytester: pytest.Pytester) -> None:
+    """Also: a test using an operation the operations list lacks fails (the list cannot go stale)."""
+    listed = {"operations": [{"method": "GET", "path": "/api/3/contacts"}]}
+    (pytester.path / "operations.json").write_text(json.dumps(listed))
     pytester.makeini(
         "[pytest]\n"
         f"activecampaign_reference = {DOCUMENT}\n"
         f"activecampaign_reference_allowlist = {ALLOWLIST}\n"
         "activecampaign_reference_user_agent = airflow-provider-activecampaign/\n"
+        "activecampaign_reference_operations = operations.json\n"
     )
     pytester.makepyfile(
         """
@@ -78,14 +83,21 @@ def test_a_test_sending_a_request_the_reference_lacks_fails(pytester: pytest.Pyt
 
         def test_other_clients_are_not_checked(emulator):
             httpx.get(emulator.url + "/api/3/contactz", headers={"Api-Token": emulator.api_key})
+
+        def test_an_operation_the_list_lacks(emulator):
+            assert call(emulator, "GET", "/api/3/contacts/1/contactTags").status_code == 404
+            assert call(emulator, "GET", "/api/3/users/me").status_code == 200
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
-    result.assert_outcomes(passed=5, errors=2)
+    result.assert_outcomes(passed=6, errors=3)
     result.stdout.fnmatch_lines(
         [
             "*POST /api/3/contactz: path_not_found*",
             "*POST /api/3/contact/sync (/api/3/contact/sync): body: contact: 'email' is a required property*",
+            "*2 operation(s) that operations.json does not list:*",
+            "*- GET /api/3/contacts/{id}/contactTags*",
+            "*- GET /api/3/users/me*",
         ],
         consecutive=False,
     )
@@ -134,7 +146,8 @@ def test_every_allowlist_entry_names_its_reason_and_source() -> None:
     for entry in entries:
         assert isinstance(entry, AllowedDeviation)
         assert len(entry.reason) > 30
-        assert entry.source
+        # A public source by its key (README): the reference, its docs, v1, or a named project.
+        assert re.search(r"\b(SPEC|DOC:|V1:)|tap-activecampaign", entry.source), entry
     with pytest.raises(ValueError, match="lacks reason, source"):
         AllowedDeviation.from_json({"method": "GET", "path": "/x", "kind": PATH_NOT_FOUND})
 

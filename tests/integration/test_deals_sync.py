@@ -151,6 +151,36 @@ def test_bad_records_are_reported_and_the_rest_still_go(account: EmulatorFixture
     assert deals_by_key() == {"inv-0": 1, "inv-1": 1}
 
 
+def test_a_deal_in_a_pipeline_without_auto_assign_needs_an_owner(
+    account: EmulatorFixture, tmp_path: Path
+) -> None:
+    """SPEC POST /deals: owner is "Required if pipeline's auto-assign option is disabled".
+
+    The default seed's "Partnerships" pipeline has auto-assign off: a record there without an
+    owner is refused before any request, naming the field; the one with an owner is created.
+    """
+    from airflow_provider_activecampaign.operators.deals import ActiveCampaignSyncDealsOperator
+
+    records = [*deals(1, stage=""), *deals(1, start=1, stage="", owner="sales1")]
+    operator = ActiveCampaignSyncDealsOperator(
+        task_id="deals",
+        deals=records,
+        key_field="External key",
+        pipeline="Partnerships",
+        failures_path=str(tmp_path / "failures.jsonl"),
+        max_failure_ratio=0.5,
+    )
+
+    result = run_operator(operator)
+
+    assert (result["created"], result["rejected"]) == (1, 1)
+    (line,) = [json.loads(text) for text in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert (line["key"], line["stage"], line["field"]) == ("inv-0", "rejected", "owner")
+    assert "'Partnerships' does not auto-assign" in line["reason"]
+    assert deals_by_key() == {"inv-1": 1}
+    assert posts(account) == 1
+
+
 def test_a_create_applied_seconds_after_it_timed_out_is_never_created_twice(
     account: EmulatorFixture, tmp_path: Path
 ) -> None:

@@ -23,6 +23,8 @@ MINUS_5 = timezone(timedelta(hours=-5))
         ("2019-09-06T2:10:00-05:00", datetime(2019, 9, 6, 2, 10, tzinfo=MINUS_5)),
         ("2019-04-29T07:51:31-05:00", datetime(2019, 4, 29, 7, 51, 31, tzinfo=MINUS_5)),
         ("2016-09-15T15:37:46.000-05:00", datetime(2016, 9, 15, 15, 37, 46, tzinfo=MINUS_5)),
+        # SPEC GET /customObjects/records/{schemaId}: nanoseconds, read to the microsecond.
+        ("2021-04-16T16:12:22.222685095Z", datetime(2021, 4, 16, 16, 12, 22, 222685, tzinfo=UTC)),
         ("2019-09-06T02:10:00Z", datetime(2019, 9, 6, 2, 10, tzinfo=UTC)),
         ("2019-09-06T02:10:00+0000", datetime(2019, 9, 6, 2, 10, tzinfo=UTC)),
         # SPEC GET /dealCustomFieldData: naive, in the account's zone.
