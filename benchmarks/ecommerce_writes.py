@@ -154,9 +154,7 @@ def main() -> int:
             len(customers) == n and len(orders) == n and set(customers.values()) | set(orders.values()) == {1}
         )
 
-    print(
-        f"\nE-commerce writes, emulator at {args.speed:g}x, its 5 requests/s limit on (emulated seconds)\n"
-    )
+    print(f"\nE-commerce writes, emulator at {args.speed:g}x, its 5 requests/s limit on (emulated seconds)\n")
     header = (
         f"{'scenario':36} {'items':>6} {'req/item':>8} {'writes/item':>11} {'items/s':>8} "
         f"{'req/s ÷ 5':>9} {'429s':>5} {'bad':>4}"

@@ -6,9 +6,8 @@ the test harness talking to the emulator, not a client talking to ActiveCampaign
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 from collections import Counter
 from datetime import timezone
 from typing import Any
