@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The compatibility stage: the unit, integration and emulator tests on the LOWEST supported Airflow
+# The compatibility stage: the unit, emulator and integration tests on the LOWEST supported Airflow
 # (the newest 3.2.x patch) and the NEWEST supported Python (3.13), in a virtualenv of their own
 # (.venv-compat), so the declared range `apache-airflow>=3.2`, Python 3.11-3.13 is tested at both
 # ends (the main run, scripts/test.sh, is the newest Airflow on Python 3.11).
@@ -45,17 +45,17 @@ if [ "${CI:-}" = "true" ]; then
   export AC_REQUIRE_REDIS=1
 fi
 set +e
-# Gating: the unit tests (every module imported and exercised on Airflow 3.2 / Python 3.13).
-"$VENV/bin/python" -m pytest -p no:cacheprovider tests/unit --durations=10 "$@"
-status=$?
-# On request (COMPAT_ADVISORY=1), not gating and not in CI (it would take CI past 25 minutes): the
-# emulator and integration tests. On Airflow 3.2 a few integration tests still fail on timing
-# assumptions (dag.test() starts each task about 3 s after the last, against 1 s on 3.3); see
-# docs/compatibility.md.
-if [ "${COMPAT_ADVISORY:-0}" = "1" ]; then
-  "$VENV/bin/python" -m pytest -p no:cacheprovider tests/emulator tests/integration -q "$@"
-  echo "==> compatibility stage, advisory part (emulator + integration): exit $? (not gating)"
+# Gating: the unit, emulator and integration tests (every module imported and exercised, and every
+# operator run through dag.test() against the emulator, on Airflow 3.2 / Python 3.13), on worker
+# processes as in the main stage (AC_TEST_WORKERS, default 4; 0 runs them in one process).
+WORKERS="${AC_TEST_WORKERS:-4}"
+if [ "$WORKERS" = "0" ]; then
+  "$VENV/bin/python" -m pytest -p no:cacheprovider tests/unit tests/emulator tests/integration --durations=10 "$@"
+else
+  "$VENV/bin/python" -m pytest -p no:cacheprovider -n "$WORKERS" --dist worksteal \
+    tests/unit tests/emulator tests/integration --durations=10 "$@"
 fi
+status=$?
 set -e
 echo "==> compatibility stage took $(( $(date +%s) - started )) s"
 exit $status
