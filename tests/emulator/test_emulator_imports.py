@@ -194,3 +194,24 @@ def test_resubmitting_a_payload_is_visible(api: httpx.Client, emulator: Emulator
 def test_unknown_batch_is_404(api: httpx.Client) -> None:
     response = api.get("import/info", params={"batchId": "nope"})
     assert response.status_code == 404
+
+
+def test_a_batch_held_until_its_first_poll_starts_only_after_it(
+    api: httpx.Client, emulator: EmulatorFixture
+) -> None:
+    from activecampaign_emulator.seed import default_seed
+
+    seed = default_seed()
+    seed["importer"] = {**seed["importer"], "queue_delay_seconds": 2, "start_after_first_poll": True}
+    emulator.reset(seed)
+    batch = api.post("import/bulk_import", json={"contacts": _rows(3)}).json()["batchId"]
+    emulator.advance(3_600)  # an hour later, nobody has asked: still queued, nothing applied
+    [held] = emulator.state()["imports"]
+    assert (held["status"], held["start"], held["processed"]) == ("waiting", None, 0)
+    assert _info(api, batch)["status"] == "waiting"  # the first poll releases it...
+    [released] = emulator.state()["imports"]
+    assert released["start"] is not None  # ...to start 2 s from now
+    assert released["status"] == "waiting"
+    emulator.advance(60)
+    info = _info(api, batch)
+    assert (info["status"], len(info["success"])) == ("completed", 3)
