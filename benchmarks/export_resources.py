@@ -8,13 +8,19 @@ seconds) are a real account's at 5 requests/s.
 Printed per resource: records, requests (from the emulator's log), requests per record (the ideal
 is 0.01: one page of 100), records per emulated second and that as a fraction of the 500/s bound,
 429s. Deals also read their custom field values (``dealCustomFieldData``) and stage/pipeline names,
-campaigns one v1 report each: that is in their request counts.
+campaigns one v1 report each: that is in their request counts. The campaign analytics streams read
+the ten sent campaigns' v1 report lists (20 rows a page in the emulator: an *assumed* page size),
+plus ``GET /campaigns``.
 
 Then the full read of ``--volume`` deals and contacts (the issue asks for 100,000 of each; the
 emulator's ``volume`` seed builds them), each in a fresh process so its peak RSS is its own:
 time, requests, peak RSS.
 
     python benchmarks/export_resources.py [--volume 100000] [--speed 20] [--skip-resources]
+        [--full-reads deals,contacts]
+
+``--full-reads deals`` seeds and reads only the deals (the issue's 1,000,000-deal memory figure
+without building a million contacts too).
 """
 
 from __future__ import annotations
@@ -32,6 +38,12 @@ from typing import Any
 from activecampaign_emulator.seed import default_seed
 from activecampaign_emulator.testing import EmulatorClient, connection_json, start_emulator_process
 
+#: Ten campaigns sent to the 250 contacts of list 1 (the analytics streams' rows, at the emulator's
+#: default rates: about half open, a third of those click) and two drafts (no report list is asked).
+CAMPAIGNS = [
+    {"name": f"Bench {n}", "type": "single", "status": 1, "lists": [1], "sdate": "2024-01-01T09:00:00+00:00"}
+    for n in range(10)
+] + [{"name": f"Draft {n}", "type": "single", "status": 0, "lists": [1]} for n in range(2)]
 ACCOUNT_RPS = 5.0
 PAGE = 100
 BOUND = ACCOUNT_RPS * PAGE  # records/s when every request returns a full page
@@ -101,7 +113,15 @@ def main() -> int:
     parser.add_argument("--volume", type=int, default=100_000, help="deals and contacts for the full reads")
     parser.add_argument("--speed", type=float, default=20.0, help="emulated seconds per real second")
     parser.add_argument("--skip-resources", action="store_true", help="only the full reads")
+    parser.add_argument(
+        "--full-reads",
+        default="deals,contacts",
+        help="comma-separated resources seeded at --volume and read in full (deals, contacts)",
+    )
     args = parser.parse_args()
+    full_reads = [name.strip() for name in args.full_reads.split(",") if name.strip()]
+    if set(full_reads) - {"deals", "contacts"}:
+        parser.error("--full-reads takes deals and/or contacts")
     from airflow_provider_activecampaign.exports.registry import RESOURCES
 
     folder = tempfile.mkdtemp(prefix="ac-bench-export-")
@@ -113,20 +133,24 @@ def main() -> int:
         if not args.skip_resources:
             seed = default_seed()
             seed["contacts"] = [
-                {"email": f"bench{i}@example.com", "fields": {"COMPANY": "ACME"}} for i in range(250)
+                {"email": f"bench{i}@example.com", "fields": {"COMPANY": "ACME"}, "lists": {"1": 1}}
+                for i in range(250)
             ]
+            seed["campaigns"] = CAMPAIGNS
             emu.client.reset(seed)
             emu.client.configure(speed=args.speed)
+            emu.client.advance(60)  # the sent campaigns reach their 250 recipients
+            emu.client.advance(7 * 3600)  # and every open, click and unsubscribe has happened
             for name in RESOURCES:
                 rows.append(_measure(emu, name, f"{folder}/{name}.jsonl", conn, args.speed, fresh=False))
         seed = default_seed()
-        seed["volume"] = {"deals": args.volume, "contacts": args.volume}
+        seed["volume"] = {name: args.volume for name in full_reads}
         started = time.perf_counter()
         with EmulatorClient(emu.url, timeout=1800) as patient:  # a large seed takes a while to build
             patient.reset(seed)
         emu.client.configure(speed=args.speed)
         seeded = time.perf_counter() - started
-        for name in ("deals", "contacts"):
+        for name in full_reads:
             big.append(_measure(emu, name, f"{folder}/big-{name}.jsonl", conn, args.speed, fresh=True))
 
     print(

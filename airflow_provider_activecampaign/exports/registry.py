@@ -86,6 +86,32 @@ class Parent:
 
 
 @dataclass(frozen=True)
+class ReportList:
+    """A v1 campaign report list (``campaign_report_open_list`` …), read once per sent campaign.
+
+    v1 answers a page as an object keyed ``"0"``, ``"1"`` … beside ``result_code``; an empty list
+    is ``result_code`` 0 with ``Failed: Nothing is returned``. Read by
+    :mod:`~airflow_provider_activecampaign.exports.reports`.
+
+    :param action: The v1 ``api_action``.
+    :param counts: The campaign's own report counts (fields of ``GET /campaigns``) that sum to the
+        list's rows: a campaign whose counts are 0 is not asked at all.
+    :param key_fields: What identifies a row, after ``campaignid``: the row's ``id`` is built from
+        them when the list has no id of its own.
+    :param nested: The per-link list of who clicked (``info`` in ``campaign_report_link_list``):
+        each becomes a row of its own carrying its link's id, name and URL.
+    :param paged: Whether the action takes ``page`` (V1 pages document it for the bounce list;
+        the link list documents none, so it is read in one request).
+    """
+
+    action: str
+    counts: tuple[str, ...]
+    key_fields: tuple[str, ...] = ("subscriberid",)
+    nested: str | None = None
+    paged: bool = True
+
+
+@dataclass(frozen=True)
 class Resource:
     """One exportable collection.
 
@@ -121,6 +147,8 @@ class Resource:
     parent: Parent | None = None
     #: The record's ``fields`` is a list of ``{"id", "value"}``: written as ``{id: value}``.
     field_list: bool = False
+    #: A v1 campaign report list, read per campaign of ``parent`` (``campaigns``).
+    report_list: ReportList | None = None
     why: str = ""
     extra_params: Mapping[str, str] = field(default_factory=dict)
 
@@ -155,6 +183,18 @@ _NONE = "no update filter and no update time in the reference: a full snapshot e
 
 def _local(field_name: str) -> str:
     return _LOCAL.format(field=f"`{field_name}`")
+
+
+#: The campaigns whose v1 report lists are read (SPEC ``GET /campaigns``: each carries its counts).
+_CAMPAIGNS = Parent("campaigns", "campaigns")
+_ACTIVITY = (
+    "v1 `{action}` per sent campaign whose `{counts}` count is not 0 (SPEC `GET /campaigns` carries "
+    "the counts); `tstamp` is when it happened: a window is cut locally"
+)
+
+
+def _activity(action: str, counts: tuple[str, ...]) -> str:
+    return _ACTIVITY.format(action=action, counts="`+`".join(counts))
 
 
 RESOURCES: dict[str, Resource] = {
@@ -665,6 +705,62 @@ RESOURCES: dict[str, Resource] = {
             field_list=True,
             why=_local("updatedTimestamp")
             + " (SPEC `GET /customObjects/records/{schemaId}`, every schema's; `fields` by field id)",
+        ),
+        # -- campaign analytics: who opened, clicked, bounced, unsubscribed (v1 report lists) -------
+        Resource(
+            name="campaign_opens",
+            endpoint="campaign_report_open_list",
+            key="opens",
+            updated_field="tstamp",
+            created_field="tstamp",
+            incremental=Incremental.LOCAL,
+            parent=_CAMPAIGNS,
+            report_list=ReportList("campaign_report_open_list", ("uniqueopens",)),
+            why=_activity("campaign_report_open_list", ("uniqueopens",))
+            + "; one row per contact and campaign (`times` opens, `tstamp` the last)",
+        ),
+        Resource(
+            name="campaign_link_clicks",
+            endpoint="campaign_report_link_list",
+            key="link_clicks",
+            updated_field="tstamp",
+            created_field="tstamp",
+            incremental=Incremental.LOCAL,
+            parent=_CAMPAIGNS,
+            report_list=ReportList(
+                "campaign_report_link_list",
+                ("uniquelinkclicks",),
+                key_fields=("linkid", "subscriberid"),
+                nested="info",
+                paged=False,
+            ),
+            why=_activity("campaign_report_link_list", ("uniquelinkclicks",))
+            + "; one row per link and contact who clicked it (`times` clicks)",
+        ),
+        Resource(
+            name="campaign_bounces",
+            endpoint="campaign_report_bounce_list",
+            key="bounces",
+            updated_field="tstamp",
+            created_field="tstamp",
+            incremental=Incremental.LOCAL,
+            parent=_CAMPAIGNS,
+            report_list=ReportList(
+                "campaign_report_bounce_list", ("hardbounces", "softbounces"), key_fields=()
+            ),
+            why=_activity("campaign_report_bounce_list", ("hardbounces", "softbounces"))
+            + " (a date: whole days); each bounce has its own `id`",
+        ),
+        Resource(
+            name="campaign_unsubscribes",
+            endpoint="campaign_report_unsubscription_list",
+            key="unsubscribes",
+            updated_field="tstamp",
+            created_field="tstamp",
+            incremental=Incremental.LOCAL,
+            parent=_CAMPAIGNS,
+            report_list=ReportList("campaign_report_unsubscription_list", ("unsubscribes",)),
+            why=_activity("campaign_report_unsubscription_list", ("unsubscribes",)),
         ),
         Resource(
             name="sms",

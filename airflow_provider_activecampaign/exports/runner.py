@@ -19,6 +19,9 @@ The read for a resource described in :mod:`~airflow_provider_activecampaign.expo
    (without ``meta.total``, as in the reference's examples, the collection is walked while it
    costs no more than per-record reads would).
    Lookups (a deal's stage and pipeline titles) and a campaign's v1 report totals are added last.
+5. Campaign analytics (opens, link clicks, bounces, unsubscribes) are v1 report lists read per
+   campaign that can hold rows (:mod:`~airflow_provider_activecampaign.exports.reports`), a few
+   campaigns at a time, then staged and cut like any collection.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_activecampaign.exports.registry import Incremental, Paging, Resource
+from airflow_provider_activecampaign.exports.reports import ReportListReader
 from airflow_provider_activecampaign.exports.spool import RecordSpool
 from airflow_provider_activecampaign.exports.windows import Window, api_date_filter, record_time
 from airflow_provider_activecampaign.exports.writer import columns_of, merge_columns
@@ -259,6 +263,9 @@ class ResourceExporter:
     def _collection_pages(self, query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """The resource's pages: its collection, or each parent's (custom-object records per schema)."""
         resource = self.resource
+        if resource.report_list is not None:
+            yield from self._report_pages()
+            return
         if resource.parent is None:
             yield from self._pages(resource.endpoint, resource.key, query)
             return
@@ -267,6 +274,25 @@ class ResourceExporter:
             for item in parents:
                 endpoint = resource.endpoint.format(parent=item.get(parent.id_field))
                 yield from self._pages(endpoint, resource.key, query)
+
+    def _report_pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Each campaign's rows of a v1 report list, for the campaigns that can hold any (in id order)."""
+        resource = self.resource
+        assert resource.report_list is not None
+        assert resource.parent is not None
+        reader = ReportListReader(
+            resource.report_list, self._hook, window=self.window, timezone=self.timezone, logger=self.log
+        )
+        parent = resource.parent
+        campaigns = (
+            campaign
+            for page in self._pages(parent.endpoint, parent.key, {})
+            for campaign in page
+            if reader.wants(campaign)
+        )
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="ac-export-reports") as pool:
+            while chunk := list(itertools.islice(campaigns, self.parallel * 2)):
+                yield from pool.map(reader.read, chunk)
 
     def _pages(self, endpoint: str, key: str, query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """Every page's records of a collection: the first alone, then ``parallel`` at a time, in order."""

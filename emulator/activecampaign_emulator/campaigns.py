@@ -10,8 +10,12 @@ v3
 v1 (``/admin/api.php``, ``api_output=json``, key in the ``Api-Token`` header or ``api_key``)
     ``campaign_create`` (creates a campaign as a draft, ``status=0``, or scheduled, ``status=1``,
     for ``sdate``), ``campaign_send`` (one contact; ``action=test`` is recorded as a test send and
-    never counts as a delivery), ``campaign_list``, ``campaign_report_totals``, ``message_add``.
-    Failures answer HTTP 200 with ``result_code: 0`` and a ``result_message``, as v1 does.
+    never counts as a delivery), ``campaign_list``, ``campaign_report_totals``, ``message_add``, and
+    the report lists ``campaign_report_open_list``, ``campaign_report_link_list``,
+    ``campaign_report_bounce_list`` and ``campaign_report_unsubscription_list`` (rows numbered
+    ``"0"``, ``"1"`` …, paged by ``page``, 20 rows a page: *assumed*; the link list in one answer).
+    Failures answer HTTP 200 with ``result_code: 0`` and a ``result_message``, as v1 does; an
+    empty list is ``Failed: Nothing is returned``.
 
 Not emulated: the v3 schedule / pause / resume / stop / delete status calls. Their paths are
 not public in the reference, so neither the provider nor the emulator invents them. A v3 draft
@@ -35,7 +39,10 @@ Reports
     Every delivery draws deterministic outcomes from a hash of (campaign id, contact id), at the
     rates in ``campaign_settings.rates``: bounces (half hard, half soft), opens (some twice),
     clicks among openers (some twice), forwards and replies among openers, unsubscribes. The
-    counts are report numbers only: no contact is actually unsubscribed.
+    counts are report numbers only: no contact is actually unsubscribed. The first copy to each
+    contact also keeps its rows for the report lists, with when they happen: a bounce at delivery,
+    an open 1 minute to 6 hours after it (*assumed*), a click 30 s after the open on one of two
+    links, an unsubscribe like an open; a row is listed once its moment has come.
 
 Seed sections claimed here::
 
@@ -127,6 +134,39 @@ V1_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # ---------------------------------------------------------------------------------------------
 
 
+#: Links a campaign's messages carry in the emulator (id offset, name, URL), for the click report.
+#: *Assumed*: the emulator does not parse message HTML; two tracked links stand for its links.
+REPORT_LINKS = (
+    (101, "Read more", "https://example.com/read-more"),
+    (102, "Shop", "https://example.com/shop"),
+)
+#: The soonest and latest an open (or an unsubscribe) follows its delivery, in emulated seconds.
+OPEN_DELAY = (60.0, 6 * 3600.0)
+#: Rows a v1 report list answers per ``page`` (*assumed*: V1 pages document ``page``, not its size).
+V1_LIST_PAGE = 20
+#: SMTP answers the bounce list reports (V1:campaign_report_bounce_list example rows).
+BOUNCE_CODES = {
+    "hard": ("5.1.1", "bad destination mailbox address", "Bad destination mailbox address"),
+    "soft": ("4.2.2", "mailbox full", "Mailbox full"),
+}
+
+
+@dataclass(slots=True)
+class Activity:
+    """What one recipient did with one campaign, with when: the v1 report lists read it."""
+
+    contact_id: int
+    email: str
+    delivered: float
+    bounce: str | None = None
+    opened: float | None = None
+    opens: int = 0
+    #: link id -> (time of the last click, clicks)
+    clicks: dict[int, tuple[float, int]] = field(default_factory=dict)
+    unsubscribed: float | None = None
+    bounce_id: int = 0
+
+
 @dataclass(slots=True)
 class Campaign:
     id: int
@@ -158,6 +198,8 @@ class Campaign:
     sends: int = 0
     report: Counter[str] = field(default_factory=Counter)
     copies: Counter[int] = field(default_factory=Counter)
+    #: contact id -> what they did (first delivery's outcome), in delivery order.
+    activity: dict[int, Activity] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -178,6 +220,7 @@ class CampaignBook(BaseExtension):
         self.deliveries: dict[int, Counter[int]] = {}
         self.test_sends: list[dict[str, Any]] = []
         self.settings = CampaignSettings()
+        self.bounce_ids = 0
 
     # -- extension protocol -----------------------------------------------------------------
 
@@ -186,6 +229,7 @@ class CampaignBook(BaseExtension):
         self.deliveries = {}
         self.test_sends = []
         self.settings = CampaignSettings()
+        self.bounce_ids = 0
         self.merge_seed(emu, seed)
 
     def merge_seed(self, emu: Emulator, seed: Mapping[str, Any]) -> None:
@@ -364,9 +408,15 @@ class CampaignBook(BaseExtension):
         campaign.copies[contact_id] += 1
         self.deliveries.setdefault(contact_id, Counter())[campaign.id] += 1
         emu.state.counters["campaign_copies_delivered"] += 1
-        self._record_outcome(campaign, contact_id)
+        self._record_outcome(campaign, contact_id, contact.email if contact else "", emu.clock.now())
 
-    def _record_outcome(self, campaign: Campaign, contact_id: int) -> None:
+    def _record_outcome(self, campaign: Campaign, contact_id: int, email: str, now: float) -> None:
+        """Draw what the recipient does (deterministic per campaign and contact) and when.
+
+        The counts go to the report at once (as before); the rows the v1 lists show appear when
+        their moment comes (an open an hour after delivery is listed an hour later). A second copy
+        to the same contact (``campaign_send``) counts again but keeps the first copy's rows.
+        """
         rates = self.settings.rates
         report = campaign.report
 
@@ -374,16 +424,37 @@ class CampaignBook(BaseExtension):
             digest = hashlib.sha256(f"{campaign.id}:{contact_id}:{salt}".encode()).digest()
             return int.from_bytes(digest[:8], "big") / 2**64
 
+        def later(salt: str, after: float) -> float:
+            low, high = OPEN_DELAY
+            return float(math.floor(after + low + draw(salt) * (high - low)))
+
+        activity = campaign.activity.get(contact_id)
+        record = activity is None
+        if activity is None:
+            activity = Activity(contact_id, email, now)
+            campaign.activity[contact_id] = activity
         if draw("bounce") < rates["bounce"]:
-            report["hardbounces" if draw("hard") < 0.5 else "softbounces"] += 1
+            kind = "hard" if draw("hard") < 0.5 else "soft"
+            report[f"{kind}bounces"] += 1
+            if record:
+                activity.bounce = kind
+                self.bounce_ids += 1
+                activity.bounce_id = self.bounce_ids
             return
         if draw("open") < rates["open"]:
             report["uniqueopens"] += 1
-            report["opens"] += 2 if draw("reopen") < 0.5 else 1
+            opens = 2 if draw("reopen") < 0.5 else 1
+            report["opens"] += opens
+            if record:
+                activity.opened, activity.opens = later("opened", now), opens
             if draw("click") < rates["click"]:
                 report["uniquelinkclicks"] += 1
                 report["subscriberclicks"] += 1
-                report["linkclicks"] += 2 if draw("reclick") < 0.3 else 1
+                clicks = 2 if draw("reclick") < 0.3 else 1
+                report["linkclicks"] += clicks
+                if record and activity.opened is not None:
+                    offset, _, _ = REPORT_LINKS[0 if draw("which link") < 0.5 else 1]
+                    activity.clicks[campaign.id * 1000 + offset] = (activity.opened + 30.0, clicks)
             if draw("forward") < rates["forward"]:
                 report["forwards"] += 1
                 report["uniqueforwards"] += 1
@@ -392,6 +463,8 @@ class CampaignBook(BaseExtension):
                 report["uniquereplies"] += 1
         if draw("unsubscribe") < rates["unsubscribe"]:
             report["unsubscribes"] += 1
+            if record:
+                activity.unsubscribed = later("unsubscribed", now)
 
 
 def _zone(name: str) -> tzinfo:
@@ -959,6 +1032,134 @@ def routes(emu: Emulator) -> list[BaseRoute]:
             **totals,
         )
 
+    # -- v1 report lists (who opened, clicked, bounced, unsubscribed) ------------------------
+
+    def listed(
+        req: ApiRequest, fields: Mapping[str, str], rows: list[dict[str, Any]], paged: bool
+    ) -> dict[str, Any]:
+        """Rows numbered ``"0"``, ``"1"`` … (V1 list answers); ``page`` pages them (*assumed* size)."""
+        if paged:
+            page = max(1, parse_int_id(fields.get("page", "1")) or 1)
+            rows = rows[(page - 1) * V1_LIST_PAGE : page * V1_LIST_PAGE]
+        if not rows:
+            return _v1_fail("Failed: Nothing is returned")
+        return _v1_ok("Success: Something is returned", **{str(i): row for i, row in enumerate(rows)})
+
+    def reported(fields: Mapping[str, str]) -> Campaign | None:
+        return book.campaigns.get(parse_int_id(fields.get("campaignid", "")) or 0)
+
+    def happened(
+        campaign: Campaign, req: ApiRequest, moment: Callable[[Activity], float | None]
+    ) -> list[Activity]:
+        """The campaign's recipients whose ``moment`` has come, in contact id order."""
+        return [
+            a
+            for _, a in sorted(campaign.activity.items())
+            if (when := moment(a)) is not None and when <= req.now
+        ]
+
+    def v1_open_list(req: ApiRequest, fields: Mapping[str, str]) -> dict[str, Any]:
+        """V1:campaign_report_open_list: one row per contact who opened (``times``, last ``tstamp``)."""
+        campaign = reported(fields)
+        if campaign is None:
+            return _v1_fail("Campaign not found")
+        tz = book.tz(req.emu)
+        rows = [
+            {
+                "subscriberid": str(a.contact_id),
+                "email": a.email,
+                "tstamp": _wall(a.opened, tz),
+                "times": str(a.opens),
+                "tstamp_iso": _iso(a.opened, tz),
+            }
+            for a in happened(campaign, req, lambda a: a.opened)
+        ]
+        return listed(req, fields, rows, paged=True)
+
+    def v1_link_list(req: ApiRequest, fields: Mapping[str, str]) -> dict[str, Any]:
+        """V1:campaign_report_link_list: each clicked link with who clicked it under ``info`` (no paging)."""
+        campaign = reported(fields)
+        if campaign is None:
+            return _v1_fail("Campaign not found")
+        tz = book.tz(req.emu)
+        rows: list[dict[str, Any]] = []
+        for offset, name, url in REPORT_LINKS:
+            lid = campaign.id * 1000 + offset
+
+            def clicked(a: Activity, lid: int = lid) -> float | None:
+                return a.clicks[lid][0] if lid in a.clicks else None
+
+            clickers = happened(campaign, req, clicked)
+            info = [
+                {
+                    "email": a.email,
+                    "subscriberid": str(a.contact_id),
+                    "tstamp": _wall(a.clicks[lid][0], tz),
+                    "times": str(a.clicks[lid][1]),
+                    "tstamp_iso": _iso(a.clicks[lid][0], tz),
+                }
+                for a in clickers
+            ]
+            if info:
+                rows.append(
+                    {
+                        "id": str(lid),
+                        "name": name,
+                        "link": url,
+                        "tracked": "1",
+                        "a_unique": str(len(clickers)),
+                        "a_total": str(sum(a.clicks[lid][1] for a in clickers)),
+                        "info": info,
+                    }
+                )
+        return listed(req, fields, rows, paged=False)
+
+    def v1_bounce_list(req: ApiRequest, fields: Mapping[str, str]) -> dict[str, Any]:
+        """V1:campaign_report_bounce_list: one row per bounce, ``tstamp`` a date, with its SMTP code."""
+        campaign = reported(fields)
+        if campaign is None:
+            return _v1_fail("Campaign not found")
+        tz = book.tz(req.emu)
+        rows = []
+        for a in happened(campaign, req, lambda a: a.delivered if a.bounce else None):
+            code, reason, descript = BOUNCE_CODES[a.bounce or "hard"]
+            rows.append(
+                {
+                    "id": str(a.bounce_id),
+                    "email": a.email,
+                    "subscriberid": str(a.contact_id),
+                    "listid": str(campaign.list_ids[0] if campaign.list_ids else 0),
+                    "campaignid": str(campaign.id),
+                    "messageid": str(next(iter(campaign.messages), 0)),
+                    "tstamp": (_wall(a.delivered, tz) or "")[:10],
+                    "type": a.bounce,
+                    "code": code,
+                    "counted": "1",
+                    "reason": reason,
+                    "descript": descript,
+                }
+            )
+        return listed(req, fields, rows, paged=True)
+
+    def v1_unsubscription_list(req: ApiRequest, fields: Mapping[str, str]) -> dict[str, Any]:
+        """``campaign_report_unsubscription_list`` (PHP Campaign.class.php; row shape *assumed*, SINGER)."""
+        campaign = reported(fields)
+        if campaign is None:
+            return _v1_fail("Campaign not found")
+        tz = book.tz(req.emu)
+        rows = [
+            {
+                "subscriberid": str(a.contact_id),
+                "email": a.email,
+                "campaignid": str(campaign.id),
+                "tstamp": _wall(a.unsubscribed, tz),
+                "tstamp_iso": _iso(a.unsubscribed, tz),
+                "unsubreason": "",
+            }
+            for a in happened(campaign, req, lambda a: a.unsubscribed)
+        ]
+        return listed(req, fields, rows, paged=True)
+
     def v1_message_add(req: ApiRequest, fields: Mapping[str, str]) -> dict[str, Any]:
         """``message_add`` (PHP examples.php): format, subject, fromemail, fromname, html, p[listid]."""
         if req.request.method != "POST":
@@ -980,6 +1181,10 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         "campaign_send": v1_campaign_send,
         "campaign_list": v1_campaign_list,
         "campaign_report_totals": v1_report_totals,
+        "campaign_report_open_list": v1_open_list,
+        "campaign_report_link_list": v1_link_list,
+        "campaign_report_bounce_list": v1_bounce_list,
+        "campaign_report_unsubscription_list": v1_unsubscription_list,
         "message_add": v1_message_add,
     }
 

@@ -344,6 +344,56 @@ def test_report_numbers_are_deterministic_and_agree_everywhere(
     assert campaign_state(emulator, again)["report"] == report
 
 
+def test_v1_report_lists_show_each_outcome_once_its_moment_has_come(
+    emulator: EmulatorFixture, v1: Callable[..., dict[str, Any]]
+) -> None:
+    emulator.seed(
+        {
+            "contacts": [{"email": f"l{i}@example.com", "lists": {"1": 1}} for i in range(60)],
+            "campaign_settings": {"rates": {"bounce": 0.1, "open": 0.6, "click": 0.5, "unsubscribe": 0.1}},
+        }
+    )
+    campaign_id = create(v1)["id"]
+    emulator.advance(5)  # delivered; opens come 1 minute to 6 hours later
+    report = campaign_state(emulator, campaign_id)["report"]
+
+    def rows(action: str, **params: Any) -> list[dict[str, Any]]:
+        answer = v1(action, campaignid=campaign_id, **params)
+        if answer["result_code"] == 0:
+            assert answer["result_message"] == "Failed: Nothing is returned"
+            return []
+        return [answer[str(i)] for i in range(len([k for k in answer if k.isdigit()]))]
+
+    def every_page(action: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for page in range(1, 100):
+            batch = rows(action, page=page)
+            if not batch:
+                return found
+            assert len(batch) <= 20
+            found += batch
+        raise AssertionError("the list never ended")
+
+    bounces = every_page("campaign_report_bounce_list")
+    assert len(bounces) == report["hardbounces"] + report["softbounces"] > 0  # at delivery
+    assert {b["type"] for b in bounces} <= {"hard", "soft"}
+    assert len({b["id"] for b in bounces}) == len(bounces)
+    early = every_page("campaign_report_open_list")
+    assert len(early) < report["uniqueopens"]  # most opens are still to come
+
+    emulator.advance(7 * 3600)
+    opened = every_page("campaign_report_open_list")
+    assert len(opened) == report["uniqueopens"] > 20  # more than one page
+    assert sum(int(row["times"]) for row in opened) == report["opens"]
+    assert len({row["subscriberid"] for row in opened}) == len(opened)
+    links = rows("campaign_report_link_list", page=2)  # one answer: page is not documented here
+    clickers = [(link["id"], info["subscriberid"]) for link in links for info in link["info"]]
+    assert len(clickers) == len(set(clickers)) == report["uniquelinkclicks"] > 0
+    assert {s for _, s in clickers} <= {row["subscriberid"] for row in opened}
+    assert len(every_page("campaign_report_unsubscription_list")) == report["unsubscribes"] > 0
+    assert v1("campaign_report_open_list", campaignid="999")["result_message"] == "Campaign not found"
+
+
 def test_seeded_campaigns_and_settings(emulator: EmulatorFixture, members: list[str]) -> None:
     emulator.seed(
         {

@@ -19,7 +19,8 @@ import pytest
 from activecampaign_emulator.pytest_plugin import EmulatorFixture
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_activecampaign.exports.registry import RESOURCES
+from airflow_provider_activecampaign.exceptions import ActiveCampaignValidationError
+from airflow_provider_activecampaign.exports.registry import RESOURCES, Resource
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.operators.export import ActiveCampaignExportOperator
 from tests.integration.contacts_support import read_jsonl, use_emulator
@@ -44,7 +45,13 @@ BOUNDARY_MOMENTS = [
 
 
 def seed_everything(emulator: EmulatorFixture) -> None:
-    """The default account (deals, accounts, e-commerce …) plus contacts, account links and a campaign."""
+    """The default account (deals, accounts, e-commerce …) plus contacts, account links, two campaigns.
+
+    The second campaign is sent to list 1's 25 members (a scheduled date in the past) and the clock
+    moved on 7 hours, so its opens, clicks, bounces and unsubscribes are all listed (the rates make
+    each kind happen; the draws are deterministic); the draft has none, so no report list is asked
+    about it.
+    """
     emulator.seed(
         {
             "contacts": [
@@ -56,8 +63,19 @@ def seed_everything(emulator: EmulatorFixture) -> None:
                     "tags": ["vip"],
                 }
                 for n in range(5)
+            ]
+            + [{"email": f"reader{n}@example.com", "lists": {"1": 1}} for n in range(20)],
+            "campaigns": [
+                {"name": "March newsletter", "type": "single", "status": 0, "lists": [1]},
+                {
+                    "name": "February newsletter",
+                    "type": "single",
+                    "status": 1,
+                    "lists": [1],
+                    "sdate": "2024-02-01T09:00:00+00:00",
+                },
             ],
-            "campaigns": [{"name": "March newsletter", "type": "single", "status": 0, "lists": [1]}],
+            "campaign_settings": {"rates": {"bounce": 0.15, "open": 0.7, "click": 0.6, "unsubscribe": 0.2}},
             "custom_objects": [
                 {
                     "slug": "subscription",
@@ -89,6 +107,51 @@ def seed_everything(emulator: EmulatorFixture) -> None:
         timeout=30,
     )
     assert answer.status_code == 201, answer.text
+    emulator.advance(60)  # the scheduled campaign is delivered to its 25 recipients
+    emulator.advance(7 * 3600)  # and every open (at most 6 hours after delivery) has happened
+
+
+def v1_page(hook: ActiveCampaignHook, action: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """One v1 list page; ``None`` for v1's empty answer, any other refusal raised."""
+    try:
+        answer: dict[str, Any] = hook.legacy_request(action, params=params)
+    except ActiveCampaignValidationError as error:
+        if "Nothing is returned" in error.summary:
+            return None
+        raise
+    return answer
+
+
+def serial_ids(hook: ActiveCampaignHook, resource: Resource) -> list[str]:
+    """The ids a plain serial read finds: the collection's pages, or every campaign's v1 report list.
+
+    The report lists are read for every campaign, page after page until v1 says nothing is
+    returned, whatever the campaign's counts: the export's cheaper plan must find the same rows.
+    """
+    spec = resource.report_list
+    if spec is None:
+        endpoints = [resource.endpoint]
+        if resource.parent is not None:
+            parents = hook.paginate(resource.parent.endpoint, key=resource.parent.key)
+            endpoints = [resource.endpoint.format(parent=parent["id"]) for parent in parents]
+        return [str(item["id"]) for at in endpoints for item in hook.paginate(at, key=resource.key)]
+    ids: list[str] = []
+    for campaign in hook.paginate("campaigns", key="campaigns"):
+        for page in range(1, 1000):
+            answer = v1_page(hook, spec.action, {"campaignid": campaign["id"], "page": page})
+            if answer is None:
+                break
+            rows = [row for key, row in answer.items() if key.isdigit()]
+            for row in rows:
+                if spec.nested:
+                    ids += [f"{campaign['id']}-{row['id']}-{info['subscriberid']}" for info in row["info"]]
+                elif spec.key_fields:
+                    ids.append(f"{campaign['id']}-{row['subscriberid']}")
+                else:
+                    ids.append(str(row["id"]))
+            if not spec.paged:
+                break
+    return ids
 
 
 def test_every_resource_exports_every_record_once_with_custom_fields_by_name(
@@ -105,11 +168,7 @@ def test_every_resource_exports_every_record_once_with_custom_fields_by_name(
     for name, resource in RESOURCES.items():
         rows = read_jsonl(tmp_path / f"{name}.jsonl")
         manifest = json.loads((tmp_path / f"{name}.jsonl.manifest.json").read_text())
-        endpoints = [resource.endpoint]
-        if resource.parent is not None:
-            parents = hook.paginate(resource.parent.endpoint, key=resource.parent.key)
-            endpoints = [resource.endpoint.format(parent=parent["id"]) for parent in parents]
-        expected = [str(item["id"]) for at in endpoints for item in hook.paginate(at, key=resource.key)]
+        expected = serial_ids(hook, resource)
         ids = [str(row["id"]) for row in rows]
         if sorted(ids) != sorted(expected) or len(set(ids)) != len(ids) or manifest["count"] != len(rows):
             mismatches[name] = {"exported": len(ids), "unique": len(set(ids)), "expected": len(expected)}
@@ -130,10 +189,18 @@ def test_every_resource_exports_every_record_once_with_custom_fields_by_name(
     accounts = read_jsonl(tmp_path / "accounts.jsonl")
     assert set(accounts[0]["fields"]) == {"Company size", "Industry", "Warehouse id"}
     contacts = read_jsonl(tmp_path / "contacts.jsonl")
-    assert [c["fields"] for c in contacts] == [{"Company": f"Co {n}"} for n in range(5)]
+    assert [c["fields"] for c in contacts] == [{"Company": f"Co {n}"} for n in range(5)] + [{}] * 20
     campaign = read_jsonl(tmp_path / "campaigns.jsonl")[0]
     assert campaign["name"] == "March newsletter"
     assert "report" in campaign
+    # Campaign analytics: the sent campaign's rows only, each naming its campaign and contact.
+    opens = read_jsonl(tmp_path / "campaign_opens.jsonl")
+    assert {row["campaignid"] for row in opens} == {"2"}
+    assert all(row["email"] and int(row["times"]) >= 1 for row in opens)
+    clicks = read_jsonl(tmp_path / "campaign_link_clicks.jsonl")
+    assert {row["link"] for row in clicks} <= {"https://example.com/read-more", "https://example.com/shop"}
+    assert {row["subscriberid"] for row in clicks} <= {row["subscriberid"] for row in opens}
+    assert {row["type"] for row in read_jsonl(tmp_path / "campaign_bounces.jsonl")} <= {"hard", "soft"}
     manifest = json.loads((tmp_path / "deals.jsonl.manifest.json").read_text())
     assert "fields.Lead source" in manifest["columns"]
     assert manifest["mode"] == "full"
