@@ -45,8 +45,11 @@ def sleeps(mocker: MockerFixture) -> list[float]:
         recorded.append(seconds)
         slept[0] += max(0.0, seconds)
 
+    # The clock moves only by sleeping, never by itself: pacing then does not depend on how busy the
+    # machine is (a loaded host once made a wait look shorter, or split it in two).
+    start = real_monotonic()
     mocker.patch.object(time, "sleep", side_effect=fake_sleep)
-    mocker.patch.object(time, "monotonic", side_effect=lambda: real_monotonic() + slept[0])
+    mocker.patch.object(time, "monotonic", side_effect=lambda: start + slept[0])
     return recorded
 
 
