@@ -450,14 +450,17 @@ def _ambiguous_write(ctx: ScenarioContext) -> None:
     ctx.hook("ambiguous-write").post("contacts", {"contact": contact})
 
 
+# The timeouts are a whole second (the answers come three seconds late): a connection to the emulator
+# on a busy machine can take longer than a shorter timeout, and the example would show a connect
+# timeout instead.
 def _read_timeout(ctx: ScenarioContext) -> None:
-    ctx.client.add_fault("GET", "/api/3/contacts/{id}", "slow", delay=0.4, times=1)
-    ctx.hook("read-timeout", timeout=0.1).get("contacts/1")
+    ctx.client.add_fault("GET", "/api/3/contacts/{id}", "slow", delay=3, times=1)
+    ctx.hook("read-timeout", timeout=1).get("contacts/1")
 
 
 def _write_timeout(ctx: ScenarioContext) -> None:
-    ctx.client.add_fault("POST", "/api/3/contacts", "slow", delay=0.4, when="after", times=1)
-    ctx.hook("write-timeout", timeout=0.1).post("contacts", {"contact": {"email": "alan@example.com"}})
+    ctx.client.add_fault("POST", "/api/3/contacts", "slow", delay=3, when="after", times=1)
+    ctx.hook("write-timeout", timeout=1).post("contacts", {"contact": {"email": "alan@example.com"}})
 
 
 def _rate_limited(ctx: ScenarioContext) -> None:

@@ -145,8 +145,8 @@ class RetryPolicy:
                 f"(max_wait={self.settings.max_wait:.0f} s); ActiveCampaign acted on none of them."
             )
         else:
-            # "over 0 s" says nothing, and whether a fast failure rounds to 0 or 1 s is chance.
-            span = "within 1 s" if self.waited < 1 else f"over {self.waited:.0f} s"
+            # Whole seconds rounded down: "over N s" stays true (1.6 s is over 1 s, not over 2 s).
+            span = "within 1 s" if self.waited < 1 else f"over {int(self.waited)} s"
             note = f"Gave up after {tries} {span}."
         error.amend(note)
 
