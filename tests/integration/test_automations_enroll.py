@@ -341,6 +341,7 @@ def test_an_ambiguous_post_that_was_not_applied_is_sent_again_after_reading_back
 # -- scale -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.long
 def test_a_thousand_contacts_are_enrolled_without_a_single_429(emulator: Any, run_dag: Any) -> None:
     """At 10x the account's 5 requests/s become 5 per 100 ms; the client's limiter follows the speed.
 

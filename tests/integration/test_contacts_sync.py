@@ -206,6 +206,7 @@ def test_exclude_automations_keeps_small_batches_on_the_importer(
     assert all(c["lists"]["1"]["status"] == 1 for c in state["contacts"])
 
 
+@pytest.mark.long
 def test_10000_contacts_within_the_limits(emulator: EmulatorFixture, tmp_path: Path) -> None:
     use_emulator(emulator, speed=20, seed=fast_seed(contacts_per_second=20_000))
     result = sync(tmp_path, contacts=contacts(10_000, Company="ACME"), tags=["bulk"], progress_every=10)

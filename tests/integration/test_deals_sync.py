@@ -106,6 +106,7 @@ def test_a_rerun_of_the_same_dag_run_creates_no_new_deal(
     assert deals_by_key() == dict.fromkeys((f"inv-{i}" for i in range(5)), 1)
 
 
+@pytest.mark.long
 def test_a_thousand_deals_with_no_429(account: EmulatorFixture, run_dag: Any, tmp_path: Path) -> None:
     account.configure(speed=100, rate_limit=True)
     conf = {"deals": deals(1000), "failures_path": str(tmp_path / "failures.jsonl")}

@@ -36,10 +36,11 @@ EXPORT_DAG = "activecampaign_daily_export"
 CUSTOMERS_CSV = EXAMPLE_DAGS / "data" / "customers.csv"
 SUBSCRIBERS_CSV = EXAMPLE_DAGS / "data" / "newsletter_subscribers.csv"
 
-#: Emulated seconds per real second: the welcome series (6,000 emulated s below) takes 10 s, longer
-#: than dag.test() takes to start the task that waits for it, even on Airflow 3.2 on a busy machine.
+#: Emulated seconds per real second: the welcome series (18,000 emulated s below) takes 30 s, longer
+#: than dag.test() takes to start the task that waits for it, even on Airflow 3.2 on a busy machine
+#: (10 s was not always enough there with four test processes).
 SPEED = 600
-WELCOME_SECONDS = 6000
+WELCOME_SECONDS = 18000
 #: The emulated account shows times at UTC-5 all year (default seed).
 ACCOUNT_TIMEZONE = "Etc/GMT+5"
 #: The sync DAG's run for 2025-06-14 (dag.test's logical date is the end of the interval).
@@ -304,8 +305,8 @@ def test_sync_and_welcome_from_a_sql_table(
 #: A Tuesday: the newsletter's logical date, and so its campaign name.
 NEWSLETTER_RUN = datetime(2025, 6, 17, 9, tzinfo=UTC)
 #: Slow enough that the send is still going when the sensor first looks (so it defers): 28 copies
-#: at 0.005 a second (emulated; 3 a second real) take about 9 s.
-SLOW_SENDING = {"campaign_settings": {"send_rate": 0.005}}
+#: at 0.0015 a second (emulated; 0.9 a second real) take about 30 s.
+SLOW_SENDING = {"campaign_settings": {"send_rate": 0.0015}}
 
 
 def test_weekly_newsletter_sends_once_and_stores_the_report(
@@ -462,6 +463,7 @@ def test_daily_export_backfills_one_idempotent_file_per_day(
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.long
 def test_run_example_script_runs_both_dags_and_reports_the_account(tmp_path: Path) -> None:
     work = tmp_path / "work"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}

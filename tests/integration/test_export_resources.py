@@ -154,6 +154,7 @@ def serial_ids(hook: ActiveCampaignHook, resource: Resource) -> list[str]:
     return ids
 
 
+@pytest.mark.long
 def test_every_resource_exports_every_record_once_with_custom_fields_by_name(
     emulator: EmulatorFixture, run_dag: Any, tmp_path: Path
 ) -> None:
@@ -235,6 +236,7 @@ def seed_windows(emulator: EmulatorFixture) -> dict[str, list[tuple[str, int | N
     }
 
 
+@pytest.mark.long
 def test_three_daily_windows_hold_exactly_their_records_and_add_up_to_the_full_export(
     emulator: EmulatorFixture, run_dag: Any, tmp_path: Path
 ) -> None:

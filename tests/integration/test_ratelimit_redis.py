@@ -269,6 +269,7 @@ def test_an_airflow_redis_connection_names_the_backend(
 OUTAGE_SECONDS = 30.0
 
 
+@pytest.mark.long
 def test_redis_stopped_then_frozen_mid_run_three_hosts_keep_within_the_budget(
     limited_account: EmulatorProcess, tmp_path: Path
 ) -> None:
