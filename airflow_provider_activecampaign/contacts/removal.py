@@ -33,12 +33,12 @@ from airflow_provider_activecampaign.exceptions import (
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.records.emails import email_key
 from airflow_provider_activecampaign.records.journal import lost_answer, times
-from airflow_provider_activecampaign.records.sideloads import ContactSideloads
 from airflow_provider_activecampaign.records.names import (  # noqa: F401  (re-exported: older imports)
     find_tag_id,
     resolve_lists,
     resolve_tags,
 )
+from airflow_provider_activecampaign.records.sideloads import ContactSideloads
 
 SUBSCRIBED = "1"
 UNSUBSCRIBED = "2"
@@ -191,7 +191,9 @@ class RemovalFinder:
             tag_id = str(join.get("tag"))
             if str(join.get("contact")) == contact_id and tag_id in self.tags:
                 yield Removal(UNTAG, email, contact_id, tag_id, self.tags[tag_id], str(join["id"]))
-        memberships = self.sideloads.rows(self._read, body, "contactLists", [contact_id]) if self.lists else {}
+        memberships = (
+            self.sideloads.rows(self._read, body, "contactLists", [contact_id]) if self.lists else {}
+        )
         for membership in memberships.get(contact_id, []):
             list_id = str(membership.get("list"))
             if (
@@ -208,7 +210,9 @@ class RemovalFinder:
             for page in self._pages({"tagid": tag_id, "include": "contactTags"}):
                 # Only the wanted contacts' joins matter: without the sideload, only they are read.
                 members = [
-                    c["id"] for c in page.get("contacts") or [] if email_key(str(c.get("email") or "")) in wanted
+                    c["id"]
+                    for c in page.get("contacts") or []
+                    if email_key(str(c.get("email") or "")) in wanted
                 ]
                 rows = self.sideloads.rows(self._read, page, "contactTags", members)
                 joins = {

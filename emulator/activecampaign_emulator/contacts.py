@@ -203,7 +203,9 @@ def _filtered(req: ApiRequest, state: AccountState, *, id_greater_inclusive: boo
         term = query["search"].lower()
         tests.append(
             lambda c: (
-                term in c.email.lower() or term in f"{c.first_name} {c.last_name}".lower() or term in c.phone.lower()
+                term in c.email.lower()
+                or term in f"{c.first_name} {c.last_name}".lower()
+                or term in c.phone.lower()
             )
         )
     if query.get("phone"):

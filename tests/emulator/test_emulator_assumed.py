@@ -90,6 +90,8 @@ def test_email_case_of_contacts(api: httpx.Client, emulator: EmulatorFixture, lo
     contact_id = created.json()["contact"]["id"]
     renamed = api.put(f"contacts/{contact_id}", json={"contact": {"email": "ann.LEE@example.com"}})
     assert renamed.status_code == 200
-    assert renamed.json()["contact"]["email"] == ("ann.lee@example.com" if lowercased else "ann.LEE@example.com")
+    assert renamed.json()["contact"]["email"] == (
+        "ann.lee@example.com" if lowercased else "ann.LEE@example.com"
+    )
     assert api.delete(f"contacts/{contact_id}").status_code == 200
     assert _contacts(api, email="ann.lee@example.com").json()["contacts"] == []

@@ -45,13 +45,16 @@ def per_contact_reads(emulator: EmulatorFixture) -> dict[str, int]:
 def test_the_export_writes_the_same_rows_with_or_without_include(
     emulator: EmulatorFixture, run_dag: Any, tmp_path: Path, include: bool
 ) -> None:
-    """130 contacts (two pages, so the parallel readers run too), every third with a field, a list and a tag."""
+    """130 contacts (two pages: the parallel readers run too); every third with a field, list, tag."""
     use_emulator(emulator, speed=100)
     # A day of its own per mode: dag.test() keeps each run in the test database.
     day = datetime(2024, 5, 2 if include else 12, tzinfo=UTC)
     seeded = []
     for n in range(130):
-        record: dict[str, Any] = {"email": f"x{n}@example.com", "cdate": (day + timedelta(minutes=n)).isoformat()}
+        record: dict[str, Any] = {
+            "email": f"x{n}@example.com",
+            "cdate": (day + timedelta(minutes=n)).isoformat(),
+        }
         if n % 3 == 0:
             record |= {"fields": {"PLAN": f"P{n}"}, "lists": {"1": 1}, "tags": ["vip"]}
         seeded.append(record)
@@ -59,7 +62,9 @@ def test_the_export_writes_the_same_rows_with_or_without_include(
     emulator.set_assumed(contacts_list_include=include)
     output = tmp_path / "contacts.jsonl"
 
-    dagrun = run_dag("contacts_export_daily", conf={"output_path": str(output)}, logical_date=day + timedelta(days=1))
+    dagrun = run_dag(
+        "contacts_export_daily", conf={"output_path": str(output)}, logical_date=day + timedelta(days=1)
+    )
 
     assert run_dag.task_states(dagrun) == {"export": "success"}
     rows = read_jsonl(output)
@@ -108,7 +113,10 @@ def test_reconcile_finds_missed_unsubscribes_and_tag_adds_with_or_without_includ
     ids = {c["email"]: c["id"] for c in emulator.state()["contacts"]}
     vip = hook.post("tags", json={"tag": {"tag": "returning", "tagType": "contact"}})["tag"]["id"]
     for n in (1, 3):
-        hook.post("contactLists", json={"contactList": {"list": 1, "contact": ids[f"r{n}@example.com"], "status": 2}})
+        hook.post(
+            "contactLists",
+            json={"contactList": {"list": 1, "contact": ids[f"r{n}@example.com"], "status": 2}},
+        )
     hook.post("contactTags", json={"contactTag": {"contact": ids["r4@example.com"], "tag": vip}})
     emulator.set_assumed(contacts_list_include=include)
     now = datetime.now(UTC)

@@ -27,7 +27,13 @@ class FakeReads:
 
 def test_a_sideloaded_page_is_grouped_by_contact_without_a_read() -> None:
     reads = FakeReads({})
-    page = {"fieldValues": [{"contact": "1", "value": "a"}, {"contact": "2", "value": "b"}, {"contact": "1", "value": "c"}]}
+    page = {
+        "fieldValues": [
+            {"contact": "1", "value": "a"},
+            {"contact": "2", "value": "b"},
+            {"contact": "1", "value": "c"},
+        ]
+    }
     rows = ContactSideloads().rows(reads.get, page, "fieldValues", ["1", "2"])
     assert {cid: [r["value"] for r in found] for cid, found in rows.items()} == {"1": ["a", "c"], "2": ["b"]}
     assert reads.paths == []
@@ -56,4 +62,5 @@ def test_a_missing_sideload_is_read_per_contact_with_one_warning(caplog: pytest.
     assert sideloads.read_per_contact == {"contactTags": 3}
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
-    assert "without the contactTags" in warnings[0] and "slower" in warnings[0]
+    assert "without the contactTags" in warnings[0]
+    assert "slower" in warnings[0]
