@@ -517,3 +517,50 @@ def test_every_emulator_behaviour_names_its_source() -> None:
     assert unsourced == [], "emulator behaviours without a source, 'reported' or 'assumed':\n" + "\n".join(
         unsourced
     )
+
+
+def _emulator_rows() -> Iterator[tuple[int, list[str], list[str], str]]:
+    """``(line, header, cells, section)`` of every table row in docs/emulator.md."""
+    header: list[str] | None = None
+    section = ""
+    for number, line in enumerate((DOCS / "emulator.md").read_text("utf-8").splitlines(), 1):
+        if line.startswith("## "):
+            section = line[3:].strip()
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if all(set(cell) <= set("-: ") for cell in cells):
+            continue
+        if header is None:
+            header = cells
+        elif len(cells) == len(header):
+            yield number, header, cells, section
+
+
+def test_every_assumed_behaviour_is_switchable_or_says_why_not() -> None:
+    """Issue 22: each switch is listed; each row whose source is *Assumed* names a switch or a reason.
+
+    A reason is "affects no operator: <why>" (true only if no operator's outcome can depend on it).
+    """
+    from activecampaign_emulator.assumed import ASSUMED_BEHAVIOURS
+
+    switches = {
+        cells[0].strip("`")
+        for _, header, cells, section in _emulator_rows()
+        if section == "Assumed behaviours (switchable)" and header[0] == "Name"
+    }
+    assert switches == set(ASSUMED_BEHAVIOURS), (
+        "docs/emulator.md's switch table and ASSUMED_BEHAVIOURS differ"
+    )
+    unexplained: list[str] = []
+    for number, header, cells, _ in _emulator_rows():
+        if "Source" not in header or not cells[header.index("Source")].startswith("*Assumed*"):
+            continue
+        row = " | ".join(cells)
+        named = [name for name in ASSUMED_BEHAVIOURS if f"`{name}`" in row]
+        if not named and not re.search(r"affects no operator: \S", row):
+            unexplained.append(f"line {number}: {cells[0]!r}")
+    assert unexplained == [], (
+        "assumed rows with neither a switch nor 'affects no operator: <why>':\n" + "\n".join(unexplained)
+    )

@@ -5,7 +5,9 @@ accounts) and asked to sideload each page's field values (and, on request, list 
 tags) with ``include=``. That keeps an export at one request per 100 contacts, the best the
 account's 5 requests a second allow. ``include`` is not in the official reference but is widely
 used; if an account ignores it, the exporter notices the missing sideload and reads those
-contacts' values one request each instead, with a warning.
+contacts' values one request each instead (``GET /contacts/{id}/fieldValues``), with a warning
+(:mod:`airflow_provider_activecampaign.records.sideloads`). No bulk listing is cheaper: the
+reference's ``GET /fieldValues`` filters by field and value only, not by contact.
 
 Time windows are the caller's: it sends ``filters[updated_after]``/``[updated_before]`` as dates
 (the reference declares them ``format: date``; integrators report that a time part is not
@@ -30,6 +32,7 @@ from airflow_provider_activecampaign.contacts.mapping import FieldCatalogue
 from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
 from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
 from airflow_provider_activecampaign.records.fields import MULTI_VALUE_TYPES
+from airflow_provider_activecampaign.records.sideloads import ContactSideloads
 
 #: ``contactList.status`` codes (SPEC ``POST /contactLists``; 0 and 3 from the contact docs).
 LIST_STATUSES = {"0": "unconfirmed", "1": "active", "2": "unsubscribed", "3": "bounced"}
@@ -74,7 +77,8 @@ class ContactExporter:
         self._catalogue: FieldCatalogue | None = None
         self._list_names: dict[str, str] = {}
         self._tag_names: dict[str, str] = {}
-        self._warned: set[str] = set()
+        #: The page's sideloads, or per-contact reads where the account ignored ``include``.
+        self.sideloads = ContactSideloads(self.log)
         self._lock = threading.Lock()
 
     def export(self, handle: IO[str], params: Mapping[str, Any]) -> int:
@@ -220,27 +224,7 @@ class ContactExporter:
         self, hook: ActiveCampaignHook, page: Mapping[str, Any], key: str, contacts: list[dict[str, Any]]
     ) -> dict[str, list[dict[str, Any]]]:
         """``{contact id: [rows]}`` from the page's sideload, or one request per contact without it."""
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        rows = page.get(key)
-        if rows is None:
-            with self._lock:
-                first_time = key not in self._warned
-                self._warned.add(key)
-            if first_time:
-                self.log.warning(
-                    "ActiveCampaign did not sideload %s with include=%s; reading them one request per "
-                    "contact instead (much slower).",
-                    key,
-                    key,
-                )
-            for contact in contacts:
-                body = hook.get(f"contacts/{contact['id']}/{key}")
-                grouped[str(contact["id"])] = list(body.get(key) or [])
-            return grouped
-        for row in rows:
-            owner = row.get("contact", row.get("owner"))
-            grouped.setdefault(str(owner), []).append(row)
-        return grouped
+        return self.sideloads.rows(hook.get, page, key, (contact["id"] for contact in contacts))
 
     @staticmethod
     def _fields(values: list[dict[str, Any]], catalogue: FieldCatalogue) -> dict[str, Any]:

@@ -6,7 +6,9 @@ Two steps, so a plan can show the writes before they happen:
   subscribed to the lists, and yields one :class:`Removal` per write needed. Nothing is written.
   It picks the cheaper way to read: one ``GET /contacts?email=…&include=contactTags,contactLists``
   per contact, or walking each tag's and list's members 100 a page (``tagid`` /
-  ``listid`` + ``status=1``), whichever takes fewer requests.
+  ``listid`` + ``status=1``), whichever takes fewer requests. ``include`` on the contacts list is
+  not in the reference: a page without the sideload it asked for is read per contact instead
+  (:mod:`airflow_provider_activecampaign.records.sideloads`), never taken as "nothing to remove".
 * :class:`RemovalApplier` makes those writes: ``DELETE /contactTags/{id}`` (the contactTag *join*
   id, which is what the API deletes, not the tag id) and ``POST /contactLists`` with status 2.
 
@@ -36,6 +38,7 @@ from airflow_provider_activecampaign.records.names import (  # noqa: F401  (re-e
     resolve_lists,
     resolve_tags,
 )
+from airflow_provider_activecampaign.records.sideloads import ContactSideloads
 
 SUBSCRIBED = "1"
 UNSUBSCRIBED = "2"
@@ -117,6 +120,8 @@ class RemovalFinder:
         self.reads = 0
         #: ``per-contact`` or ``members``: how the last :meth:`find` read.
         self.strategy = ""
+        #: The pages' sideloads, or per-contact reads where the account ignored ``include``.
+        self.sideloads = ContactSideloads(self.log)
 
     def find(self, emails: Iterable[str]) -> Iterator[Removal]:
         """One :class:`Removal` per tag a contact still has and per list it is still subscribed to.
@@ -177,12 +182,19 @@ class RemovalFinder:
             contact_id = str(contact["id"])
             yield from self._removals(contact_id, str(contact.get("email") or email), body)
 
+    def _read(self, endpoint: str) -> Any:
+        return self._get(endpoint, {})
+
     def _removals(self, contact_id: str, email: str, body: Mapping[str, Any]) -> Iterator[Removal]:
-        for join in body.get("contactTags") or []:
+        joins = self.sideloads.rows(self._read, body, "contactTags", [contact_id]) if self.tags else {}
+        for join in joins.get(contact_id, []):
             tag_id = str(join.get("tag"))
             if str(join.get("contact")) == contact_id and tag_id in self.tags:
                 yield Removal(UNTAG, email, contact_id, tag_id, self.tags[tag_id], str(join["id"]))
-        for membership in body.get("contactLists") or []:
+        memberships = (
+            self.sideloads.rows(self._read, body, "contactLists", [contact_id]) if self.lists else {}
+        )
+        for membership in memberships.get(contact_id, []):
             list_id = str(membership.get("list"))
             if (
                 str(membership.get("contact")) == contact_id
@@ -196,9 +208,17 @@ class RemovalFinder:
     def _by_members(self, wanted: Mapping[str, str]) -> Iterator[Removal]:
         for tag_id, name in self.tags.items():
             for page in self._pages({"tagid": tag_id, "include": "contactTags"}):
+                # Only the wanted contacts' joins matter: without the sideload, only they are read.
+                members = [
+                    c["id"]
+                    for c in page.get("contacts") or []
+                    if email_key(str(c.get("email") or "")) in wanted
+                ]
+                rows = self.sideloads.rows(self._read, page, "contactTags", members)
                 joins = {
                     str(j.get("contact")): str(j["id"])
-                    for j in page.get("contactTags") or []
+                    for contact_rows in rows.values()
+                    for j in contact_rows
                     if str(j.get("tag")) == tag_id
                 }
                 for contact in page.get("contacts") or []:

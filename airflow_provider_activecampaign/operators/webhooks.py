@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 from airflow_provider_activecampaign.records.names import resolve_ids, split_names
+from airflow_provider_activecampaign.records.sideloads import ContactSideloads
 from airflow_provider_activecampaign.webhooks import reconcile, registration
 from airflow_provider_activecampaign.webhooks.assets import activecampaign_event_asset
 from airflow_provider_activecampaign.webhooks.events import SOURCES, account_host, parse_date_time
@@ -244,7 +245,14 @@ class ActiveCampaignReconcileWebhookEventsOperator(ActiveCampaignBaseOperator):
             extras.extend(dict(e.extra or {}) for e in inlet_events[asset].after(after))
         received = reconcile.Received(extras, self.tolerance)
         missed = reconcile.missed_events(
-            self.hook, host, since=since, until=until, list_ids=list_ids, tags=tag_names, received=received
+            self.hook,
+            host,
+            since=since,
+            until=until,
+            list_ids=list_ids,
+            tags=tag_names,
+            received=received,
+            sideloads=ContactSideloads(self.log),
         )
         alias_events = context["outlet_events"][AssetAlias(RECONCILE_ALIAS)]
         by_type: dict[str, int] = {}

@@ -11,6 +11,10 @@ would have produced (``source: "reconcile"``):
 * ``contact_tag_added``: ``contactTags`` rows whose ``cdate`` falls in the window, per watched tag
   with ``GET /contacts?tagid=T&include=contactTags``.
 
+``include`` on the contacts list is not in the reference: a page that comes without the rows it
+asked for has them read per contact (:mod:`airflow_provider_activecampaign.records.sideloads`),
+so an account that ignored it still has every missed change found.
+
 A change counts as received when a recorded event (webhook or an earlier reconcile) has the same
 ``change_key`` and a ``date_time`` within ``tolerance`` of the change.  A tag *removal* leaves no
 row to read, so it can only come from the webhook (documented in docs/webhooks.md).
@@ -23,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from airflow_provider_activecampaign.records.sideloads import ContactSideloads
 from airflow_provider_activecampaign.webhooks.events import (
     WebhookEvent,
     change_key,
@@ -35,6 +40,8 @@ DEFAULT_TOLERANCE = timedelta(minutes=10)
 
 class PagedApi(Protocol):
     def iter_pages(self, endpoint: str, *, key: str, params: Any = None) -> Iterator[dict[str, Any]]: ...
+
+    def get(self, endpoint: str, params: Any = None) -> Any: ...
 
 
 class Received:
@@ -70,19 +77,23 @@ def missed_events(
     list_ids: Iterable[str] = (),
     tags: Mapping[str, str] | None = None,
     received: Received,
+    sideloads: ContactSideloads | None = None,
 ) -> list[WebhookEvent]:
     """The window's changes (``since`` < time <= ``until``) that ``received`` does not cover.
 
     :param tags: ``{tag id: tag name}`` of the tags to watch (names as the webhook sends them).
+    :param sideloads: reads a page's missing sideload per contact (and warns); one is made if
+        not given.
     """
+    rows = sideloads or ContactSideloads()
     found: list[WebhookEvent] = []
     for list_id in list_ids:
-        for event in _unsubscribes(api, host, str(list_id), since, until):
+        for event in _unsubscribes(api, rows, host, str(list_id), since, until):
             if not received.covers(event.change_key, event.date_time):
                 received.add(event.change_key, event.date_time)
                 found.append(event)
     for tag_id, tag_name in (tags or {}).items():
-        for event in _tag_adds(api, host, str(tag_id), tag_name, since, until):
+        for event in _tag_adds(api, rows, host, str(tag_id), tag_name, since, until):
             if not received.covers(event.change_key, event.date_time):
                 received.add(event.change_key, event.date_time)
                 found.append(event)
@@ -129,13 +140,19 @@ def _in_window(raw: Any, since: datetime, until: datetime) -> datetime | None:
     return moment if since < moment <= until else None
 
 
+def _page_rows(api: PagedApi, sideloads: ContactSideloads, page: Mapping[str, Any], key: str) -> list[Any]:
+    """The page's ``key`` rows: sideloaded, or read per contact of the page."""
+    ids = [c.get("id") for c in page.get("contacts") or []]
+    return [row for rows in sideloads.rows(api.get, page, key, ids).values() for row in rows]
+
+
 def _unsubscribes(
-    api: PagedApi, host: str, list_id: str, since: datetime, until: datetime
+    api: PagedApi, sideloads: ContactSideloads, host: str, list_id: str, since: datetime, until: datetime
 ) -> Iterator[WebhookEvent]:
     params = {"listid": list_id, "status": 2, "include": "contactLists"}
     for page in api.iter_pages("contacts", key="contacts", params=params):
         contacts = {str(c.get("id")): c for c in page.get("contacts") or []}
-        for membership in page.get("contactLists") or []:
+        for membership in _page_rows(api, sideloads, page, "contactLists"):
             if str(membership.get("list")) != list_id or str(membership.get("status")) != "2":
                 continue
             moment = _in_window(membership.get("udate"), since, until)
@@ -146,12 +163,18 @@ def _unsubscribes(
 
 
 def _tag_adds(
-    api: PagedApi, host: str, tag_id: str, tag_name: str, since: datetime, until: datetime
+    api: PagedApi,
+    sideloads: ContactSideloads,
+    host: str,
+    tag_id: str,
+    tag_name: str,
+    since: datetime,
+    until: datetime,
 ) -> Iterator[WebhookEvent]:
     params = {"tagid": tag_id, "include": "contactTags"}
     for page in api.iter_pages("contacts", key="contacts", params=params):
         contacts = {str(c.get("id")): c for c in page.get("contacts") or []}
-        for row in page.get("contactTags") or []:
+        for row in _page_rows(api, sideloads, page, "contactTags"):
             if str(row.get("tag")) != tag_id:
                 continue
             moment = _in_window(row.get("cdate"), since, until)

@@ -20,6 +20,23 @@ ASSUMED_BEHAVIOURS: dict[str, str] = {
         "documents only 201 and says ActiveCampaign only sends https webhooks to port 443 "
         "(off: the webhook is created, and deliveries to it are never made)"
     ),
+    "contacts_list_include": (
+        "GET /contacts honours include=fieldValues,contactLists,contactTags and sideloads the page's "
+        "rows; the reference declares no include on the list, only GET /contacts/{id} shows "
+        "sideloads (off: include is ignored, the answer carries no sideload)"
+    ),
+    "contacts_default_order_newest_first": (
+        "GET /contacts without orders[...] lists the newest contacts first (cdate, then id, "
+        "descending); the reference names no default order (off: id order, oldest first)"
+    ),
+    "contacts_unsupported_order_refused": (
+        "GET /contacts with an orders[...] key it cannot sort by answers 400; the reference says "
+        "nothing about one (off: the key is ignored)"
+    ),
+    "contact_email_lowercased": (
+        "contact emails are stored and returned lower-cased; the reference shows only lower-case "
+        "examples (off: stored and returned as sent; lookups stay case-blind)"
+    ),
 }
 
 

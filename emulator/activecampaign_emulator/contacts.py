@@ -40,7 +40,7 @@ MAX_LIMIT = 100
 _ORDER_KEYS: dict[str, Callable[[Contact], Any]] = {
     "id": lambda c: c.id,
     "cdate": lambda c: (c.cdate, c.id),
-    "email": lambda c: (c.email, c.id),
+    "email": lambda c: (c.email.lower(), c.id),
     "first_name": lambda c: (c.first_name.lower(), c.id),
     "last_name": lambda c: (c.last_name.lower(), c.id),
     "name": lambda c: (f"{c.first_name} {c.last_name}".lower(), c.id),
@@ -81,10 +81,14 @@ def list_contacts(req: ApiRequest) -> Response:
         for name, direction in reversed(orders):
             key = _ORDER_KEYS.get(name)
             if key is None:
-                raise bad_request(f"unsupported order {name!r}")
+                if req.emu.assumed["contacts_unsupported_order_refused"]:
+                    raise bad_request(f"unsupported order {name!r}")
+                continue
             candidates.sort(key=key, reverse=direction.strip().lower() == "desc")
-    else:
+    elif req.emu.assumed["contacts_default_order_newest_first"]:
         candidates.sort(key=lambda c: (c.cdate, c.id), reverse=True)
+    else:
+        candidates.sort(key=lambda c: c.id)
     if walked is None:
         page = candidates[offset : offset + limit]
     if page and state.settings.overlapping_pages:
@@ -138,8 +142,11 @@ def _sideloads(req: ApiRequest, page: list[Contact]) -> dict[str, Any]:
     """``include=fieldValues,contactLists,contactTags``: the page's related rows, sideloaded.
 
     Not in the official reference, but widely used against the live API (one request per page
-    instead of one per contact); other ``include`` values are ignored.
+    instead of one per contact); other ``include`` values are ignored. *Assumed*: switched off
+    (``contacts_list_include``), every ``include`` is ignored, as the reference alone promises.
     """
+    if not req.emu.assumed["contacts_list_include"]:
+        return {}
     wanted = {part.strip() for raw in req.query.getlist("include") for part in raw.split(",")}
     ctx = req.ctx
     extra: dict[str, Any] = {}
@@ -191,12 +198,14 @@ def _filtered(req: ApiRequest, state: AccountState, *, id_greater_inclusive: boo
         tests.append(lambda c: c.id != excluded)
     if query.get("email_like"):
         needle = query["email_like"].lower()
-        tests.append(lambda c: needle in c.email)
+        tests.append(lambda c: needle in c.email.lower())
     if query.get("search"):
         term = query["search"].lower()
         tests.append(
             lambda c: (
-                term in c.email or term in f"{c.first_name} {c.last_name}".lower() or term in c.phone.lower()
+                term in c.email.lower()
+                or term in f"{c.first_name} {c.last_name}".lower()
+                or term in c.phone.lower()
             )
         )
     if query.get("phone"):

@@ -316,6 +316,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
             )
         with emu.lock:
             emu.assumed.update(body)
+            emu.state.keep_email_case = not emu.assumed["contact_email_lowercased"]
             return json_response({"assumed": dict(emu.assumed)})
 
     async def get_clock(request: Request) -> Response:

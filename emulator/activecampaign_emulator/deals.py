@@ -883,7 +883,9 @@ def _search_test(req: ApiRequest, book: CrmBook, field: str, needle: str) -> Cal
 
         def by_contact(d: Deal) -> bool:
             c = contacts.get(d.contact_id) if d.contact_id is not None else None
-            return c is not None and (needle in c.email or needle in f"{c.first_name} {c.last_name}".lower())
+            return c is not None and (
+                needle in c.email.lower() or needle in f"{c.first_name} {c.last_name}".lower()
+            )
 
         return by_contact
     if field in ("account", "org", "organization", "account_name"):

@@ -316,6 +316,9 @@ class AccountState:
         #: Account-wide audit counters ("contacts_created", "enrolments_created", ...).
         self.counters: Counter[str] = Counter()
         self._email_index: dict[str, int] = {}
+        #: Store emails as sent (assumed behaviour ``contact_email_lowercased`` off); lookups
+        #: stay case-blind either way.
+        self.keep_email_case = False
         self._tag_index: dict[str, int] = {}
         self._pending_enrolments: list[tuple[float, int]] = []
         self._ids: Counter[str] = Counter()
@@ -392,12 +395,14 @@ class AccountState:
         phone: str = "",
         ident: int | None = None,
     ) -> Contact:
-        """Insert a contact; emails are stored lower-cased and indexed for O(1) upserts."""
+        """Insert a contact; emails are stored lower-cased (unless ``keep_email_case``), indexed
+        lower-cased for O(1) case-blind upserts."""
         normalized = email.strip().lower()
         if normalized in self._email_index:
             raise ValueError(f"duplicate email {normalized}")
         cid = self.next_id("contact") if ident is None else self.claim_id("contact", ident)
-        contact = Contact(cid, normalized, first_name, last_name, phone, now, now)
+        stored = email.strip() if self.keep_email_case else normalized
+        contact = Contact(cid, stored, first_name, last_name, phone, now, now)
         self.contacts[cid] = contact
         self._email_index[normalized] = cid
         self.counters["contacts_created"] += 1
@@ -408,13 +413,14 @@ class AccountState:
         changed = False
         for attr, value in attrs.items():
             if attr == "email":
-                value = value.strip().lower()
+                key = value.strip().lower()
+                value = value.strip() if self.keep_email_case else key
                 if value == contact.email:
                     continue
-                if value in self._email_index:
-                    raise ValueError(f"duplicate email {value}")
-                del self._email_index[contact.email]
-                self._email_index[value] = contact.id
+                if key != contact.email.lower() and key in self._email_index:
+                    raise ValueError(f"duplicate email {key}")
+                del self._email_index[contact.email.lower()]
+                self._email_index[key] = contact.id
             elif getattr(contact, attr) == value:
                 continue
             setattr(contact, attr, value)
@@ -452,7 +458,7 @@ class AccountState:
     def delete_contact(self, contact: Contact) -> None:
         """Remove a contact with everything hanging off it; keep a tombstone for audits."""
         del self.contacts[contact.id]
-        self._email_index.pop(contact.email, None)
+        self._email_index.pop(contact.email.lower(), None)
         for value in contact.field_values.values():
             self.field_values.pop(value.id, None)
         for membership in contact.lists.values():

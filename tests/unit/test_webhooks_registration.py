@@ -140,6 +140,9 @@ class FakePages:
         selector = f"list={params.get('listid')}" if "listid" in params else f"tag={params.get('tagid')}"
         yield from self.pages.get(selector, [])
 
+    def get(self, endpoint: str, params: Any = None) -> Any:
+        raise AssertionError(f"the pages carry their sideloads; nothing is read per contact ({endpoint})")
+
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
