@@ -14,7 +14,11 @@ Contacts: a contact belongs to at most one account (``POST /accountContacts`` an
 associated" otherwise). The run reads every association once (``GET /accountContacts``). A contact
 already in the record's account is left alone; one in no account is linked; one in *another*
 account is moved (``DELETE /accountContacts/{id}``, then ``POST``) only with ``move_contacts``,
-otherwise it stays where it is and gets one line in the report, never an error per request.
+otherwise it stays where it is and gets one line in the report, never an error per request. Each
+link's ``POST`` goes through the journal too (read back by ``GET /accountContacts?filters[contact]=``);
+a link whose answer was lost and that has not settled is reported ``unknown`` and the task fails
+after every record was written, so its retry settles it. The ``DELETE`` of a move names one
+association: repeating it cannot act twice (404 counts as done).
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_activecampaign.exceptions import (
-    ActiveCampaignAmbiguousWriteError,
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
@@ -42,7 +45,13 @@ from airflow_provider_activecampaign.records.fields import (
     format_value,
     update_body,
 )
-from airflow_provider_activecampaign.records.journal import Intent, WriteJournal, send_once
+from airflow_provider_activecampaign.records.journal import (
+    Intent,
+    Sent,
+    WriteJournal,
+    WriteUnknown,
+    send_once,
+)
 from airflow_provider_activecampaign.records.upsert import (
     ContactLookup,
     NameIndex,
@@ -56,8 +65,9 @@ log = logging.getLogger(__name__)
 
 #: Columns that are the account itself (or its contacts); every other column is a custom field.
 ACCOUNT_COLUMNS = ("name", "url", "owner", "contacts", "job_title")
-#: The journal's name for account creates.
+#: The journal's names for account creates and for account-contact links.
 WRITER = "accounts"
+LINK_WRITER = "account_contacts"
 #: A request's deadline when the operator does not give one (one attempt at the default timeout).
 DEFAULT_DEADLINE_SECONDS = 65.0
 
@@ -73,6 +83,8 @@ class LinkTally:
     left_in_other_account: int = 0
     not_found: int = 0
     failed: int = 0
+    #: Sent, answer lost, not found yet and not settled: not resent in this try (the retry settles it).
+    unknown: int = 0
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -387,23 +399,38 @@ class AccountUpserter:
         body: dict[str, Any] = {"accountContact": {"contact": int(contact_id), "account": int(account_id)}}
         if not empty(job_title):
             body["accountContact"]["jobTitle"] = str(job_title)
+
+        def read_back(intent: Intent) -> str | None:
+            found = self._association_of(contact_id)
+            return found[0] if found is not None and found[1] == account_id else None
+
         try:
-            answer = self.hook.post("accountContacts", body)
-            association = (answer or {}).get("accountContact") or {}
-        except (ActiveCampaignAmbiguousWriteError, ActiveCampaignValidationError) as error:
-            # Ambiguous, or 422 "already associated": the association itself says what happened.
+            sent = send_once(
+                self.journal,
+                LINK_WRITER,
+                f"{contact_id}:{account_id}",
+                body,
+                lambda: self.hook.post("accountContacts", body),
+                read_back=read_back,
+                deadline_seconds=self.deadline_seconds,
+                what=f"POST /accountContacts linking {entry['email']!r} to account {entry['account']!r}",
+                ref_of=lambda answer: ((answer or {}).get("accountContact") or {}).get("id"),
+                sleep=self.sleep,
+            )
+        except WriteUnknown as unknown:
+            self.links.unknown += 1
+            self.report({**entry, "stage": "unknown", "sent": unknown.sent, "reason": unknown.reason})
+            return
+        except ActiveCampaignValidationError:
+            # 422 "already associated": the association itself says with which account.
             found = self._association_of(contact_id)
             if found is None:
-                if isinstance(error, ActiveCampaignValidationError):
-                    raise
-                answer = self.hook.post("accountContacts", body)  # proven absent
-                association = (answer or {}).get("accountContact") or {}
-            elif found[1] != account_id:
+                raise
+            if found[1] != account_id:
                 self.associations[contact_id] = found
                 return self._link_one(account_id, contact_id, entry, job_title)
-            else:
-                association = {"id": found[0]}
-        self.associations[contact_id] = (str(association.get("id")), account_id)
+            sent = Sent(None, found[0], 1, recovered=True)
+        self.associations[contact_id] = (str(sent.ref), account_id)
         if moved:
             self.links.moved += 1
         else:

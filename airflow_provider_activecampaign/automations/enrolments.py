@@ -13,9 +13,14 @@ The operators in ``operators/automations.py`` are thin wrappers of :class:`Enrol
    since the DAG run was created counts as made by an earlier try and is reported, not repeated,
    whatever its status and whatever ``allow_reentry`` says. ActiveCampaign's own data is the
    ledger: it survives worker crashes, XCom clearing and a POST whose answer was lost.
-3. A POST that fails ambiguously (``ActiveCampaignAmbiguousWriteError``) is read back at once. If
-   the enrolment is not there, the contact waits for a second read after ``read_back_delay``
-   seconds (a slow server may still apply it) and only then is the POST sent once more.
+3. Every POST goes through the write journal (``records/journal.py``): its intent is on storage
+   before the request leaves, its outcome after. A POST that fails ambiguously
+   (``ActiveCampaignAmbiguousWriteError``) is read back at once; not found, the contact waits (at
+   most ``read_back_delay`` seconds) until the request's deadline plus ``write_settle_seconds`` has
+   passed, because ActiveCampaign may apply a timed-out write seconds later. Only a read-back after
+   that counts as "not enrolled" and lets the POST go once more; otherwise the contact is reported
+   ``unknown`` and not sent again in that try. A later try (a retry after a kill, a re-run) first
+   resolves the intents earlier tries left open the same way.
 4. On a first try with ``allow_reentry`` the read before the POST decides nothing, so it is
    skipped; an ambiguous POST is then recognised on read-back by its start time.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,6 +48,8 @@ from airflow_provider_activecampaign.exceptions import (
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.records.dates import UnparseableDateError, parse_ac_datetime
+from airflow_provider_activecampaign.records.journal import Intent, Outcome, WriteJournal, lost_answer, times
+from airflow_provider_activecampaign.records.journal import Resolution as WriteResolution
 from airflow_provider_activecampaign.records.names import resolve_ids
 from airflow_provider_activecampaign.records.refs import (
     FATAL_ERRORS,
@@ -80,6 +88,11 @@ EXITED = "exited"
 UNKNOWN = "unknown"
 FINISHED = frozenset({COMPLETED, EXITED})
 
+
+#: The write journal's name for enrolments (key: ``automation id:contact id``).
+WRITER = "automation_enrolments"
+#: A POST's deadline when the operator does not give one (one attempt at the default timeout).
+DEFAULT_DEADLINE_SECONDS = 65.0
 
 #: How far before the DAG run's ``run_after`` an enrolment may have started and still count as made by
 #: an earlier try of the task: room for the difference between Airflow's and ActiveCampaign's clocks.
@@ -496,6 +509,8 @@ class _Outcome:
     #: ``Enroller._enrol``), and when it failed.
     known_ids: frozenset[str] | None = None
     failed_at: float = 0.0
+    #: POSTs sent for the contact in this try.
+    sends: int = 0
 
 
 @dataclass
@@ -542,10 +557,13 @@ class Enroller:
         completed or exited); contradicts ``allow_reentry``.
     :param earlier_tries_since: From :func:`earlier_tries_since`; enrolments started since then were
         made by an earlier try and are never repeated.
-    :param read_back_delay: Seconds between an ambiguous POST failure and the second read-back that
-        decides whether to send it once more.
+    :param read_back_delay: The longest this try waits for an ambiguous enrolment to settle (its
+        request's deadline plus ``write_settle_seconds``) before reporting it ``unknown``.
     :param max_workers: Contacts handled at once (round trips overlap; the rate limit is unchanged).
     :param progress_every: Log progress every this many contacts.
+    :param journal: The write journal (the operator's per-task one). Without it, a throwaway one
+        whose settle period is ``read_back_delay``.
+    :param deadline_seconds: The latest a POST can still be in flight (``request_deadline_seconds``).
     """
 
     def __init__(
@@ -561,6 +579,9 @@ class Enroller:
         max_workers: int = 2,
         progress_every: int = 100,
         logger: Logger | None = None,
+        journal: WriteJournal | None = None,
+        deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.hook = hook
         self.automation_id = str(automation_id)
@@ -569,17 +590,22 @@ class Enroller:
         self.allow_reentry = allow_reentry
         self.skip_completed = skip_completed
         self.since = earlier_tries_since
-        #: Enrolments started since then may be this run's (set by ``run``; see ``_read_back``).
-        self.fresh_since = datetime.now(UTC) - CLOCK_SKEW_MARGIN
         self.read_back_delay = max(0.0, float(read_back_delay))
+        self.journal = journal or WriteJournal(
+            tempfile.mkdtemp(prefix="ac-journal-"), WRITER, settle=self.read_back_delay
+        )
+        self.deadline_seconds = float(deadline_seconds)
+        self.sleep = sleep
         self.max_workers = max(1, int(max_workers))
         self.progress_every = progress_every
         self.log = logger or log
+        #: The contact's enrolment ids read just before each of this try's POSTs (by intent id).
+        self._known_ids: dict[str, frozenset[str]] = {}
 
     def run(self, parsed: ParsedContacts) -> EnrolmentReport:
         report = EnrolmentReport(total=parsed.total)
-        self.fresh_since = datetime.now(UTC) - CLOCK_SKEW_MARGIN
         self.hook.get_conn()  # build the session once, before threads share it
+        self.journal.load()  # read once, before threads share it
         resolutions = resolve_all(self.resolver, parsed, self.max_workers, self.progress_every, self.log)
         contact_ids = _distinct_contacts(resolutions)
         progress = Progress(
@@ -605,7 +631,14 @@ class Enroller:
 
     # One contact ------------------------------------------------------------------------------
 
+    def _key(self, contact_id: str) -> str:
+        return f"{self.automation_id}:{contact_id}"
+
     def _enrol(self, contact_id: str) -> _Outcome:
+        if self.journal.history(WRITER, self._key(contact_id)):
+            settled = self._resolve_earlier_sends(contact_id)
+            if settled is not None:
+                return settled
         if self.allow_reentry and self.since is None:
             # First try, re-entry allowed: nothing of this task can exist yet and running enrolments
             # do not matter, so the read would only serve to recognise our enrolment after an
@@ -633,78 +666,137 @@ class Enroller:
             return _Outcome("skipped_previous")
         return self._post(contact_id, frozenset(str(row.get("id")) for row in rows))
 
-    def _post(self, contact_id: str, known_ids: frozenset[str] | None) -> _Outcome:
+    def _resolve_earlier_sends(self, contact_id: str) -> _Outcome | None:
+        """What the journal says about POSTs an earlier try sent for the contact (``None``: go on)."""
+        try:
+            decision = self.journal.resolve(WRITER, self._key(contact_id), self._read_back(contact_id))
+        except FATAL_ERRORS:
+            raise
+        except ActiveCampaignError as error:
+            return _Outcome("unconfirmed", reason=failure_reason(error), failed_at=time.monotonic())
+        if decision.resolution is WriteResolution.APPLIED and decision.ref is not None:
+            return _Outcome("enrolled", enrolment_id=decision.ref, earlier=True)
+        if decision.resolution is WriteResolution.UNKNOWN:
+            # Sent by an earlier try, not found yet and not settled: wait for it with the others.
+            return _Outcome("unconfirmed", failed_at=time.monotonic(), sends=decision.sent)
+        return None  # proven not applied (or applied without a known id: the read below finds it)
+
+    def _post(self, contact_id: str, known_ids: frozenset[str] | None, sends: int = 0) -> _Outcome:
         body = {"contactAutomation": {"contact": contact_id, "automation": self.automation_id}}
+        key = self._key(contact_id)
+        intent = self.journal.intent(WRITER, key, body, deadline_seconds=self.deadline_seconds)
+        if known_ids is not None:
+            self._known_ids[intent.id] = known_ids
         try:
             created = self.hook.post("contactAutomations", body)
         except ActiveCampaignAmbiguousWriteError as error:
+            self.journal.outcome(intent, Outcome.AMBIGUOUS)
             self.log.warning(
                 "Enrolling contact %s may or may not have worked (%s); reading back before anything else.",
                 contact_id,
                 error.summary,
             )
-            found = self._read_back(contact_id, known_ids)
-            if found is not None:
-                self.log.info("Contact %s was enrolled after all (enrolment %s).", contact_id, found)
-                return _Outcome("enrolled", enrolment_id=found)
+            try:
+                decision = self.journal.resolve(WRITER, key, self._read_back(contact_id))
+            except FATAL_ERRORS:
+                raise
+            except ActiveCampaignError as read_error:
+                self.log.warning("Reading back contact %s failed: %s", contact_id, read_error.summary)
+            else:
+                if decision.resolution is WriteResolution.APPLIED:
+                    self.log.info(
+                        "Contact %s was enrolled after all (enrolment %s).", contact_id, decision.ref
+                    )
+                    return _Outcome("enrolled", enrolment_id=decision.ref, sends=sends + 1)
             return _Outcome(
-                "unconfirmed", reason=failure_reason(error), known_ids=known_ids, failed_at=time.monotonic()
+                "unconfirmed",
+                reason=lost_answer(error),
+                known_ids=known_ids,
+                failed_at=time.monotonic(),
+                sends=sends + 1,
             )
-        except FATAL_ERRORS:
-            raise
-        except ActiveCampaignValidationError as error:
-            return _Outcome("failed", reason=f"ActiveCampaign refused the enrolment: {failure_reason(error)}")
         except ActiveCampaignError as error:
+            # Answered with a refusal (or never sent: the transport tells these apart): not applied.
+            self.journal.outcome(intent, Outcome.REFUSED)
+            if isinstance(error, FATAL_ERRORS):
+                raise
+            if isinstance(error, ActiveCampaignValidationError):
+                return _Outcome(
+                    "failed", reason=f"ActiveCampaign refused the enrolment: {failure_reason(error)}"
+                )
             return _Outcome("failed", reason=failure_reason(error))
         enrolment = created.get("contactAutomation") or {}
-        return _Outcome("enrolled", enrolment_id=str(enrolment.get("id")))
+        self.journal.outcome(intent, Outcome.APPLIED, ref=enrolment.get("id"))
+        return _Outcome("enrolled", enrolment_id=str(enrolment.get("id")), sends=sends + 1)
 
-    def _read_back(self, contact_id: str, known_ids: frozenset[str] | None) -> str | None:
-        """The id of an enrolment in the automation that was not there before the POST, if any.
+    def _read_back(self, contact_id: str) -> Callable[[Intent], str | None]:
+        """The journal's read-back: an enrolment in the automation that the intent's POST made.
 
-        Without a read before the POST (``known_ids`` is ``None``), any enrolment that started
-        since this run of the enroller began (less the clock margin) counts as the POST's.
+        For this try's POSTs, one whose id was not there just before the POST; for an earlier try's
+        (or a POST sent without a prior read), one that started since the POST was sent, less the
+        clock margin. A failed read raises: it never counts as "not enrolled".
         """
-        try:
+
+        def read_back(intent: Intent) -> str | None:
             rows = read_contact_enrolments(self.hook, contact_id, self.automation_id)
+            known = self._known_ids.get(intent.id)
+            if known is not None:
+                new = [row for row in rows if str(row.get("id")) not in known]
+            else:
+                since = datetime.fromtimestamp(intent.sent_at, UTC) - CLOCK_SKEW_MARGIN
+                new = [row for row in rows if started_since(row, since)]
+            return str(new[-1]["id"]) if new else None
+
+        return read_back
+
+    def _confirm(self, contact_id: str, outcome: _Outcome) -> _Outcome:
+        """An unconfirmed POST: wait (at most ``read_back_delay``) until it settled, read back, and
+        only if it was not applied send it once more (two sends in a try at most)."""
+        key = self._key(contact_id)
+        open_intents = [intent for intent in self.journal.history(WRITER, key) if not intent.closed]
+        if open_intents:
+            # Wait first, then read once: a read before it settled would prove nothing.
+            wait = max(self.journal.settles_at(intent) for intent in open_intents) - self.journal.clock()
+            if 0 < wait <= self.read_back_delay:
+                self.log.info("Waiting %.1f s for contact %s's enrolment to settle.", wait, contact_id)
+                self.sleep(wait)
+        try:
+            decision = self.journal.resolve(WRITER, key, self._read_back(contact_id))
         except FATAL_ERRORS:
             raise
         except ActiveCampaignError as error:
-            self.log.warning("Reading back contact %s failed: %s", contact_id, error.summary)
-            return None
-        if known_ids is None:
-            new = [row for row in rows if started_since(row, self.fresh_since)]
-        else:
-            new = [row for row in rows if str(row.get("id")) not in known_ids]
-        return str(new[-1]["id"]) if new else None
-
-    def _confirm(self, contact_id: str, outcome: _Outcome) -> _Outcome:
-        """Second chance for an unconfirmed POST: wait, read back again, and only then resend once."""
-        wait_for = outcome.failed_at + self.read_back_delay - time.monotonic()
-        if wait_for > 0:
-            self.log.info(
-                "Waiting %.1f s before reading back contact %s a second time.", wait_for, contact_id
+            return _Outcome(
+                "failed", reason=self._unknown(key, f"the read-back failed: {failure_reason(error)}")
             )
-            time.sleep(wait_for)
-        found = self._read_back(contact_id, outcome.known_ids)
-        if found is not None:
-            self.log.info("Contact %s was enrolled after all (enrolment %s).", contact_id, found)
-            return _Outcome("enrolled", enrolment_id=found)
+        if decision.resolution is WriteResolution.APPLIED:
+            self.log.info("Contact %s was enrolled after all (enrolment %s).", contact_id, decision.ref)
+            return _Outcome("enrolled", enrolment_id=decision.ref, earlier=outcome.sends == 0)
+        if decision.resolution is WriteResolution.UNKNOWN:
+            return _Outcome("failed", reason=self._unknown(key, outcome.reason))
+        if outcome.sends >= 2:
+            return _Outcome(
+                "failed",
+                reason=(
+                    f"the enrolment was sent {times(outcome.sends)} in this try, each without an answer "
+                    f"({outcome.reason}), and read-backs after it settled found nothing; it was not sent "
+                    "again. A retry of the task enrols the contact if it is still missing."
+                ),
+            )
         self.log.info(
-            "Contact %s is not enrolled after %.0f s; sending the enrolment once more.",
-            contact_id,
-            self.read_back_delay,
+            "Contact %s is not enrolled after the POST settled; sending the enrolment once more.", contact_id
         )
-        retried = self._post(contact_id, outcome.known_ids)
+        retried = self._post(contact_id, outcome.known_ids, sends=outcome.sends)
         if retried.kind != "unconfirmed":
             return retried
-        return _Outcome(
-            "failed",
-            reason=(
-                f"the enrolment failed twice without an answer ({retried.reason}) and was not found when "
-                "read back; it was not sent a third time. A retry of the task reads back again and "
-                "enrols the contact only if it is still missing."
-            ),
+        return self._confirm(contact_id, retried)
+
+    def _unknown(self, key: str, cause: str | None) -> str:
+        sent = len(self.journal.history(WRITER, key))
+        because = f" ({cause})" if cause else ""
+        return (
+            f"unknown: the enrolment was sent {times(sent)}{because} and is not found yet; ActiveCampaign "
+            "may still apply it, so it was not sent again. The next try or run reads it back once it "
+            "has settled (write_settle_seconds) and enrols the contact only if it is still missing."
         )
 
 

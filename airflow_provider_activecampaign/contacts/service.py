@@ -56,6 +56,7 @@ from airflow_provider_activecampaign.exceptions import (
 from airflow_provider_activecampaign.hooks import metrics
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.records.failures import FailureReport
+from airflow_provider_activecampaign.records.journal import WriteJournal
 from airflow_provider_activecampaign.records.names import resolve_ids, split_names
 from airflow_provider_activecampaign.records.ratio import check_failure_ratio, failure_ratio_message
 from airflow_provider_activecampaign.records.sources import (
@@ -252,12 +253,15 @@ class ContactSyncService:
         *,
         logger: Any = None,
         operator_name: str = "ActiveCampaignSyncContactsOperator",
+        journal: WriteJournal | None = None,
     ) -> None:
         self.hook = hook
         self.source = source
         self.mapping = mapping
         self.sending = sending
         self.log = logger or logging.getLogger(__name__)
+        #: The task's write journal (tag creates of small batches); ``None``: a throwaway one.
+        self.journal = journal
         #: The operator the row metrics are tagged with.
         self.operator_name = operator_name
 
@@ -298,6 +302,7 @@ class ContactSyncService:
                     progress,
                     list_names=prepared.list_names if prepared else {},
                     logger=self.log,
+                    journal=self.journal,
                 )
                 router = BatchRouter(
                     pipeline,

@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import random
+import tempfile
 import threading
 import time
 from collections import deque
@@ -55,6 +56,15 @@ from airflow_provider_activecampaign.records.failures import (  # noqa: F401  (r
     INLINE_FAILURES,
     FailureLog,
 )
+from airflow_provider_activecampaign.records.journal import (
+    WriteJournal,
+    WriteUnknown,
+    request_deadline_seconds,
+    send_once,
+)
+
+#: The write journal's name for tag creates (key: the tag name, lower case).
+TAG_WRITER = "tags"
 
 #: The first pause before a bulk-import batch whose send failed ambiguously is sent again (it doubles).
 RESUBMIT_BACKOFF = 1.0
@@ -712,6 +722,8 @@ class SmallBatchWriter:
         *,
         list_names: Mapping[str, str],
         logger: Any = None,
+        journal: WriteJournal | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.hook = hook
         self.failures = failures
@@ -719,6 +731,9 @@ class SmallBatchWriter:
         self.progress = progress
         self.list_names = dict(list_names)
         self.log = logger or logging.getLogger(__name__)
+        #: Tag creates go through the write journal (the task's; a throwaway one outside a task).
+        self.journal = journal or WriteJournal(tempfile.mkdtemp(prefix="ac-journal-"), TAG_WRITER)
+        self.sleep = sleep
         self._tag_ids: dict[str, str] = {}
 
     def write(self, batch: ContactBatch) -> None:
@@ -768,7 +783,13 @@ class SmallBatchWriter:
         if contact.tags:
             have = set() if new_contact else self._contact_tag_ids(contact_id)
             for name in contact.tags:
-                tag_id = self._tag_id(name)
+                try:
+                    tag_id = self._tag_id(name)
+                except WriteUnknown as unknown:
+                    self._fail(
+                        contact, f"unknown: tag {name!r} could not be created for sure: {unknown.reason}"
+                    )
+                    return False
                 if tag_id not in have:
                     self._add_tag(contact_id, tag_id)
                     have.add(tag_id)
@@ -818,17 +839,31 @@ class SmallBatchWriter:
         return self._tag_ids[key]
 
     def _create_tag(self, name: str) -> str:
+        """Create a tag at most once (write journal): a lost answer is read back by name, and "not
+        found" counts only once the create has settled; before that :class:`WriteUnknown`."""
         payload = {"tag": {"tag": name, "tagType": "contact", "description": ""}}
         try:
-            answer = self.hook.request("POST", "tags", json=payload)
-            return str(answer["tag"]["id"])
-        except (ActiveCampaignAmbiguousWriteError, ActiveCampaignValidationError):
-            # Created by the ambiguous request itself, or by someone else meanwhile: read back.
+            sent = send_once(
+                self.journal,
+                TAG_WRITER,
+                name.strip().lower(),
+                payload,
+                lambda: self.hook.request("POST", "tags", json=payload),
+                read_back=lambda intent: self._find_tag(name),
+                deadline_seconds=request_deadline_seconds(self.hook),
+                what=f"POST /tags for {name!r}",
+                ref_of=lambda answer: ((answer or {}).get("tag") or {}).get("id"),
+                sleep=self.sleep,
+            )
+        except ActiveCampaignValidationError:
+            # Created by someone else meanwhile (a duplicate name): use theirs.
             found = self._find_tag(name)
-        if found is not None:
+            if found is None:
+                raise
             return found
-        answer = self.hook.request("POST", "tags", json=payload)
-        return str(answer["tag"]["id"])
+        if sent.ref is None:
+            raise ActiveCampaignError(f"POST /tags for {name!r} answered without a tag id.")
+        return sent.ref
 
     def _add_tag(self, contact_id: str, tag_id: str) -> None:
         payload = {"contactTag": {"contact": contact_id, "tag": tag_id}}

@@ -9,15 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_activecampaign.accounts.sync import AccountUpserter
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
     enforce_records_ratio,
 )
-from airflow_provider_activecampaign.records.failures import FailureLog
+from airflow_provider_activecampaign.records.failures import FailureReport
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
-from airflow_provider_activecampaign.records.upsert import mapped_columns, run_records
 
 
 class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
@@ -78,31 +78,25 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         ratio = self.rendered_failure_ratio()
-        path = self.failures_location(context)
-        source = self.open_records(self.accounts)
-        journal = WriteJournal.for_task(context)
-        with source, FailureLog(path) as failures, journal:
-            upserter = AccountUpserter(
-                self.hook,
-                key_field=self.key_field,
-                key_column=self.key_column,
-                move_contacts=_flag(self.move_contacts),
-                report=failures.add,
-                logger=self.log,
-                journal=journal,
-                deadline_seconds=request_deadline_seconds(self.hook),
-            )
-            columns = mapped_columns(source.columns, self.field_map)
-            if columns:  # an empty source has no columns: nothing to check, nothing to write
-                upserter.prepare(columns)
-            run_records(
-                source,
-                upserter.upsert,
-                failures,
-                upserter.tally,
-                field_map=self.field_map,
-                identify=lambda record: {"account": record.get("name")},
-            )
+        # The upserter adds a line per contact it could not link: it writes to the records' report.
+        report = FailureReport(self.failures_location(context))
+        upserter = AccountUpserter(
+            self.hook,
+            key_field=self.key_field,
+            key_column=self.key_column,
+            move_contacts=_flag(self.move_contacts),
+            report=report.add,
+            logger=self.log,
+            journal=WriteJournal.for_task(context),
+            deadline_seconds=request_deadline_seconds(self.hook),
+        )
+        failures, path = self.write_records(
+            context,
+            self.accounts,
+            upserter,
+            identify=lambda record: {"account": record.get("name")},
+            failures=report,
+        )
         tally, links = upserter.tally, upserter.links
         if links.left_in_other_account:
             self.log.warning(
@@ -137,6 +131,14 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
                 "key first."
             ),
         )
+        if links.unknown:
+            # Retryable on purpose: the retry reads each one back once it has settled.
+            raise AirflowException(
+                f"{links.unknown} contact link(s) were sent, their answers were lost and they are not "
+                f"found yet (listed in {path} with stage unknown); they were not sent again. The "
+                "other records were written. A retry reads them back once they have settled "
+                "(write_settle_seconds) and links only the contacts still missing."
+            )
         return {
             **tally.to_json(),
             "contacts": links.to_json(),

@@ -26,6 +26,7 @@ from airflow_provider_activecampaign.automations.enrolments import (
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.operators.base import ActiveCampaignBaseOperator, check_failure_ratio
+from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 from airflow_provider_activecampaign.records.ratio import enforce_failure_ratio
 from airflow_provider_activecampaign.records.refs import ParsedContacts, parse_contacts
 from airflow_provider_activecampaign.triggers.automations import ActiveCampaignAutomationCompletedTrigger
@@ -77,8 +78,10 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
     :param deferrable: Wait in the triggerer instead of a worker slot.
     :param poll_interval: Seconds between status checks while waiting.
     :param timeout: Seconds to wait for completion before failing (default: ``[sensors] default_timeout``).
-    :param read_back_delay: Seconds before the second read-back of an enrolment whose request failed
-        without an answer and was not visible at once; only then is it sent once more.
+    :param read_back_delay: The longest the task waits for an enrolment whose POST got no answer,
+        and that a read-back did not find at once, to settle (the request's deadline plus
+        ``[activecampaign] write_settle_seconds``); a read-back after that decides whether it is sent
+        once more. Not settled by then: reported ``unknown``, not sent again in this try.
     :param max_workers: Contacts handled at once; overlaps round trips, the account's rate limit
         still applies to the total.
     :param progress_every: Log progress (done/total, rate, time left) every this many contacts.
@@ -140,18 +143,21 @@ class ActiveCampaignAddContactsToAutomationOperator(ActiveCampaignBaseOperator):
                 since.isoformat(timespec="seconds"),
             )
         self.log.info("Enrolling %d contact(s) in %s.", parsed.total, label)
-        report = Enroller(
-            self.hook,
-            automation_id,
-            create_missing=self.create_missing,
-            allow_reentry=self.allow_reentry,
-            skip_completed=self.skip_completed,
-            earlier_tries_since=since,
-            read_back_delay=self.read_back_delay,
-            max_workers=self.max_workers,
-            progress_every=self.progress_every,
-            logger=self.log,
-        ).run(parsed)
+        with WriteJournal.for_task(context) as journal:
+            report = Enroller(
+                self.hook,
+                automation_id,
+                create_missing=self.create_missing,
+                allow_reentry=self.allow_reentry,
+                skip_completed=self.skip_completed,
+                earlier_tries_since=since,
+                read_back_delay=self.read_back_delay,
+                max_workers=self.max_workers,
+                progress_every=self.progress_every,
+                logger=self.log,
+                journal=journal,
+                deadline_seconds=request_deadline_seconds(self.hook),
+            ).run(parsed)
         result = report.as_result()
         self._log_report(report, label)
         context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=result)

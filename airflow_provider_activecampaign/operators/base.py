@@ -145,6 +145,7 @@ class ActiveCampaignRecordsOperator(ActiveCampaignBaseOperator):
         *,
         identify: Callable[[Mapping[str, Any]], dict[str, Any]],
         refused: tuple[type[BaseException], ...] = (),
+        failures: FailureReport | None = None,
     ) -> tuple[FailureReport, ObjectStoragePath]:
         """Every record of the task's source through ``writer``: the loop every records operator runs.
 
@@ -152,10 +153,15 @@ class ActiveCampaignRecordsOperator(ActiveCampaignBaseOperator):
         whole loop, the columns are checked once (``writer.prepare``) before anything is written (an
         empty source has none: nothing to check, nothing to write), and each bad or refused record
         becomes a report line while the others go. Returns the report and where it is.
+
+        ``failures``: the report, when the writer was built to add its own lines to it (at
+        :meth:`failures_location`); opened and closed here.
         """
         path = self.failures_location(context)
+        if failures is None:
+            failures = FailureReport(path)
         source = self.open_records(records)
-        with source, FailureReport(path) as failures, writer.journal:
+        with source, failures, writer.journal:
             columns = mapped_columns(source.columns, self.field_map)
             if columns:
                 writer.prepare(columns)

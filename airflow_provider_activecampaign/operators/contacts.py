@@ -61,6 +61,7 @@ from airflow_provider_activecampaign.operators.base import (
     default_failures_path,
     failure_ratio_message,
 )
+from airflow_provider_activecampaign.records.journal import WriteJournal
 from airflow_provider_activecampaign.records.names import resolve_ids, split_names
 from airflow_provider_activecampaign.records.sources import DEFAULT_ENCODING
 from airflow_provider_activecampaign.triggers.base import DEFAULT_DEFER_AFTER
@@ -198,7 +199,9 @@ class _ContactSyncOperator(ActiveCampaignBaseOperator):
             max_failure_ratio=self.max_failure_ratio,
         )
 
-    def service(self, *, wait_for_completion: bool = True) -> ContactSyncService:
+    def service(
+        self, *, wait_for_completion: bool = True, journal: WriteJournal | None = None
+    ) -> ContactSyncService:
         """The sync service for this task's (rendered) parameters."""
         mapping = MappingSpec(
             field_map=self.field_map,
@@ -217,6 +220,7 @@ class _ContactSyncOperator(ActiveCampaignBaseOperator):
             sending,
             logger=self.log,
             operator_name=type(self).__name__,
+            journal=journal,
         )
 
     def failures_location(self, context: Context) -> str:
@@ -368,9 +372,10 @@ class ActiveCampaignSyncContactsOperator(_ContactSyncOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         if self.audience.enabled:  # the deprecated parameters: what ActiveCampaignAudienceSyncOperator does
             return self.run_audience(context)
-        outcome = self.service(wait_for_completion=self.wait_for_completion).run(
-            self.failures_location(context), defer_after=self.defer_after if self.deferrable else None
-        )
+        with WriteJournal.for_task(context) as journal:
+            outcome = self.service(wait_for_completion=self.wait_for_completion, journal=journal).run(
+                self.failures_location(context), defer_after=self.defer_after if self.deferrable else None
+            )
         if isinstance(outcome, PendingSync):
             context["ti"].xcom_push(key=DEFERRAL_STATE_XCOM_KEY, value=outcome.state)
             self.defer(

@@ -17,9 +17,8 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignConfigError,
     ActiveCampaignValidationError,
 )
-from airflow_provider_activecampaign.operators.base import (
-    ActiveCampaignRecordsOperator,
-)
+from airflow_provider_activecampaign.hooks import metrics
+from airflow_provider_activecampaign.operators.base import ActiveCampaignRecordsOperator
 from airflow_provider_activecampaign.records.failures import FailureLog
 from airflow_provider_activecampaign.records.journal import (
     Outcome,
@@ -191,6 +190,14 @@ class ActiveCampaignTrackEventsOperator(ActiveCampaignRecordsOperator):
                             f"recorded. {error.summary}",
                         }
                     )
+        # The rows metric every records operator emits (ActiveCampaignRecordsOperator.write_records).
+        metrics.record_rows(
+            type(self).__name__,
+            ok=tally.sent + skipped,
+            rejected=tally.rejected,
+            failed=tally.failed,
+            unknown=tally.unknown,
+        )
         result = {
             **tally.to_json(),
             "skipped_already_sent": skipped,

@@ -204,7 +204,10 @@ def send_once(
     errors from ``send()`` are recorded (not applied) and re-raised. ``what`` names the write in
     messages (``"POST /accounts for 'Acme'"``).
     """
-    from airflow_provider_activecampaign.exceptions import ActiveCampaignAmbiguousWriteError
+    from airflow_provider_activecampaign.exceptions import (
+        ActiveCampaignAmbiguousWriteError,
+        ActiveCampaignError,
+    )
 
     decision = settle(journal, writer, key, read_back, sleep=sleep)
     if decision.resolution is Resolution.APPLIED:
@@ -227,10 +230,12 @@ def send_once(
             if decision.resolution is Resolution.UNKNOWN:
                 raise WriteUnknown(unknown_reason(what, sent, lost), sent=sent) from None
             continue  # proven not applied after it settled: sending it again is not a resend
-        except BaseException:
+        except ActiveCampaignError:
             # Answered with a refusal, or never sent (the transport tells these apart): not applied.
             journal.outcome(intent, Outcome.REFUSED)
             raise
+        # Anything else (the task killed or timed out while waiting for the answer, a bug) leaves the
+        # intent open: it may have been applied, and the next read-back says whether it was.
         ref = ref_of(answer)
         journal.outcome(intent, Outcome.APPLIED, ref=ref)
         return Sent(answer, None if ref is None else str(ref), sent)

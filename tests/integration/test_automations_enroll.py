@@ -323,8 +323,11 @@ def test_an_ambiguous_post_that_was_applied_leaves_exactly_one_enrolment(
 
 
 def test_an_ambiguous_post_that_was_not_applied_is_sent_again_after_reading_back(
-    fast: Any, run_dag: Any
+    fast: Any, run_dag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The settle period (write_settle_seconds) within the DAG's read_back_delay (0.2 s): the task
+    # waits it out, reads back once more and only then sends the enrolment again.
+    monkeypatch.setenv("AIRFLOW__ACTIVECAMPAIGN__WRITE_SETTLE_SECONDS", "0.15")
     ids = seed_contacts(fast, ["ann@example.com"])
     fast.add_fault("POST", "/api/3/contactAutomations", "http_503", when="before", times=1)
     dagrun, states = _run(run_dag, "automations_add", "Re-engagement", ["ann@example.com"])
@@ -333,7 +336,7 @@ def test_an_ambiguous_post_that_was_not_applied_is_sent_again_after_reading_back
     assert enrolment_counts(fast, RE_ENGAGEMENT) == {ids["ann@example.com"]: 1}
     assert count(fast, *POSTS, status=503) == 1
     assert count(fast, *POSTS, status=201) == 1
-    # before the POST, right after it failed, and once more after read_back_delay
+    # before the POST, right after it failed, and once more after it settled
     assert count(fast, "GET", "/api/3/contacts/{id}/contactAutomations") == 3
     assert list(run_dag.xcom(dagrun, "add")["enrolled"]) == ["ann@example.com"]
 

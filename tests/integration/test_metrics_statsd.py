@@ -156,3 +156,43 @@ def test_the_limiter_wait_is_heard_when_the_client_paces_itself(
     assert waits
     assert all(kind == "ms" and value > 0 for _, value, kind in waits)
     assert statsd.total(metrics.REQUESTS, method="GET", status_class="2xx") == 7
+
+
+def test_the_accounts_and_events_writers_emit_the_rows_metric(
+    emulator: EmulatorFixture, tmp_path: Path, statsd: StatsdListener
+) -> None:
+    """Both go through the records operators' rows metric, like deals and custom objects."""
+    from airflow_provider_activecampaign.operators.accounts import ActiveCampaignSyncAccountsOperator
+    from airflow_provider_activecampaign.operators.events import ActiveCampaignTrackEventsOperator
+    from tests.integration.contacts_support import run_operator
+    from tests.integration.test_events_tracking import events, tracking
+
+    tracking(emulator, enabled=True)
+    accounts = run_operator(
+        ActiveCampaignSyncAccountsOperator(
+            task_id="accounts",
+            accounts=[{"name": "Metric Co 1"}, {"name": "Metric Co 2"}, {"name": {"a": 1}}],
+            failures_path=str(tmp_path / "accounts.jsonl"),
+            max_failure_ratio=0.5,
+        )
+    )
+    tracked = run_operator(
+        ActiveCampaignTrackEventsOperator(
+            task_id="events",
+            events=[*events(3), {"email": "not-an-address", "event": "trial_started"}],
+            failures_path=str(tmp_path / "events.jsonl"),
+            max_failure_ratio=0.5,
+        )
+    )
+    statsd.close()
+
+    assert (accounts["created"], accounts["rejected"]) == (2, 1)
+    assert (tracked["sent"], tracked["rejected"]) == (3, 1)
+    applied = {"ActiveCampaignSyncAccountsOperator": 2, "ActiveCampaignTrackEventsOperator": 3}
+    for operator, ok in applied.items():
+        assert statsd.total(metrics.ROWS, operator=operator, outcome="ok") == ok
+        assert statsd.total(metrics.ROWS, operator=operator, outcome="rejected") == 1
+        outcomes = {
+            tags["outcome"] for tags, _, _ in statsd.metrics(metrics.ROWS) if tags["operator"] == operator
+        }
+        assert outcomes == {"ok", "rejected"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.records.failures import RecordRejected
+from airflow_provider_activecampaign.records.journal import WriteJournal
 
 
 class FakeAccountsHook:
@@ -70,10 +72,14 @@ class FakeAccountsHook:
                 raise ActiveCampaignAmbiguousWriteError("lost")
             return {"account": account}
         link = json["accountContact"]
+        if fault == "before":  # lost before ActiveCampaign applied it (or it applies later)
+            raise ActiveCampaignAmbiguousWriteError("lost")
         if any(a["contact"] == str(link["contact"]) for a in self.data["accountContacts"]):
             raise ActiveCampaignValidationError("This contact is already associated with an account.")
         row = {"id": str(next(self.ids)), "contact": str(link["contact"]), "account": str(link["account"])}
         self.data["accountContacts"].append(row)
+        if fault == "after":
+            raise ActiveCampaignAmbiguousWriteError("lost")
         return {"accountContact": row}
 
     def put(self, endpoint: str, json: Any = None) -> Any:
@@ -143,6 +149,45 @@ def test_an_ambiguous_create_is_read_back_by_name_not_resent() -> None:
     assert [a["name"] for a in hook.data["accounts"]].count("Lost Answer Co") == 1
     assert hook.writes() == [("POST", "accounts")]
     assert upserter.tally.recovered == 1
+
+
+def test_an_ambiguous_link_that_applied_is_read_back_not_resent(tmp_path: Path) -> None:
+    hook = FakeAccountsHook()
+    upserter, report = _upserter(hook, ["name", "contacts"], journal=WriteJournal(tmp_path, "t", settle=60))
+    hook.faults = [None, "after"]  # the account's POST answers, the link's answer is lost
+    upserter.upsert({"name": "New Co", "contacts": ["b@example.com"]})
+    assert hook.writes() == [("POST", "accounts"), ("POST", "accountContacts")]
+    assert [a["contact"] for a in hook.data["accountContacts"]].count("72") == 1
+    assert (upserter.links.linked, upserter.links.unknown, report) == (1, 0, [])
+
+
+def test_an_ambiguous_link_not_found_before_it_settles_is_unknown_and_not_resent(tmp_path: Path) -> None:
+    """A read-back right after a lost answer proves nothing: ActiveCampaign may apply it seconds later."""
+    hook = FakeAccountsHook()
+    upserter, report = _upserter(hook, ["name", "contacts"], journal=WriteJournal(tmp_path, "t", settle=60))
+    hook.faults = [None, "before"]
+    upserter.upsert({"name": "New Co", "contacts": ["b@example.com"]})
+    assert hook.writes() == [("POST", "accounts"), ("POST", "accountContacts")]
+    assert upserter.links.unknown == 1
+    (line,) = report
+    assert (line["email"], line["stage"], line["sent"]) == ("b@example.com", "unknown", 1)
+    assert "not sent again" in line["reason"]
+
+
+def test_a_link_an_earlier_try_sent_is_read_back_by_the_retry_not_resent(tmp_path: Path) -> None:
+    """Try 1 was killed after its link POST applied (intent on the journal, no outcome)."""
+    hook = FakeAccountsHook()
+    first, _ = _upserter(hook, ["name", "contacts"], journal=WriteJournal(tmp_path, "t", settle=60))
+    first.upsert({"name": "New Co"})
+    account_id = next(a["id"] for a in hook.data["accounts"] if a["name"] == "New Co")
+    first.journal.intent("account_contacts", f"72:{account_id}", {}, deadline_seconds=65)
+    hook.data["accountContacts"].append({"id": "80", "contact": "72", "account": account_id})
+    retry = AccountUpserter(hook, report=[].append, journal=WriteJournal(tmp_path, "t", settle=60))  # type: ignore[arg-type]
+    retry.prepare(["name", "contacts"])
+    retry._associations = {}  # read before the late apply: the link is not in it
+    retry.upsert({"name": "New Co", "contacts": ["b@example.com"]})
+    assert ("POST", "accountContacts") not in hook.writes()
+    assert retry.links.linked == 1
 
 
 def test_a_custom_field_key_follows_a_rename_and_refuses_a_taken_name() -> None:

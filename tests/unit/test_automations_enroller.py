@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.journal import WriteJournal
 
 AUTOMATION = "7"
 
@@ -210,30 +212,129 @@ def test_an_ambiguous_post_found_on_read_back_is_not_sent_again(account: Account
     assert account.post_count == 1
 
 
-def test_an_ambiguous_post_found_on_the_second_read_back_is_not_sent_again(account: Account) -> None:
+class FakeTime:
+    """The journal's clock and the enroller's sleep: sleeping moves the clock, nothing waits."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def journaled(
+    account: Account, root: Path, fake: FakeTime, *, settle: float = 30.0, **options: Any
+) -> Enroller:
+    """An enroller on a journal at ``root`` (one per try: each is a new session of the same scope)."""
+    journal = WriteJournal(root, "dag/run/add", settle=settle, clock=fake)
+    options.setdefault("read_back_delay", settle)
+    return Enroller(account.hook, AUTOMATION, max_workers=1, journal=journal, sleep=fake.sleep, **options)
+
+
+def test_an_ambiguous_post_found_on_the_second_read_back_is_not_sent_again(
+    account: Account, tmp_path: Path
+) -> None:
+    fake = FakeTime()
     account.reads["1"] = [[], [], [row("41")]]
     account.posts = [raising(ambiguous())]
 
-    report = enroller(account).run(parse_contacts(["1"]))
+    report = journaled(account, tmp_path, fake).run(parse_contacts(["1"]))
 
     assert report.enrolled == {"1": "41"}
     assert account.post_count == 1
+    assert fake.slept == [30.0]  # not found at once: waited until it settled, then found
 
 
-def test_an_ambiguous_post_not_applied_is_sent_once_more_after_the_second_read(
-    account: Account, mocker: MockerFixture
+def test_an_ambiguous_post_not_applied_is_sent_once_more_only_after_it_settled(
+    account: Account, tmp_path: Path
 ) -> None:
-    sleep = mocker.patch("airflow_provider_activecampaign.automations.enrolments.time.sleep")
+    fake = FakeTime()
     account.reads["1"] = [[]]
     account.posts = [raising(ambiguous()), created("42")]
 
-    report = Enroller(account.hook, AUTOMATION, read_back_delay=30, max_workers=1).run(parse_contacts(["1"]))
+    report = journaled(account, tmp_path, fake).run(parse_contacts(["1"]))
 
     assert report.enrolled == {"1": "42"}
     assert account.post_count == 2
-    (waited,) = sleep.call_args.args
-    assert 29 < waited <= 30  # the second read waits read_back_delay after the failure
-    assert account.hook.get.call_count == 3  # before, at once after, and after the delay
+    assert fake.slept == [30.0]  # the resend waited for the settle period after the lost answer
+    assert account.hook.get.call_count == 3  # before, at once after, and after it settled
+
+
+def test_an_ambiguous_post_that_cannot_settle_in_time_is_unknown_and_not_resent(
+    account: Account, tmp_path: Path
+) -> None:
+    fake = FakeTime()
+    account.reads["1"] = [[]]
+    account.posts = [raising(ambiguous())]
+
+    report = journaled(account, tmp_path, fake, settle=60.0, read_back_delay=5.0).run(parse_contacts(["1"]))
+
+    assert report.enrolled == {}
+    assert account.post_count == 1
+    assert fake.slept == []  # 60 s to settle is more than read_back_delay: no waiting, no resend
+    (failure,) = report.failed
+    assert failure["reason"].startswith("unknown: the enrolment was sent once")
+    assert "not sent again" in failure["reason"]
+
+
+def test_a_retry_after_a_kill_does_not_resend_before_the_post_settled(
+    account: Account, tmp_path: Path
+) -> None:
+    """Try 1 was killed after the POST left (its intent is on the journal, no outcome); ActiveCampaign
+    has not applied it yet. Try 2 must not send it: a late apply would enrol the contact twice."""
+    fake = FakeTime()
+    WriteJournal(tmp_path, "dag/run/add", settle=30.0, clock=fake).intent(
+        "automation_enrolments", f"{AUTOMATION}:1", {}, deadline_seconds=65
+    )
+    fake.now += 5  # try 2 starts 5 s later
+    account.reads["1"] = [[]]
+    account.posts = []
+
+    report = journaled(account, tmp_path, fake, read_back_delay=1.0).run(parse_contacts(["1"]))
+
+    assert account.post_count == 0
+    assert report.failed[0]["reason"].startswith("unknown: the enrolment was sent once")
+
+
+def test_a_retry_after_a_kill_finds_the_late_enrolment_and_sends_nothing(
+    account: Account, tmp_path: Path
+) -> None:
+    fake = FakeTime(now=datetime.now(UTC).timestamp())
+    WriteJournal(tmp_path, "dag/run/add", settle=30.0, clock=fake).intent(
+        "automation_enrolments", f"{AUTOMATION}:1", {}, deadline_seconds=65
+    )
+    fake.now += 5
+    applied_late = datetime.now(UTC).isoformat(timespec="seconds")
+    account.reads["1"] = [[row("70", adddate=applied_late)]]
+
+    report = journaled(account, tmp_path, fake).run(parse_contacts(["1"]))
+
+    assert report.enrolled == {"1": "70"}
+    assert report.from_earlier_tries == ["1"]
+    assert account.post_count == 0
+
+
+def test_a_retry_after_a_kill_sends_once_the_post_settled_not_applied(
+    account: Account, tmp_path: Path
+) -> None:
+    fake = FakeTime()
+    WriteJournal(tmp_path, "dag/run/add", settle=30.0, clock=fake).intent(
+        "automation_enrolments", f"{AUTOMATION}:1", {}, deadline_seconds=65
+    )
+    fake.now += 5
+    account.reads["1"] = [[]]
+    account.posts = [created("71")]
+
+    report = journaled(account, tmp_path, fake).run(parse_contacts(["1"]))
+
+    assert report.enrolled == {"1": "71"}
+    assert account.post_count == 1
+    assert fake.slept == [30.0]  # settled 30 s after try 2 began (the killed try had ended by then)
 
 
 def test_two_ambiguous_failures_are_reported_never_sent_a_third_time(account: Account) -> None:
@@ -244,7 +345,7 @@ def test_two_ambiguous_failures_are_reported_never_sent_a_third_time(account: Ac
 
     assert report.enrolled == {}
     assert report.failed[0]["contact"] == "1"
-    assert "failed twice" in report.failed[0]["reason"]
+    assert "sent twice in this try" in report.failed[0]["reason"]
     assert account.post_count == 2
 
 

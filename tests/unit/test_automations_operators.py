@@ -28,9 +28,17 @@ from airflow_provider_activecampaign.triggers.automations import ActiveCampaignA
 OPERATORS = "airflow_provider_activecampaign.operators.automations"
 
 
+@pytest.fixture(autouse=True)
+def _no_connection_needed(mocker: MockerFixture) -> None:
+    """The request deadline reads the connection's timeouts; these tests have no connection."""
+    mocker.patch(f"{OPERATORS}.request_deadline_seconds", return_value=65.0)
+
+
 def context(try_number: int = 1) -> dict[str, Any]:
     ti = SimpleNamespace(
         try_number=try_number,
+        dag_id="enrol",
+        run_id="manual__2024-05-01",
         task_id="add",
         map_index=-1,
         start_date=datetime(2024, 5, 1, tzinfo=UTC),

@@ -42,6 +42,7 @@ from airflow_provider_activecampaign.contacts.sync import (
     SyncTally,
 )
 from airflow_provider_activecampaign.exceptions import ActiveCampaignError, ActiveCampaignNotFoundError
+from airflow_provider_activecampaign.records.journal import WriteJournal
 from airflow_provider_activecampaign.records.names import split_names
 from airflow_provider_activecampaign.records.paths import safe_path_part as _safe
 from airflow_provider_activecampaign.records.ratio import failure_ratio_message
@@ -282,6 +283,13 @@ def plan_reference(plan: Any, plan_digest: str | None = None) -> tuple[str, str]
     return str(path), str(digest)
 
 
+def _journal(context: Mapping[str, Any]) -> WriteJournal:
+    """The task's write journal; outside a task (no ``ti``), a throwaway one."""
+    if context.get("ti") is not None:
+        return WriteJournal.for_task(context)
+    return WriteJournal(tempfile.mkdtemp(prefix="ac-journal-"), "apply")
+
+
 def apply_contacts_plan(
     hook: Any,
     plan: Any,
@@ -319,6 +327,7 @@ def apply_contacts_plan(
             TrackingFailureLog(failures_file) as failures,
             changelog,
             counting_throttled_seconds() as throttle,
+            _journal(context) as journal,
         ):
             progress = ProgressReporter(tally, log, failures=failures, every_batches=progress_every)
             pipeline = ImportPipeline(
@@ -332,7 +341,13 @@ def apply_contacts_plan(
                 logger=log,
             )
             small = SmallBatchWriter(
-                hook, failures, tally, progress, list_names=settings.get("list_names") or {}, logger=log
+                hook,
+                failures,
+                tally,
+                progress,
+                list_names=settings.get("list_names") or {},
+                logger=log,
+                journal=journal,
             )
             send = BatchRouter(
                 pipeline,
