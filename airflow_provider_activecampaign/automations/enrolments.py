@@ -678,7 +678,7 @@ class Enroller:
             return _Outcome("enrolled", enrolment_id=decision.ref, earlier=True)
         if decision.resolution is WriteResolution.UNKNOWN:
             # Sent by an earlier try, not found yet and not settled: wait for it with the others.
-            return _Outcome("unconfirmed", failed_at=time.monotonic(), sends=decision.sent)
+            return _Outcome("unconfirmed", failed_at=time.monotonic())
         return None  # proven not applied (or applied without a known id: the read below finds it)
 
     def _post(self, contact_id: str, known_ids: frozenset[str] | None, sends: int = 0) -> _Outcome:
@@ -756,8 +756,9 @@ class Enroller:
         open_intents = [intent for intent in self.journal.history(WRITER, key) if not intent.closed]
         if open_intents:
             # Wait first, then read once: a read before it settled would prove nothing.
-            wait = max(self.journal.settles_at(intent) for intent in open_intents) - self.journal.clock()
-            if 0 < wait <= self.read_back_delay:
+            settles_at = max(self.journal.settles_at(intent) for intent in open_intents)
+            wait = settles_at - self.journal.clock()
+            if wait > 0 and self.journal.worth_waiting(WRITER, key, settles_at, self.read_back_delay):
                 self.log.info("Waiting %.1f s for contact %s's enrolment to settle.", wait, contact_id)
                 self.sleep(wait)
         try:

@@ -368,13 +368,16 @@ class DealUpserter:
     def _resolve(self, key: str, title: str) -> Decision:
         """The journal's decision for ``key``; waits for a short settle period rather than report unknown."""
         decision = self.journal.resolve(WRITER, key, read_back=lambda intent: self._find_created(key, title))
-        if decision.resolution is Resolution.UNKNOWN and decision.settles_at is not None:
-            wait = decision.settles_at - self.journal.clock()
-            if wait <= MAX_SETTLE_WAIT:
-                self.sleep(max(0.0, wait))
-                decision = self.journal.resolve(
-                    WRITER, key, read_back=lambda intent: self._find_created(key, title)
-                )
+        settles_at = decision.settles_at
+        if (
+            decision.resolution is Resolution.UNKNOWN
+            and settles_at is not None
+            and self.journal.worth_waiting(WRITER, key, settles_at, MAX_SETTLE_WAIT)
+        ):
+            self.sleep(max(0.0, settles_at - self.journal.clock()))
+            decision = self.journal.resolve(
+                WRITER, key, read_back=lambda intent: self._find_created(key, title)
+            )
         return decision
 
     def _find_created(self, key: str, title: str) -> str | None:

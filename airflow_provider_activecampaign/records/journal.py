@@ -161,6 +161,8 @@ class Sent:
 
 #: The longest a try waits for an ambiguous write to settle before it reports it ``unknown``.
 MAX_SETTLE_WAIT = 10.0
+#: The longest a try waits for the writes an earlier (killed) try left open to settle.
+MAX_EARLIER_SETTLE_WAIT = DEFAULT_SETTLE_SECONDS
 
 
 def settle(
@@ -172,13 +174,17 @@ def settle(
     sleep: Callable[[float], None] = time.sleep,
     max_wait: float = MAX_SETTLE_WAIT,
 ) -> Decision:
-    """:meth:`WriteJournal.resolve`, waiting out a settle period of at most ``max_wait`` seconds."""
+    """:meth:`WriteJournal.resolve`, waiting for the item to settle when worth it (``worth_waiting``)."""
     decision = journal.resolve(writer, key, read_back)
-    if decision.resolution is Resolution.UNKNOWN and decision.settles_at is not None and read_back:
-        wait = decision.settles_at - journal.clock()
-        if wait <= max_wait:
-            sleep(max(0.0, wait))
-            decision = journal.resolve(writer, key, read_back)
+    settles_at = decision.settles_at
+    if (
+        decision.resolution is Resolution.UNKNOWN
+        and settles_at is not None
+        and read_back is not None
+        and journal.worth_waiting(writer, key, settles_at, max_wait)
+    ):
+        sleep(max(0.0, settles_at - journal.clock()))
+        decision = journal.resolve(writer, key, read_back)
     return decision
 
 
@@ -413,6 +419,23 @@ class WriteJournal:
         if intent.session != self.session:
             deadline = min(deadline, self.started)
         return deadline + self.settle
+
+    def worth_waiting(self, writer: str, key: str, settles_at: float, max_wait: float) -> bool:
+        """Whether a try should wait until ``settles_at`` rather than report the item ``unknown``.
+
+        Yes within ``max_wait``; and yes when every open intent of the item is an earlier try's (a
+        killed one) and settles within :data:`MAX_EARLIER_SETTLE_WAIT`: those settle at most
+        ``settle`` seconds after this session began, so waiting for them costs a try at most one
+        settle period in all, where reporting ``unknown`` would cost a whole retry (and a retry that
+        starts sooner than ``write_settle_seconds`` after the killed try, as with a short
+        ``retry_delay``, would never settle anything).
+        """
+        wait = settles_at - self.clock()
+        if wait <= max_wait:
+            return True
+        pending = [intent for intent in self.history(writer, key) if not intent.closed]
+        earlier = bool(pending) and all(intent.session != self.session for intent in pending)
+        return earlier and wait <= MAX_EARLIER_SETTLE_WAIT and settles_at <= self.started + self.settle
 
     # ----------------------------------------------------------------------------------------------
     # Deciding

@@ -105,6 +105,7 @@ def test_a_contact_moves_between_accounts_only_when_asked(account: EmulatorFixtu
         "left_in_other_account": 1,
         "not_found": 1,
         "failed": 0,
+        "unknown": 0,
     }
     report = [json.loads(line) for line in (tmp_path / "stay.jsonl").read_text().splitlines()]
     assert [(r["email"], r["stage"]) for r in report] == [

@@ -541,3 +541,42 @@ def test_submitting_without_waiting(emulator: EmulatorFixture, tmp_path: Path) -
     assert len(result["batch_ids"]) == 2
     assert "GET /api/3/import/info 200" not in api_counts(emulator)
     assert [i["batchId"] for i in emulator.state()["imports"]] == result["batch_ids"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Tag creates on the write journal (contact/sync path)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_a_tag_create_whose_answer_was_lost_is_read_back_not_created_twice(
+    emulator: EmulatorFixture, tmp_path: Path
+) -> None:
+    use_emulator(emulator, speed=20, seed=fast_seed())
+    emulator.add_fault("POST", "/api/3/tags", "drop", when="after", times=1)
+
+    result = sync(tmp_path, contacts=contacts(2), sync_below=100, tags=["Journaled"])
+
+    assert result["succeeded"] == 2
+    state = emulator.state()
+    assert [t["tag"] for t in state["tags"]].count("Journaled") == 1
+    assert all(c["tags"] == ["Journaled"] for c in state["contacts"])
+    posts = sum(n for line, n in api_counts(emulator).items() if line.startswith("POST /api/3/tags "))
+    assert posts == 1  # its answer was dropped; the read-back by name found it
+
+
+def test_a_tag_create_not_found_before_it_settles_is_unknown_and_not_resent(
+    emulator: EmulatorFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-back right after a lost answer proves nothing (ActiveCampaign may apply it late)."""
+    monkeypatch.setenv("AIRFLOW__ACTIVECAMPAIGN__WRITE_SETTLE_SECONDS", "60")
+    use_emulator(emulator, speed=20, seed=fast_seed())
+    emulator.add_fault("POST", "/api/3/tags", "http_503", when="before", times=1)
+
+    with pytest.raises(AirflowFailException):
+        sync(tmp_path, contacts=contacts(1), sync_below=100, tags=["Journaled"])
+
+    (failure,) = read_jsonl(tmp_path / "failures.jsonl")
+    assert failure["reason"].startswith("unknown: tag 'Journaled' could not be created for sure")
+    assert "was sent once" in failure["reason"]
+    posts = sum(n for line, n in api_counts(emulator).items() if line.startswith("POST /api/3/tags "))
+    assert posts == 1

@@ -282,23 +282,29 @@ def test_an_ambiguous_post_that_cannot_settle_in_time_is_unknown_and_not_resent(
     assert "not sent again" in failure["reason"]
 
 
-def test_a_retry_after_a_kill_does_not_resend_before_the_post_settled(
+def test_a_retry_after_a_kill_waits_for_the_post_to_settle_and_finds_it_applied_late(
     account: Account, tmp_path: Path
 ) -> None:
-    """Try 1 was killed after the POST left (its intent is on the journal, no outcome); ActiveCampaign
-    has not applied it yet. Try 2 must not send it: a late apply would enrol the contact twice."""
-    fake = FakeTime()
+    """Try 1 was killed after the POST left (its intent is on the journal, no outcome) and
+    ActiveCampaign applies it only after try 2's first read. Try 2 must not send it on that read:
+    it waits until the POST settled, reads again and finds it (a resend would enrol twice)."""
+    fake = FakeTime(now=datetime.now(UTC).timestamp())
     WriteJournal(tmp_path, "dag/run/add", settle=30.0, clock=fake).intent(
         "automation_enrolments", f"{AUTOMATION}:1", {}, deadline_seconds=65
     )
     fake.now += 5  # try 2 starts 5 s later
-    account.reads["1"] = [[]]
+    applied_late = datetime.now(UTC).isoformat(timespec="seconds")
+    account.reads["1"] = [[], [row("72", adddate=applied_late)]]
     account.posts = []
 
     report = journaled(account, tmp_path, fake, read_back_delay=1.0).run(parse_contacts(["1"]))
 
     assert account.post_count == 0
-    assert report.failed[0]["reason"].startswith("unknown: the enrolment was sent once")
+    assert report.enrolled == {"1": "72"}
+    assert report.from_earlier_tries == ["1"]
+    # An earlier try's write is waited for even beyond read_back_delay: it settles within one
+    # settle period of this try's start, and reporting it unknown would cost a whole retry.
+    assert fake.slept == [30.0]
 
 
 def test_a_retry_after_a_kill_finds_the_late_enrolment_and_sends_nothing(

@@ -21,6 +21,8 @@ from airflow_provider_activecampaign.records.journal import (
     WriteJournal,
     fingerprint,
     journal_root,
+    send_once,
+    settle,
     settle_seconds,
     task_scope,
 )
@@ -84,6 +86,49 @@ def test_killed_try_is_unknown_until_it_settles_then_not_applied(tmp_path: Path)
     # The not-applied outcome is durable: the next session sends without reading back.
     after = journal(tmp_path, clock).resolve("deals", "K1", read_back=lambda i: pytest.fail("closed"))
     assert after.resolution is Resolution.SEND
+
+
+def test_a_retry_waits_for_a_killed_tries_write_to_settle_but_not_for_its_own_lost_answers(
+    tmp_path: Path,
+) -> None:
+    """A killed try's write settles at most one settle period after the retry began: waiting for it
+    beats failing as unknown (a retry sooner than the settle period would never settle it). This
+    try's own lost answers wait only ``max_wait``."""
+    clock = Clock()
+    journal(tmp_path, clock, settle=60).intent("deals", "K1", {}, deadline_seconds=600)  # killed
+    clock.now += 5
+    retry = journal(tmp_path, clock, settle=60)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    decision = settle(retry, "deals", "K1", lambda intent: None, sleep=sleep, max_wait=10)
+    assert (decision.resolution, slept) == (Resolution.SEND, [60.0])
+
+    own = retry.intent("deals", "K2", {}, deadline_seconds=600)
+    retry.outcome(own, Outcome.AMBIGUOUS)
+    decision = settle(retry, "deals", "K2", lambda intent: None, sleep=sleep, max_wait=10)
+    assert (decision.resolution, slept) == (Resolution.UNKNOWN, [60.0])  # 60 s > max_wait: not waited
+
+
+def test_send_once_leaves_the_intent_open_when_the_try_dies_waiting_for_the_answer(tmp_path: Path) -> None:
+    """Only an answer says "refused"; a task killed or timed out mid-request may have applied it."""
+
+    class TaskTimedOut(BaseException):
+        pass
+
+    def send() -> None:
+        raise TaskTimedOut
+
+    clock = Clock()
+    with pytest.raises(TaskTimedOut):
+        send_once(
+            journal(tmp_path, clock), "deals", "K1", {}, send, read_back=None, deadline_seconds=1, what="x"
+        )
+    (intent,) = journal(tmp_path, clock).history("deals", "K1")
+    assert intent.outcome is None  # open: the next try reads it back instead of resending
 
 
 def test_read_back_finding_the_write_closes_it_as_applied(tmp_path: Path) -> None:
