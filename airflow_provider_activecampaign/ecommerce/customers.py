@@ -11,19 +11,12 @@ is found by the same lookup and never sent a second time.
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_activecampaign.ecommerce import values
-from airflow_provider_activecampaign.ecommerce.store import StoreIndex, close_found, find_connection
-from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.ecommerce.store import close_found
+from airflow_provider_activecampaign.ecommerce.writer import StoreWriter
 from airflow_provider_activecampaign.records.emails import email_key
-from airflow_provider_activecampaign.records.journal import Intent, WriteJournal, send_once
-from airflow_provider_activecampaign.records.upsert import UpsertTally
-
-log = logging.getLogger(__name__)
 
 #: The journal's name for customer creates.
 WRITER = "ecom_customers"
@@ -31,28 +24,13 @@ WRITER = "ecom_customers"
 CUSTOMER_COLUMNS = ("externalid", "email", "acceptsMarketing")
 
 
-class EcomCustomerUpserter:
+class EcomCustomerUpserter(StoreWriter):
     """One run's customer writes into one store connection (id, ``externalid`` or name)."""
 
-    def __init__(
-        self,
-        hook: ActiveCampaignHook,
-        connection: Any,
-        *,
-        journal: WriteJournal,
-        deadline_seconds: float,
-        logger: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.hook = hook
-        self.connection = connection
-        self.journal = journal
-        self.deadline_seconds = deadline_seconds
-        self.log = logger or log
-        self.sleep = sleep
-        self.tally = UpsertTally()
-        self.connection_id = ""
-        self.store: StoreIndex | None = None
+    writer = WRITER
+    collection = "ecomCustomers"
+    item = "ecomCustomer"
+    noun = "Customer"
 
     def prepare(self, columns: list[str]) -> None:
         """Check the columns and find the connection; refuses before anything is written."""
@@ -69,9 +47,7 @@ class EcomCustomerUpserter:
                 f"The source has no {' or '.join(map(repr, missing))} column: every customer needs its "
                 "externalid (its id in the store) and email (POST /ecomCustomers requires both)."
             )
-        connection = find_connection(self.hook, self.connection)
-        self.connection_id = str(connection["id"])
-        self.store = StoreIndex(self.hook, self.connection_id)
+        connection = self.open_store()
         self.log.info(
             "E-commerce customers into connection %s (%s).", self.connection_id, connection.get("name")
         )
@@ -90,30 +66,10 @@ class EcomCustomerUpserter:
             return self._update(existing, wanted)
         body = {"ecomCustomer": {"connectionid": self.connection_id, "externalid": external, **wanted}}
 
-        def read_back(_intent: Intent) -> str | None:
-            found = self.store.customer(external, fresh=True) if self.store else None
-            return str(found["id"]) if found else None
-
-        sent = send_once(
-            self.journal,
-            WRITER,
-            key,
-            body,
-            lambda: self.hook.post("ecomCustomers", body),
-            read_back=read_back,
-            deadline_seconds=self.deadline_seconds,
-            what=f"POST /ecomCustomers for externalid {external!r}",
-            ref_of=lambda answer: ((answer or {}).get("ecomCustomer") or {}).get("id"),
-            sleep=self.sleep,
-        )
-        if sent.recovered:
-            self.log.info(
-                "Customer %r was created once by an earlier send (id %s); not sent again.", external, sent.ref
-            )
-            self.tally.recovered += 1
+        store = self.store
+        sent = self.create_once(key, external, body, lambda: store.customer(external, fresh=True))
         created = ((sent.answer or {}).get("ecomCustomer") if sent.answer else None) or {}
-        self.store.remember_customer({**body["ecomCustomer"], **created, "id": sent.ref or created.get("id")})
-        self.tally.created += 1
+        store.remember_customer({**body["ecomCustomer"], **created, "id": sent.ref or created.get("id")})
         return "created"
 
     def _update(self, existing: dict[str, Any], wanted: dict[str, Any]) -> str:

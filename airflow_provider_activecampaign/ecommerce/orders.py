@@ -17,21 +17,18 @@ written here.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_activecampaign.ecommerce import values
-from airflow_provider_activecampaign.ecommerce.store import StoreIndex, close_found, find_connection
+from airflow_provider_activecampaign.ecommerce.store import close_found
+from airflow_provider_activecampaign.ecommerce.writer import StoreWriter
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.records.dates import UnparseableDateError, parse_ac_datetime
 from airflow_provider_activecampaign.records.emails import email_key
 from airflow_provider_activecampaign.records.failures import RecordRejected
-from airflow_provider_activecampaign.records.journal import Intent, WriteJournal, send_once
-from airflow_provider_activecampaign.records.upsert import UpsertTally
-
-log = logging.getLogger(__name__)
+from airflow_provider_activecampaign.records.journal import WriteJournal
 
 #: The journal's name for order creates.
 WRITER = "ecom_orders"
@@ -55,13 +52,18 @@ ORDER_COLUMNS = (
 CREATE_REQUIRES = ("email", "totalPrice", "currency", "externalCreatedDate")
 
 
-class EcomOrderUpserter:
+class EcomOrderUpserter(StoreWriter):
     """One run's order writes into one store connection (id, ``externalid`` or name).
 
     :param source: 0 historical (default, no automation fires), 1 real time (fires "Makes a purchase").
     :param currency: The currency of records without a ``currency`` column value.
     :param amount_unit: ``minor`` (default: cents, as the API), or ``major`` (456.78, converted exactly).
     """
+
+    writer = WRITER
+    collection = "ecomOrders"
+    item = "ecomOrder"
+    noun = "Order"
 
     def __init__(
         self,
@@ -87,17 +89,11 @@ class EcomOrderUpserter:
             self.default_currency = values.currency(currency) if currency else None
         except RecordRejected as error:
             raise ValueError(f"currency: {error.reason}") from None
-        self.hook = hook
-        self.connection = connection
-        self.journal = journal
-        self.deadline_seconds = deadline_seconds
+        super().__init__(
+            hook, connection, journal=journal, deadline_seconds=deadline_seconds, logger=logger, sleep=sleep
+        )
         self.source = int(source)
         self.amount_unit = amount_unit
-        self.log = logger or log
-        self.sleep = sleep
-        self.tally = UpsertTally()
-        self.connection_id = ""
-        self.store: StoreIndex | None = None
 
     def prepare(self, columns: list[str]) -> None:
         """Check the columns and find the connection; refuses before anything is written."""
@@ -112,9 +108,7 @@ class EcomOrderUpserter:
                 "The source has no 'externalid' column: every order needs its id in the store "
                 "(orders are upserted by it)."
             )
-        connection = find_connection(self.hook, self.connection)
-        self.connection_id = str(connection["id"])
-        self.store = StoreIndex(self.hook, self.connection_id)
+        connection = self.open_store()
         self.log.info(
             "E-commerce orders into connection %s (%s), source %d (%s).",
             self.connection_id,
@@ -181,29 +175,7 @@ class EcomOrderUpserter:
         }
         store = self.store
         assert store is not None
-
-        def read_back(_intent: Intent) -> str | None:
-            found = store.order(external)
-            return str(found["id"]) if found else None
-
-        sent = send_once(
-            self.journal,
-            WRITER,
-            key,
-            body,
-            lambda: self.hook.post("ecomOrders", body),
-            read_back=read_back,
-            deadline_seconds=self.deadline_seconds,
-            what=f"POST /ecomOrders for externalid {external!r}",
-            ref_of=lambda answer: ((answer or {}).get("ecomOrder") or {}).get("id"),
-            sleep=self.sleep,
-        )
-        if sent.recovered:
-            self.log.info(
-                "Order %r was created once by an earlier send (id %s); not sent again.", external, sent.ref
-            )
-            self.tally.recovered += 1
-        self.tally.created += 1
+        self.create_once(key, external, body, lambda: store.order(external))
         return "created"
 
     def _customer_of(self, record: dict[str, Any], address: str) -> str:
