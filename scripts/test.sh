@@ -8,36 +8,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DEV_GROUPS="test,browser,docs,deployment" source "$ROOT/scripts/bootstrap.sh"
 
-# The browser test drives Debian's Chromium (browser downloads are not possible here).
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing chromium (Debian package) for the connection-form browser test"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "==> chromium not installed and cannot install it (not root): the browser test will skip"
-  fi
-fi
-
-# The Redis rate-limit backend is tested against a real redis-server (Debian package).
-if ! command -v redis-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing redis-server (Debian package) for the shared rate-limit tests"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  else
-    echo "==> redis-server not installed and cannot install it (not root): the Redis tests will skip"
-  fi
-fi
-
-# The deployment tests run on PostgreSQL (Debian package; the harness starts a throwaway cluster
-# on a loopback port, as it does for Redis, and removes it).
-if ! "$VENV/bin/python" -c "import sys; from tests.deployment.harness import postgres_bin; sys.exit(postgres_bin() is None)"; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing postgresql (Debian package) for the deployment tests"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  else
-    echo "==> PostgreSQL not installed and cannot install it (not root): deployment tests use SQLite"
-  fi
-fi
+# Chromium (the browser test), redis-server (the shared limiter) and PostgreSQL (the deployment
+# tests) from Debian, where missing (browser downloads are not possible here).
+"$ROOT/scripts/system-packages.sh"
 if [ -z "${AC_DEPLOYMENT_DATABASE:-}" ]; then
   if "$VENV/bin/python" -c "import sys; from tests.deployment.harness import missing_requirements; sys.exit(bool(missing_requirements('local', 'postgres')))"; then
     export AC_DEPLOYMENT_DATABASE=postgres
