@@ -90,6 +90,14 @@ def examples_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     home = tmp_path_factory.mktemp("examples-airflow")
     dags = home / "dags"
     shutil.copytree(EXAMPLES, dags, ignore=shutil.ignore_patterns("__pycache__"))
+    # The examples keep their outputs and the audience sync's state under /tmp/activecampaign-examples:
+    # this deployment gets its own folder, so a state left by an earlier run on the machine (which
+    # would make the first plan empty and the approval never asked) cannot leak in.
+    outputs = home / "examples-output"
+    for dag_file in dags.glob("*.py"):
+        text = dag_file.read_text(encoding="utf-8")
+        if "/tmp/activecampaign-examples" in text:
+            dag_file.write_text(text.replace("/tmp/activecampaign-examples", str(outputs)), encoding="utf-8")
     with start_emulator_process(speed=EXAMPLES_SPEED, rate_limit=True) as emulator:
         connection = connection_json(
             emulator.url,
