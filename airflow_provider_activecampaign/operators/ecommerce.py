@@ -17,7 +17,9 @@ from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
     enforce_records_ratio,
 )
+from airflow_provider_activecampaign.records.failures import FailureReport
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
+from airflow_provider_activecampaign.records.upsert import UpsertTally
 
 _RERUN = "The other records were written; re-running is safe: each record is found by externalid first."
 
@@ -63,23 +65,9 @@ class ActiveCampaignUpsertEcomCustomersOperator(ActiveCampaignRecordsOperator):
         failures, path = self.write_records(
             context, self.records, upserter, identify=lambda record: {"externalid": record.get("externalid")}
         )
-        tally = upserter.tally
-        self.log.info(
-            "E-commerce customers: %d records, %d created (%d found after a lost answer, not resent), "
-            "%d updated, %d unchanged, %d rejected, %d failed, %d unknown (sent, may still apply; not "
-            "resent). Report: %s",
-            tally.records,
-            tally.created,
-            tally.recovered,
-            tally.updated,
-            tally.unchanged,
-            tally.rejected,
-            tally.failed,
-            tally.unknown,
-            path,
+        return _finish(
+            self, upserter.tally, ratio, failures, path, "E-commerce customers", "e-commerce customers"
         )
-        enforce_records_ratio(tally, ratio, failures, path, what="e-commerce customers", after=_RERUN)
-        return {**tally.to_json(), "failures": failures.first, "failures_path": str(path)}
 
 
 class ActiveCampaignUpsertEcomOrdersOperator(ActiveCampaignRecordsOperator):
@@ -153,21 +141,33 @@ class ActiveCampaignUpsertEcomOrdersOperator(ActiveCampaignRecordsOperator):
         failures, path = self.write_records(
             context, self.records, upserter, identify=lambda record: {"externalid": record.get("externalid")}
         )
-        tally = upserter.tally
-        self.log.info(
-            "E-commerce orders (source %d): %d records, %d created (%d found after a lost answer, not "
-            "resent), %d updated, %d unchanged, %d rejected, %d failed, %d unknown (sent, may still "
-            "apply; not resent). Report: %s",
-            self.source,
-            tally.records,
-            tally.created,
-            tally.recovered,
-            tally.updated,
-            tally.unchanged,
-            tally.rejected,
-            tally.failed,
-            tally.unknown,
-            path,
-        )
-        enforce_records_ratio(tally, ratio, failures, path, what="e-commerce orders", after=_RERUN)
-        return {**tally.to_json(), "failures": failures.first, "failures_path": str(path)}
+        label = f"E-commerce orders (source {self.source})"
+        return _finish(self, upserter.tally, ratio, failures, path, label, "e-commerce orders")
+
+
+def _finish(
+    operator: ActiveCampaignRecordsOperator,
+    tally: UpsertTally,
+    ratio: float,
+    failures: FailureReport,
+    path: Any,
+    label: str,
+    what: str,
+) -> dict[str, Any]:
+    """The one summary line, the failure-ratio rule and the result, alike for customers and orders."""
+    operator.log.info(
+        "%s: %d records, %d created (%d found after a lost answer, not resent), %d updated, %d "
+        "unchanged, %d rejected, %d failed, %d unknown (sent, may still apply; not resent). Report: %s",
+        label,
+        tally.records,
+        tally.created,
+        tally.recovered,
+        tally.updated,
+        tally.unchanged,
+        tally.rejected,
+        tally.failed,
+        tally.unknown,
+        path,
+    )
+    enforce_records_ratio(tally, ratio, failures, path, what=what, after=_RERUN)
+    return {**tally.to_json(), "failures": failures.first, "failures_path": str(path)}
