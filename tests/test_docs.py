@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import importlib.util
 import re
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -555,12 +557,47 @@ def test_every_assumed_behaviour_is_switchable_or_says_why_not() -> None:
     )
     unexplained: list[str] = []
     for number, header, cells, _ in _emulator_rows():
-        if "Source" not in header or not cells[header.index("Source")].startswith("*Assumed*"):
-            continue
         row = " | ".join(cells)
+        if "Source" not in header or not re.search(r"\bassumed\b", row, re.IGNORECASE):
+            continue  # a row is checked if any part of it is assumed, not only a wholly assumed one
         named = [name for name in ASSUMED_BEHAVIOURS if f"`{name}`" in row]
-        if not named and not re.search(r"affects no operator: \S", row):
+        if not named and not re.search(r"affects no operator: \S", row, re.IGNORECASE):
             unexplained.append(f"line {number}: {cells[0]!r}")
     assert unexplained == [], (
-        "assumed rows with neither a switch nor 'affects no operator: <why>':\n" + "\n".join(unexplained)
+        "rows with an assumed point but neither a switch nor 'affects no operator: <why>':\n"
+        + "\n".join(unexplained)
     )
+
+
+def test_a_switch_that_affects_no_operator_is_held_to_it_over_the_whole_suite() -> None:
+    """"Affects no operator" in the switch table is a checked claim, not an argument.
+
+    Such a switch is in ``activecampaign_assumed_unrelied`` (pyproject.toml), so any test in which a
+    provider request's answer depends on it fails; every other switch names the integration test
+    that runs the provider's code with it both ways.
+    """
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    unrelied = set(config["tool"]["pytest"]["ini_options"]["activecampaign_assumed_unrelied"])
+    claimed: set[str] = set()
+    untested: list[str] = []
+    for _, header, cells, section in _emulator_rows():
+        if section != "Assumed behaviours (switchable)" or header[0] != "Name":
+            continue
+        name, tested = cells[0].strip("`"), cells[header.index("Tested in both modes")]
+        if "affects no operator" in tested.lower():
+            claimed.add(name)
+        elif not re.search(r"tests/integration/test_\w+\.py", tested):
+            untested.append(name)
+    assert claimed == unrelied, "switch rows saying 'affects no operator' and the ini list differ"
+    assert untested == [], f"switches with neither an integration test both ways nor a claim: {untested}"
+
+
+def test_a_call_the_provider_never_makes_is_not_in_its_operations() -> None:
+    """Rows that say "the provider never calls `METHOD /path`" are held to the operations list."""
+    listed = json.loads((ROOT / "tests" / "fixtures" / "reference" / "provider_operations.json").read_text())
+    operations = {(item["method"], item["path"].rstrip("/")) for item in listed["operations"]}
+    text = (DOCS / "emulator.md").read_text("utf-8")
+    claims = re.findall(r"never calls `(GET|POST|PUT|DELETE) (/[^`]*)`", text)
+    assert claims, "expected at least the API root's claim"
+    made = [f"{method} {path}" for method, path in claims if (method, path.rstrip("/")) in operations]
+    assert made == [], f"docs/emulator.md says the provider never calls these, but it does: {made}"

@@ -387,7 +387,9 @@ def count_active_members(hook: ActiveCampaignHook, list_ids: Sequence[str]) -> d
     """Active (status 1) members per list, from ``meta.total`` of ``GET /contacts?listid=&status=1``."""
     counts: dict[str, int] = {}
     for list_id in list_ids:
-        page = hook.get("contacts", params={"listid": list_id, "status": 1, "limit": 1})
+        # Only meta.total is read; the order is named anyway (the default one is not documented).
+        query = {"listid": list_id, "status": 1, "orders[id]": "ASC", "limit": 1}
+        page = hook.get("contacts", params=query)
         counts[str(list_id)] = as_int((page.get("meta") or {}).get("total"))
     return counts
 

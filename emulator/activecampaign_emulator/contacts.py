@@ -81,11 +81,11 @@ def list_contacts(req: ApiRequest) -> Response:
         for name, direction in reversed(orders):
             key = _ORDER_KEYS.get(name)
             if key is None:
-                if req.emu.assumed["contacts_unsupported_order_refused"]:
+                if req.assumed("contacts_unsupported_order_refused"):
                     raise bad_request(f"unsupported order {name!r}")
                 continue
             candidates.sort(key=key, reverse=direction.strip().lower() == "desc")
-    elif req.emu.assumed["contacts_default_order_newest_first"]:
+    elif len(candidates) > 1 and req.assumed("contacts_default_order_newest_first"):
         candidates.sort(key=lambda c: (c.cdate, c.id), reverse=True)
     else:
         candidates.sort(key=lambda c: c.id)
@@ -145,9 +145,9 @@ def _sideloads(req: ApiRequest, page: list[Contact]) -> dict[str, Any]:
     instead of one per contact); other ``include`` values are ignored. *Assumed*: switched off
     (``contacts_list_include``), every ``include`` is ignored, as the reference alone promises.
     """
-    if not req.emu.assumed["contacts_list_include"]:
-        return {}
     wanted = {part.strip() for raw in req.query.getlist("include") for part in raw.split(",")}
+    if not wanted - {""} or not req.assumed("contacts_list_include"):
+        return {}
     ctx = req.ctx
     extra: dict[str, Any] = {}
     if "fieldValues" in wanted:

@@ -71,7 +71,7 @@ from activecampaign_emulator.clock import EmulatedClock
 from activecampaign_emulator.faults import FaultBook
 from activecampaign_emulator.ratelimit import SlidingWindowLimiter
 from activecampaign_emulator.render import Ctx
-from activecampaign_emulator.requestlog import ObservedRequest, RequestLog
+from activecampaign_emulator.requestlog import ObservedRequest, Reliance, RequestLog
 from activecampaign_emulator.responses import ApiError, bad_request, json_response
 from activecampaign_emulator.state import AccountState, User
 
@@ -163,6 +163,25 @@ class ApiRequest:
         raw = str(self.request.path_params.get(name, ""))
         return int(raw) if raw.isdigit() else 0
 
+    def assumed(self, behaviour: str) -> bool:
+        """Whether the assumed behaviour is on; the answer to this request depends on it.
+
+        The dependence is reported to ``Emulator.reliance_observer``, so a test suite can prove its
+        client never relies on a behaviour the reference does not document (``assumed.py``).
+        """
+        observer = self.emu.reliance_observer
+        if observer is not None:
+            observer(
+                Reliance(
+                    behaviour,
+                    self.request.method,
+                    self.request.url.path,
+                    self.request.url.query,
+                    self.request.headers.get("user-agent", ""),
+                )
+            )
+        return self.emu.assumed[behaviour]
+
     def json(self) -> Any:
         """The parsed JSON body; ``{}`` when empty; 400 when malformed."""
         if self._json is None:
@@ -221,6 +240,8 @@ class Emulator:
         self.request_observer: Callable[[ObservedRequest], None] | None = None
         #: Behaviours the reference does not document, each switchable (see ``assumed.py``).
         self.assumed: dict[str, bool] = assumed.defaults()
+        #: Called whenever an answer depends on one of them (``ApiRequest.assumed``), when set.
+        self.reliance_observer: Callable[[Reliance], None] | None = None
         self.limiter = SlidingWindowLimiter(requests_per_second, 1.0)
         # Extensions register later (in app.create_app), so their seed keys are checked then.
         seed.validate(self.initial_seed, None)

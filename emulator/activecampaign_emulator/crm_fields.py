@@ -61,7 +61,7 @@ def value_rejected(value: Any, ftype: str) -> ApiError:
 
 def _meta_total(req: ApiRequest, total: int) -> dict[str, Any]:
     """``{"meta": {"total": "N"}}`` while the assumed behaviour is on, else nothing (the SPEC shape)."""
-    return {"meta": {"total": str(total)}} if req.emu.assumed["custom_field_meta_total"] else {}
+    return {"meta": {"total": str(total)}} if req.assumed("custom_field_meta_total") else {}
 
 
 def value_problem(meta: FieldMeta, value: Any, currency: Any = None) -> bool:

@@ -22,6 +22,11 @@ entry covers fails the test.  A test that sends off-reference requests on purpos
 ``activecampaign_reference_operations`` (optional): a JSON file listing every (method, path) the
 client is known to use (``{"operations": [{"method", "path"}, ...]}``); a test whose requests use
 one it does not list fails, so the list (and what is checked per operation) cannot go stale.
+
+``activecampaign_assumed_unrelied`` (optional): names of *assumed* behaviours (``assumed.py``) the
+client is declared never to depend on.  A test in which one of the client's requests got an answer
+that depended on one of them fails at teardown, so "affects no client code" is checked over the
+whole suite instead of argued (the answers are marked by the emulator: ``ApiRequest.assumed``).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import pytest
 
 from activecampaign_emulator.core import DEFAULT_REQUESTS_PER_SECOND
 from activecampaign_emulator.reference import Deviation, ReferenceValidator, load_operations
-from activecampaign_emulator.requestlog import ObservedRequest
+from activecampaign_emulator.requestlog import ObservedRequest, Reliance
 from activecampaign_emulator.testing import EmulatorClient, RunningEmulator, running_emulator
 
 DEFAULT_CONN_ID = "activecampaign_default"
@@ -57,6 +62,8 @@ class EmulatorFixture:
         self._monkeypatch = monkeypatch
         self._connections: dict[str, dict[str, Any]] = {}
         self.observed: list[ObservedRequest] = []
+        #: Answers this test's checked requests got that depended on an assumed behaviour.
+        self.reliances: list[Reliance] = []
         self.off_reference_reason: str | None = None
 
     @property
@@ -196,6 +203,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
     )
     parser.addini(
+        "activecampaign_assumed_unrelied",
+        "assumed emulator behaviours the client must never depend on; a test whose requests do fails",
+        type="args",
+        default=[],
+    )
+    parser.addini(
         "activecampaign_reference_user_agent",
         "check only requests whose User-Agent starts with this (empty: every request)",
         default="",
@@ -252,11 +265,17 @@ def emulator(
         if request.headers.get("user-agent", "").startswith(agent):
             fixture.observed.append(request)
 
+    def rely(reliance: Reliance) -> None:
+        if reliance.user_agent.startswith(agent):
+            fixture.reliances.append(reliance)
+
     emu.request_observer = observe
+    emu.reliance_observer = rely
     try:
         yield fixture
     finally:
         emu.request_observer = None
+        emu.reliance_observer = None
     if fixture.off_reference_reason is None:
         deviations = activecampaign_reference.unexpected(fixture.observed)
         survey = os.environ.get(SURVEY_ENV)
@@ -274,6 +293,10 @@ def emulator(
             unlisted = sorted(activecampaign_reference.operations(fixture.observed) - known)
             if unlisted:
                 pytest.fail(_unlisted_report(unlisted, listing), pytrace=False)
+    unrelied = set(pytestconfig.getini("activecampaign_assumed_unrelied"))
+    relied = [r for r in fixture.reliances if r.behaviour in unrelied]
+    if relied and fixture.off_reference_reason is None:
+        pytest.fail(_reliance_report(relied), pytrace=False)
 
 
 def _report(deviations: list[Deviation]) -> str:
@@ -292,4 +315,15 @@ def _unlisted_report(unlisted: list[tuple[str, str]], listing: Path) -> str:
         f"This test used {len(unlisted)} operation(s) that {listing.name} does not list:\n{shown}\n"
         f"Add them to {listing} (a survey run and scripts/reference_operations.py, or by hand), "
         "with a contract test of each one's official example or the reason it is exempt."
+    )
+
+
+def _reliance_report(relied: list[Reliance]) -> str:
+    unique = list(dict.fromkeys(r.describe() for r in relied))
+    shown = "\n".join(f"  - {line}" for line in unique[:20])
+    return (
+        f"{len(unique)} answer(s) depended on an assumed behaviour the client is declared never to "
+        f"rely on (activecampaign_assumed_unrelied):\n{shown}\nThe reference does not promise it: "
+        "make the request explicit (e.g. name the order), or test the client with the behaviour "
+        "switched both ways and take it off the list."
     )

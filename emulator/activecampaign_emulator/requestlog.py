@@ -65,6 +65,21 @@ class ObservedRequest:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Reliance:
+    """An answer that depended on an *assumed* behaviour (one the reference does not document)."""
+
+    behaviour: str
+    method: str
+    path: str
+    query: str
+    user_agent: str
+
+    def describe(self) -> str:
+        query = f"?{self.query}" if self.query else ""
+        return f"{self.method} {self.path}{query} relied on {self.behaviour!r}"
+
+
 class RequestLog:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._entries: deque[LogEntry] = deque(maxlen=max_entries)

@@ -325,7 +325,7 @@ def _checked(req: ApiRequest, *, partial: bool) -> dict[str, Any]:
         if (
             parts.scheme == "https"
             and parts.port not in (None, 443)
-            and req.emu.assumed["webhook_https_port_check"]
+            and req.assumed("webhook_https_port_check")
         ):
             raise field_invalid("url", "https webhooks are only sent on port 443")
     for key, allowed in (("events", WEBHOOK_EVENTS), ("sources", SOURCES)):

@@ -168,3 +168,56 @@ def test_the_shipped_document_is_valid_openapi_and_repaired_only_as_recorded() -
             assert key not in node, repair["pointer"]
         else:
             assert node[key] == repair["now"], repair["pointer"]
+
+
+def test_a_client_relying_on_an_unrelied_assumed_behaviour_fails(pytester: pytest.Pytester) -> None:
+    """``activecampaign_assumed_unrelied``: "affects no operator" is checked over the suite, not argued.
+
+    The provider's suite lists the default contact order and the unknown-order refusal there
+    (pyproject.toml); every answer the emulator shapes by one of them is marked.
+    """
+    pytester.makeini(
+        "[pytest]\n"
+        f"activecampaign_reference = {DOCUMENT}\n"
+        f"activecampaign_reference_allowlist = {ALLOWLIST}\n"
+        "activecampaign_reference_user_agent = airflow-provider-activecampaign/\n"
+        "activecampaign_assumed_unrelied = contacts_default_order_newest_first\n"
+        "    contacts_unsupported_order_refused\n"
+    )
+    pytester.makepyfile(
+        """
+        import httpx
+
+        HEADERS = {"User-Agent": "airflow-provider-activecampaign/0 (test)"}
+
+        def contacts(emulator, headers=HEADERS, **params):
+            emulator.seed({"contacts": [{"email": f"c{i}@example.com"} for i in range(3)]})
+            headers = {**headers, "Api-Token": emulator.api_key}
+            answer = httpx.get(emulator.url + "/api/3/contacts", headers=headers, params=params, timeout=10)
+            return answer.json().get("contacts", [])
+
+        def test_the_order_named(emulator):
+            assert len(contacts(emulator, **{"orders[id]": "ASC", "limit": 5})) > 1
+
+        def test_one_contact_asked_for(emulator):
+            assert len(contacts(emulator, email="nobody@example.com")) == 0
+
+        def test_the_default_order_relied_on(emulator):
+            assert len(contacts(emulator, limit=5)) > 1
+
+        def test_an_unknown_order_sent(emulator):
+            contacts(emulator, **{"orders[score]": "asc"})
+
+        def test_another_client_may(emulator):
+            assert len(contacts(emulator, headers={}, limit=5)) > 1
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=5, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*GET /api/3/contacts?limit=5 relied on 'contacts_default_order_newest_first'*",
+            "*GET /api/3/contacts?orders%5Bscore%5D=asc relied on 'contacts_unsupported_order_refused'*",
+        ],
+        consecutive=False,
+    )

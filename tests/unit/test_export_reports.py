@@ -185,6 +185,18 @@ def test_reading_stops_at_the_first_page_that_reaches_the_count() -> None:
     assert len(rows) == 30
 
 
+@pytest.mark.parametrize("page_size", [1, 7, 20, 50, 250])
+@pytest.mark.parametrize("counted", [True, False], ids=["with a count", "without a count"])
+def test_the_page_size_does_not_matter(page_size: int, counted: bool) -> None:
+    """V1 does not publish the report lists' page size (the emulator's 20 is *assumed*)."""
+    hook = FakeV1([], {"1": opens("1", 45)})
+    hook.page_size = page_size
+    rows = reader(hook).read(campaign("1", 45 if counted else None))
+    assert [row["id"] for row in rows] == [f"1-{n}" for n in range(1, 46)]
+    full_pages = -(-45 // page_size)
+    assert len(hook.legacy) == full_pages + (0 if counted else 1)  # without: one "nothing returned"
+
+
 def test_a_server_that_ignores_page_is_read_once_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     hook = FakeV1([], {"1": opens("1", 20)})
     hook.ignore_page = True
