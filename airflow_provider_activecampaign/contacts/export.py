@@ -11,7 +11,7 @@ reference's ``GET /fieldValues`` filters by field and value only, not by contact
 
 Time windows are the caller's: it sends ``filters[updated_after]``/``[updated_before]`` as dates
 (the reference declares them ``format: date``; integrators report that a time part is not
-honoured), a day wider than its window, and passes ``keep`` to cut the exact window on each
+honoured), wider than its window at any account offset, and passes ``keep`` to cut the exact window on each
 contact's ``udate`` (``exports/windows.py``: ``api_date_filter`` and ``WindowCut``).
 """
 

@@ -34,17 +34,15 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_activecampaign.exports.registry import Incremental, Paging, Resource
 from airflow_provider_activecampaign.exports.reports import ReportListReader
 from airflow_provider_activecampaign.exports.spool import RecordSpool
-from airflow_provider_activecampaign.exports.windows import Window, api_date_filter, record_time
+from airflow_provider_activecampaign.exports.windows import Window, WindowCut, api_date_filter
 from airflow_provider_activecampaign.exports.writer import columns_of, merge_columns
 from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
-from airflow_provider_activecampaign.records.dates import UnparseableDateError
 from airflow_provider_activecampaign.records.fields import MULTI_VALUE_TYPES
 
 #: Field types whose value is ``||a||b||`` (contacts: listbox/checkbox; deals/accounts: multiselect).
@@ -52,8 +50,6 @@ from airflow_provider_activecampaign.records.fields import MULTI_VALUE_TYPES
 #: v1 keys that describe the call, not the campaign.
 _V1_ENVELOPE = frozenset({"result_code", "result_message", "result_output"})
 
-#: Unreadable dates named one by one in the log, per run (the rest are counted).
-MAX_DATE_WARNINGS = 20
 #: What a run reads: ``api`` (the API's date filter + exact local cut), ``local`` (full read,
 #: local cut), ``full`` (everything, no cut).
 READ_MODES = ("api", "local", "full")
@@ -153,24 +149,38 @@ class ResourceExporter:
             )
         return stats
 
+    def _cut(self) -> WindowCut:
+        """The window's exact cut (the one rule, ``exports/windows.WindowCut``) for this run.
+
+        Only an ``api`` read sent a date filter: only its first page can show the filter ignored.
+        """
+        return WindowCut(
+            self.window,
+            self.resource.updated_field or "",
+            default_tz=self.timezone,
+            log=self.log,
+            name=self.resource.name,
+            id_field=self.resource.id_field,
+            filter_sent=self.mode == "api",
+        )
+
+    @staticmethod
+    def _count(cut: WindowCut, stats: ExportStats) -> None:
+        stats.read = cut.read
+        stats.outside_window = cut.outside
+        stats.unparseable_dates = cut.unreadable
+        stats.filter_ignored = cut.filter_ignored
+
     # --------------------------------------------------------------------------------- contacts
 
     def _run_contacts(self, staged: Path, query: dict[str, Any], stats: ExportStats) -> None:
-        seen = 0
+        cut = self._cut()
 
         def keep(record: dict[str, Any]) -> bool:
-            nonlocal seen
-            moment, unreadable = self._record_time(record, stats)
-            inside = unreadable or self.window.contains(moment)
-            with self._lock:
-                seen += 1
-                stats.read += 1
-                if self.mode == "api" and seen <= PAGE_SIZE and self.window.far_outside(moment):
-                    stats.filter_ignored = True
-                if inside:
+            inside = cut(record)
+            if inside:
+                with self._lock:
                     merge_columns(self._columns, self._column_set, columns_of(record))
-                else:
-                    stats.outside_window += 1
             return inside
 
         if self.contact_exporter is None:
@@ -182,45 +192,23 @@ class ResourceExporter:
         )
         with staged.open("w", encoding="utf-8") as handle:
             stats.count = exporter.export(handle, query)
-
-    def _record_time(self, record: Mapping[str, Any], stats: ExportStats) -> tuple[datetime | None, bool]:
-        """(update time, unreadable?): a record whose date cannot be read is kept, counted and warned."""
-        field_name = self.resource.updated_field or ""
-        value = record.get(field_name)
-        try:
-            return record_time(value, self.timezone), False
-        except UnparseableDateError as exc:
-            with self._lock:
-                stats.unparseable_dates += 1
-                first = stats.unparseable_dates <= MAX_DATE_WARNINGS
-            if first:
-                self.log.warning(
-                    "%s %s: %s %s; the record is exported whatever the window (check the value in "
-                    "ActiveCampaign).",
-                    self.resource.name,
-                    record.get(self.resource.id_field),
-                    field_name,
-                    exc,
-                )
-            return None, True
+        self._count(cut, stats)
 
     # ------------------------------------------------------------------------------ collections
 
     def _run_collection(self, staged: Path, query: dict[str, Any], stats: ExportStats) -> None:
         resource = self.resource
+        cut = self._cut()
         with RecordSpool(staged.with_name(staged.name + ".spool")) as spool:
-            for number, page in enumerate(self._collection_pages(query)):
+            for page in self._collection_pages(query):
                 for item in page:
-                    stats.read += 1
-                    moment, unreadable = self._record_time(item, stats)
-                    if number == 0 and self.mode == "api" and self.window.far_outside(moment):
-                        stats.filter_ignored = True
-                    if not unreadable and not self.window.contains(moment):
-                        stats.outside_window += 1
+                    inside, moment = cut.place(item)
+                    if not inside:
                         continue
                     stamp = moment.timestamp() if moment is not None else 0.0
                     if spool.put(str(item.get(resource.id_field)), stamp, item):
                         stats.duplicates += 1
+            self._count(cut, stats)
             if stats.duplicates:
                 self.log.info("Wrote %d records read twice once each.", stats.duplicates)
             if resource.pivot is not None:

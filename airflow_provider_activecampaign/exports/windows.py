@@ -4,12 +4,16 @@ A window is half-open, ``start <= updated < end``, so consecutive data intervals
 one updated at 23:59:59 belongs to that day, one updated at 00:00:00 to the next.
 
 ``filters[updated_after]`` is declared ``format: date`` (SPEC ``GET /contacts``, ``GET /deals``),
-"greater than or equal to given date", in the account's time zone, which the API does not tell
-us. So the filter is sent as the day *before* the window's start and the day *after* its end
-(any account offset, up to ±14 h, then still covers the window), and the records are then kept
-exactly by their own update time. A first page holding records far outside that range means the
-filter was ignored (integrators report it of ``GET /contactLists``): the caller warns and relies
-on the local filter alone.
+counted from the date's midnight in the account's time zone, which the API does not tell us.
+``GET /deals`` keeps records "greater than or equal to" the after-date and "less than" the
+before-date; ``GET /contacts`` says only "after" and "before" (strict or inclusive is unknown).
+So the filter is sent as the day *before* the window's start and a day past its end *plus the
+latest offset on Earth* (+14 h), which covers the window for any account offset (-12 h to +14 h)
+and either comparison, and the records are then kept exactly by their own update time. (A day past
+the end alone is not enough: at +14 h the next UTC day's midnight falls 14 hours *before* UTC
+midnight, inside a window that ends late in the UTC day.) A first page holding records far outside
+that range means the filter was ignored (integrators report it of ``GET /contactLists``): the
+caller warns and relies on the local filter alone.
 """
 
 from __future__ import annotations
@@ -24,10 +28,16 @@ import pendulum
 
 from airflow_provider_activecampaign.records.dates import UnparseableDateError, parse_ac_datetime
 
-#: How much wider than the window the API's date filter is sent, on each side.
+#: How much wider than the window the API's date filter is sent, on each side (the end's side
+#: also moves by :data:`LATEST_UTC_OFFSET`).
 FILTER_OVERLAP = timedelta(days=1)
-#: A record this far outside the window cannot have passed a date filter that was applied.
-IGNORED_FILTER_MARGIN = timedelta(days=2)
+#: The latest account offset on Earth (the earliest is -12 h): a filter's date starts at its
+#: midnight in the account's zone.
+LATEST_UTC_OFFSET = timedelta(hours=14)
+#: A record this far outside the window cannot have passed a date filter that was applied: the
+#: after-date's midnight at +14 h is at most 2 days 14 hours before the window's start, the
+#: before-date's midnight at -12 h at most 2 days 2 hours after its end.
+IGNORED_FILTER_MARGIN = timedelta(days=3)
 #: How many records make the first page (where an ignored filter shows) and how many unreadable
 #: dates are warned about one by one.
 FIRST_PAGE = 100
@@ -106,9 +116,18 @@ def record_time(value: Any, default_tz: tzinfo | str = "UTC") -> datetime | None
 
 
 def api_date_filter(window: Window) -> tuple[str | None, str | None]:
-    """``(updated_after, updated_before)`` dates to send: one day wider than the window on each side."""
+    """``(updated_after, updated_before)`` dates to send: wider than the window at any account offset.
+
+    The after-date is the day before the start's UTC date: its midnight at the latest (-12 h) is
+    12 hours before the start, so a strict ``>`` keeps a record stamped at the start. The
+    before-date is the day after the UTC date of ``end + 14 h``: its midnight at the earliest
+    (+14 h) is after the end, so even a strict ``<`` keeps every record before the end. For a
+    window ending at UTC midnight that is the day after the end's date, as for a daily run.
+    """
     after = (window.start - FILTER_OVERLAP).date().isoformat() if window.start else None
-    before = (window.end + FILTER_OVERLAP).date().isoformat() if window.end else None
+    before = None
+    if window.end:
+        before = ((window.end + LATEST_UTC_OFFSET).date() + FILTER_OVERLAP).isoformat()
     return after, before
 
 
@@ -163,18 +182,41 @@ def window_of(after: datetime | str | None, before: datetime | str | None) -> Wi
 class WindowCut:
     """The exact cut of a window on each record's own update time: a ``keep`` filter for readers.
 
-    Used where the API's date filter is a day wider than the window (:func:`api_date_filter`).
-    A record whose update time cannot be read is kept (never silently dropped), counted and,
-    the first :data:`MAX_DATE_WARNINGS` times, warned about. Called from reader threads.
+    The one rule of every export (the contacts export operator and the export runner, for
+    contacts and every other collection), used where the API's date filter is wider than the
+    window (:func:`api_date_filter`) or absent. A record whose update time cannot be read is kept
+    (never silently dropped), counted and, the first :data:`MAX_DATE_WARNINGS` times, warned about.
+    Called from reader threads.
+
+    :param window: The exact window.
+    :param field: The record's update-time field (``udate``, ``mdate``, …).
+    :param default_tz: Zone of naive timestamps.
+    :param log: Where unreadable dates are warned about.
+    :param name: What the warnings call a record (``deals 12: ...``); default ``Record 12: ...``.
+    :param id_field: The record's id, named in the warnings.
+    :param filter_sent: An API date filter was sent: a first page holding records far outside the
+        window then means the API ignored it (:attr:`filter_ignored`). Without one, such records
+        are expected and nothing is flagged.
     """
 
     def __init__(
-        self, window: Window, field: str, *, default_tz: tzinfo | str = "UTC", log: Any = None
+        self,
+        window: Window,
+        field: str,
+        *,
+        default_tz: tzinfo | str = "UTC",
+        log: Any = None,
+        name: str | None = None,
+        id_field: str = "id",
+        filter_sent: bool = True,
     ) -> None:
         self.window = window
         self.field = field
         self.default_tz = default_tz
         self.log = log
+        self.name = name
+        self.id_field = id_field
+        self.filter_sent = filter_sent
         self.read = 0
         self.outside = 0
         self.unreadable = 0
@@ -183,6 +225,10 @@ class WindowCut:
         self._lock = threading.Lock()
 
     def __call__(self, record: Mapping[str, Any]) -> bool:
+        return self.place(record)[0]
+
+    def place(self, record: Mapping[str, Any]) -> tuple[bool, datetime | None]:
+        """``(in the window?, the record's update time in UTC or None)``; counts the record."""
         try:
             moment, unreadable = record_time(record.get(self.field), self.default_tz), False
         except UnparseableDateError as error:
@@ -191,20 +237,31 @@ class WindowCut:
         inside = unreadable or self.window.contains(moment)
         with self._lock:
             self.read += 1
-            if self.read <= FIRST_PAGE and self.window.far_outside(moment):
+            if self.filter_sent and self.read <= FIRST_PAGE and self.window.far_outside(moment):
                 self.filter_ignored = True
             if not inside:
                 self.outside += 1
-        return inside
+        return inside, moment
 
     def _warn(self, record: Mapping[str, Any], error: UnparseableDateError) -> None:
         with self._lock:
             self.unreadable += 1
             first = self.unreadable <= MAX_DATE_WARNINGS
-        if first and self.log is not None:
+        if not first or self.log is None:
+            return
+        if self.name is None:
             self.log.warning(
                 "Record %s: %s %s; it is exported whatever the window (check the value in ActiveCampaign).",
-                record.get("id"),
+                record.get(self.id_field),
+                self.field,
+                error,
+            )
+        else:
+            self.log.warning(
+                "%s %s: %s %s; the record is exported whatever the window (check the value in "
+                "ActiveCampaign).",
+                self.name,
+                record.get(self.id_field),
                 self.field,
                 error,
             )

@@ -601,8 +601,8 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
         hook = self.hook
         window = self._window(context)
         # The reference declares these filters as dates (SPEC GET /contacts, format: date) and
-        # integrators report the time part is not honoured: a day wider on each side, then the
-        # exact window is cut on each contact's own udate.
+        # integrators report the time part is not honoured: dates wide enough for any account
+        # offset and either comparison, then the exact window is cut on each contact's own udate.
         after, before = api_date_filter(window)
         params: dict[str, Any] = {}
         if after:

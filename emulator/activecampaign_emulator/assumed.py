@@ -37,6 +37,12 @@ ASSUMED_BEHAVIOURS: dict[str, str] = {
         "contact emails are stored and returned lower-cased; the reference shows only lower-case "
         "examples (off: stored and returned as sent; lookups stay case-blind)"
     ),
+    "date_filters_strict": (
+        "GET /contacts filters[created|updated_after|before] and GET /dealTasks "
+        "filters[due_after|due_before] compare strictly (> and <) with their bound; the reference "
+        "says only 'after' and 'before' (off: inclusive, >= and <=). GET /deals is not switched: "
+        "its reference says 'greater than or equal to' and 'less than'"
+    ),
 }
 
 

@@ -235,12 +235,15 @@ def _filtered(req: ApiRequest, state: AccountState, *, id_greater_inclusive: boo
 
 
 def _date_tests(req: ApiRequest) -> list[Callable[[Contact], bool]]:
-    """``filters[created|updated_after|before]``: strict comparisons with the account-local day's start.
+    """``filters[created|updated_after|before]``: compared with the account-local day's start.
 
     SPEC declares the four as ``format: date``; integrators report that a time part is not honoured
     (reference §10, "filters[updated_after] takes a date, not a timestamp"), so a time is accepted
     and dropped, as for ``GET /deals``: a client must widen its window by a day and cut it itself.
+    SPEC says only "after"/"prior to" the date: whether the day's start itself passes is *assumed*
+    (``date_filters_strict``: on, strict ``>``/``<``; off, inclusive ``>=``/``<=``).
     """
+    strict = req.emu.assumed["date_filters_strict"]
     tests: list[Callable[[Contact], bool]] = []
     spec = (
         ("filters[created_after]", "cdate", True),
@@ -257,7 +260,7 @@ def _date_tests(req: ApiRequest) -> list[Callable[[Contact], bool]]:
         except ValueError as exc:
             raise bad_request(f"{param} must be a date (YYYY-MM-DD) or an ISO-8601 datetime") from exc
         day_start = datetime(moment.year, moment.month, moment.day, tzinfo=req.ctx.tz)
-        tests.append(_time_test(attr, int(day_start.timestamp()), after))
+        tests.append(_time_test(attr, int(day_start.timestamp()), after, strict=strict))
     return tests
 
 
@@ -315,11 +318,18 @@ def _id_below(bound: int) -> Callable[[Contact], bool]:
     return lambda c: c.id < bound
 
 
-def _time_test(attr: str, bound: int, after: bool) -> Callable[[Contact], bool]:
-    """Compare at whole-second precision, the precision AC prints timestamps with."""
+def _time_test(attr: str, bound: int, after: bool, *, strict: bool) -> Callable[[Contact], bool]:
+    """Compare at whole-second precision, the precision AC prints timestamps with.
+
+    ``strict`` (assumed ``date_filters_strict``) leaves out a contact stamped exactly at ``bound``.
+    """
     if after:
-        return lambda c: int(getattr(c, attr)) > bound
-    return lambda c: int(getattr(c, attr)) < bound
+        if strict:
+            return lambda c: int(getattr(c, attr)) > bound
+        return lambda c: int(getattr(c, attr)) >= bound
+    if strict:
+        return lambda c: int(getattr(c, attr)) < bound
+    return lambda c: int(getattr(c, attr)) <= bound
 
 
 def get_contact(req: ApiRequest) -> Response:

@@ -95,3 +95,93 @@ def test_email_case_of_contacts(api: httpx.Client, emulator: EmulatorFixture, lo
     )
     assert api.delete(f"contacts/{contact_id}").status_code == 200
     assert _contacts(api, email="ann.lee@example.com").json()["contacts"] == []
+
+
+#: The default account's offset is -05:00: 2024-03-02 starts at 05:00 UTC.
+LOCAL_MIDNIGHT = "2024-03-02T00:00:00-05:00"
+
+
+def _emails(answer: httpx.Response) -> list[str]:
+    assert answer.status_code == 200, answer.text
+    return sorted(c["email"] for c in answer.json()["contacts"])
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["assumed-on", "reference-only"])
+def test_contact_date_filters_on_the_days_start(
+    api: httpx.Client, emulator: EmulatorFixture, strict: bool
+) -> None:
+    """SPEC says "after"/"prior to" the date: a contact stamped at the day's start is the assumed case."""
+    emulator.seed(
+        {
+            "contacts": [
+                {"email": "before@example.com", "cdate": "2024-03-01T23:59:59-05:00"},
+                {"email": "midnight@example.com", "cdate": LOCAL_MIDNIGHT},
+                {"email": "after@example.com", "cdate": "2024-03-02T00:00:01-05:00"},
+            ]
+        }
+    )
+    emulator.set_assumed(date_filters_strict=strict)
+    on_edge = [] if strict else ["midnight@example.com"]
+    for name in ("updated", "created"):
+        # A time part is dropped either way: the bound is the account-local day's start.
+        for day in ("2024-03-02", "2024-03-02T18:30:00"):
+            later = _emails(_contacts(api, **{f"filters[{name}_after]": day}))
+            assert later == sorted(["after@example.com", *on_edge]), (name, day)
+            earlier = _emails(_contacts(api, **{f"filters[{name}_before]": day}))
+            assert earlier == sorted(["before@example.com", *on_edge]), (name, day)
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["assumed-on", "reference-only"])
+def test_deal_task_due_filters_on_the_moment(
+    api: httpx.Client, emulator: EmulatorFixture, strict: bool
+) -> None:
+    """SPEC: tasks "due after"/"due before" a date; a task due at that very moment is the assumed case."""
+    due = "2031-05-04T09:00:00-05:00"
+    created = api.post(
+        "dealTasks",
+        json={"dealTask": {"ownerType": "deal", "relid": "1", "duedate": due, "dealTasktype": "1"}},
+    )
+    assert created.status_code == 201, created.text
+    task_id = created.json()["dealTask"]["id"]
+    emulator.set_assumed(date_filters_strict=strict)
+    both = {"filters[due_after]": due, "filters[due_before]": due}
+    listed = [t["id"] for t in api.get("dealTasks", params=both).json()["dealTasks"]]
+    assert listed == ([] if strict else [task_id])
+    # A second away, the task is on the same side whatever the switch.
+    earlier = {"filters[due_after]": "2031-05-04T08:59:59-05:00", "filters[due_before]": due}
+    later = {"filters[due_after]": due, "filters[due_before]": "2031-05-04T09:00:01-05:00"}
+    for params in (earlier, later):
+        assert [t["id"] for t in api.get("dealTasks", params=params).json()["dealTasks"]] == (
+            [] if strict else [task_id]
+        )
+    around = {
+        "filters[due_after]": "2031-05-04T08:59:59-05:00",
+        "filters[due_before]": "2031-05-04T09:00:01-05:00",
+    }
+    assert [t["id"] for t in api.get("dealTasks", params=around).json()["dealTasks"]] == [task_id]
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["assumed-on", "reference-only"])
+def test_deal_date_filters_follow_the_reference_whatever_the_switch(
+    api: httpx.Client, emulator: EmulatorFixture, strict: bool
+) -> None:
+    """SPEC ``GET /deals``: ``*_after`` "greater than or equal to", ``*_before`` "less than": not assumed."""
+    emulator.seed(
+        {
+            "deals": [
+                {"title": f"edge-{n}", "pipeline": 1, "cdate": moment, "mdate": moment}
+                for n, moment in enumerate(
+                    ("2024-03-01T23:59:59-05:00", LOCAL_MIDNIGHT, "2024-03-02T00:00:01-05:00")
+                )
+            ]
+        }
+    )
+    emulator.set_assumed(date_filters_strict=strict)
+
+    def titles(**params: str) -> list[str]:
+        deals = api.get("deals", params={"limit": 100, "filters[search]": "edge-", **params}).json()["deals"]
+        return sorted(d["title"] for d in deals)
+
+    for name in ("updated", "created"):
+        assert titles(**{f"filters[{name}_after]": "2024-03-02"}) == ["edge-1", "edge-2"]
+        assert titles(**{f"filters[{name}_before]": "2024-03-02"}) == ["edge-0"]

@@ -87,11 +87,47 @@ def test_the_api_date_filter_is_a_day_wider_on_each_side() -> None:
     assert api_date_filter(Window(None, DAY)) == (None, "2024-03-03")
 
 
+def local_midnight(day: str, offset_hours: float) -> datetime:
+    """When ``day`` starts in an account at ``offset_hours`` (where a filter's date counts from)."""
+    return datetime.fromisoformat(day).replace(tzinfo=UTC) - timedelta(hours=offset_hours)
+
+
+@pytest.mark.parametrize("offset", [14, 5.5, 0, -5, -12])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (DAY, DAY + timedelta(days=1)),
+        (DAY + timedelta(hours=10), DAY + timedelta(hours=21, minutes=30)),  # ends late in the UTC day
+        (DAY + timedelta(hours=23, minutes=59), DAY + timedelta(days=1, hours=9, minutes=59, seconds=59)),
+    ],
+)
+def test_the_api_date_filter_covers_the_window_at_any_account_offset(
+    start: datetime, end: datetime, offset: float
+) -> None:
+    """Even with strict ``>``/``<``, every record in ``[start, end)`` passes (no record is lost)."""
+    after, before = api_date_filter(Window(start, end))
+    assert after is not None
+    assert before is not None
+    assert local_midnight(after, offset) < start
+    assert local_midnight(before, offset) >= end
+    # Nothing the filter lets through is "far outside" (no false warning of an ignored filter).
+    window = Window(start, end)
+    assert not window.far_outside(local_midnight(after, offset))
+    assert not window.far_outside(local_midnight(before, offset) - timedelta(seconds=1))
+
+
+def test_a_window_ending_late_in_the_utc_day_reaches_two_days_on() -> None:
+    """At +14 h, the next UTC date's midnight is 10:00 UTC of the end's own day: too early."""
+    assert api_date_filter(Window(DAY, DAY + timedelta(hours=21, minutes=30))) == ("2024-03-01", "2024-03-04")
+    assert api_date_filter(Window(DAY, DAY + timedelta(hours=9))) == ("2024-03-01", "2024-03-03")
+
+
 def test_far_outside_means_no_date_filter_could_have_let_it_through() -> None:
     window = Window(DAY, DAY + timedelta(days=1))
-    assert not window.far_outside(DAY - timedelta(days=1, hours=23))
-    assert window.far_outside(DAY - timedelta(days=2, seconds=1))
-    assert window.far_outside(DAY + timedelta(days=3))
+    assert not window.far_outside(DAY - timedelta(days=2, hours=23))
+    assert window.far_outside(DAY - timedelta(days=3, seconds=1))
+    assert not window.far_outside(DAY + timedelta(days=3, hours=23))
+    assert window.far_outside(DAY + timedelta(days=4))
     assert not window.far_outside(None)
 
 

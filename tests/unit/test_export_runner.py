@@ -255,3 +255,75 @@ def test_an_unparseable_date_is_counted_warned_and_kept(
     assert stats.unparseable_dates == 1
     assert "'Friday morning'" in caplog.text
     assert "updatedDate" in caplog.text
+    # The runner's wording (the resource and the record's id), kept when it took up WindowCut.
+    assert "ecom_orders 1: updatedDate " in caplog.text
+    assert "; the record is exported whatever the window (check the value in ActiveCampaign)." in caplog.text
+
+
+def test_a_local_read_never_reports_an_ignored_filter(tmp_path: Path) -> None:
+    """No filter was sent: records far outside the window are expected, not a sign of one ignored."""
+    lists = [{"id": str(n), "name": f"L{n}", "udate": stamp(DAY - timedelta(days=30 - n))} for n in range(40)]
+    stats, out = run(FakeHook({"lists": lists}), tmp_path, resource="lists", mode="local")
+    assert [r["id"] for r in out] == ["30"]
+    assert (stats.read, stats.outside_window, stats.filter_ignored) == (40, 39, False)
+
+
+def test_the_counts_add_up_over_a_window_cut(tmp_path: Path) -> None:
+    rows = deals(600, DAY - timedelta(hours=20), timedelta(minutes=4))
+    hook = FakeHook(deal_collections(rows))
+    hook.repeat_at = 400
+    stats, _ = run(hook, tmp_path)
+    assert stats.read == 601  # every deal, one twice
+    assert stats.read == stats.count + stats.outside_window + stats.duplicates
+    assert stats.outside_window == 300
+
+
+class FakeContactExporter:
+    """``ContactExporter``'s signature: hands each contact to ``keep`` and writes the kept ones."""
+
+    contacts: list[dict[str, Any]] = []
+
+    def __init__(self, hook: Any, *, keep: Any, **_: Any) -> None:
+        self.keep = keep
+
+    def export(self, handle: Any, query: Mapping[str, Any]) -> int:
+        kept = [c for c in self.contacts if self.keep(c)]
+        for contact in kept:
+            handle.write(json.dumps(contact) + "\n")
+        return len(kept)
+
+
+@pytest.mark.parametrize("far", [False, True], ids=["filter-honoured", "filter-ignored"])
+def test_contacts_are_cut_by_the_same_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, far: bool
+) -> None:
+    contacts = [
+        {"id": "1", "udate": stamp(DAY - timedelta(seconds=1)), "early": 1},
+        {"id": "2", "udate": stamp(DAY), "email": "a@example.com"},
+        {"id": "3", "udate": "garbled", "phone": "1"},
+        {"id": "4", "udate": stamp(DAY + timedelta(days=1)), "late": 1},
+    ]
+    if far:
+        contacts.append({"id": "5", "udate": stamp(DAY - timedelta(days=30)), "ancient": 1})
+    monkeypatch.setattr(FakeContactExporter, "contacts", contacts)
+    exporter = ResourceExporter(
+        cast(ActiveCampaignHook, FakeHook({})),
+        RESOURCES["contacts"],
+        window=WINDOW,
+        mode="api",
+        contact_exporter=FakeContactExporter,
+        logger=logging.getLogger("test.contacts"),
+    )
+    staged = tmp_path / "staged.jsonl"
+    with caplog.at_level(logging.WARNING, logger="test.contacts"):
+        stats = exporter.run(staged)
+    assert [json.loads(line)["id"] for line in staged.read_text().splitlines()] == ["2", "3"]
+    assert (stats.count, stats.read, stats.outside_window, stats.unparseable_dates) == (
+        2,
+        len(contacts),
+        len(contacts) - 2,
+        1,
+    )
+    assert stats.filter_ignored is far
+    assert stats.columns == ["id", "udate", "email", "phone"]  # the kept contacts' columns only
+    assert "contacts 3: udate 'garbled'" in caplog.text
