@@ -243,7 +243,6 @@ def _date_tests(req: ApiRequest) -> list[Callable[[Contact], bool]]:
     SPEC says only "after"/"prior to" the date: whether the day's start itself passes is *assumed*
     (``date_filters_strict``: on, strict ``>``/``<``; off, inclusive ``>=``/``<=``).
     """
-    strict = req.emu.assumed["date_filters_strict"]
     tests: list[Callable[[Contact], bool]] = []
     spec = (
         ("filters[created_after]", "cdate", True),
@@ -260,6 +259,7 @@ def _date_tests(req: ApiRequest) -> list[Callable[[Contact], bool]]:
         except ValueError as exc:
             raise bad_request(f"{param} must be a date (YYYY-MM-DD) or an ISO-8601 datetime") from exc
         day_start = datetime(moment.year, moment.month, moment.day, tzinfo=req.ctx.tz)
+        strict = req.assumed("date_filters_strict")
         tests.append(_time_test(attr, int(day_start.timestamp()), after, strict=strict))
     return tests
 

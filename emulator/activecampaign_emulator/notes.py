@@ -282,12 +282,12 @@ def routes(emu: Emulator) -> list[BaseRoute]:
                 attr = param[8:-1]
                 tests.append(_contains(attr, raw))
         # SPEC: "due after"/"due before" a date; strict or inclusive is assumed (date_filters_strict).
-        strict = req.emu.assumed["date_filters_strict"]
         after = q.get("filters[due_after]")
+        before = q.get("filters[due_before]") or q.get("Fitlers[due_before]")
+        strict = bool(after or before) and req.assumed("date_filters_strict")
         if after:
             bound = when(after, "due_after", req)
             tests.append((lambda t: t.duedate > bound) if strict else (lambda t: t.duedate >= bound))
-        before = q.get("filters[due_before]") or q.get("Fitlers[due_before]")
         if before:
             bound_before = when(before, "due_before", req)
             tests.append(
