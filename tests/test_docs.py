@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import ast
 import importlib
-import json
 import importlib.util
+import json
 import re
 import sys
 import tomllib
@@ -570,7 +570,7 @@ def test_every_assumed_behaviour_is_switchable_or_says_why_not() -> None:
 
 
 def test_a_switch_that_affects_no_operator_is_held_to_it_over_the_whole_suite() -> None:
-    """"Affects no operator" in the switch table is a checked claim, not an argument.
+    """ "Affects no operator" in the switch table is a checked claim, not an argument.
 
     Such a switch is in ``activecampaign_assumed_unrelied`` (pyproject.toml), so any test in which a
     provider request's answer depends on it fails; every other switch names the integration test
