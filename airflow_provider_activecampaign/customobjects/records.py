@@ -20,11 +20,11 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
 from airflow_provider_activecampaign.records.journal import Intent, WriteJournal, send_once
 from airflow_provider_activecampaign.records.upsert import RecordRejected, UpsertTally, empty
 
@@ -79,6 +79,8 @@ class CustomObjectUpserter:
         self._types: dict[str, str] = {}  # field id -> type
         self._columns: dict[str, str] = {}  # source column -> field id
         self._known: dict[str, str] = {}  # external id -> fingerprint of what is stored
+        #: Set once a read-back's answer shows ``filters[externalId][eq]`` was ignored (warned once).
+        self._filter_ignored = False
 
     # -- once per run --------------------------------------------------------------------------------
 
@@ -196,15 +198,33 @@ class CustomObjectUpserter:
         return "updated"
 
     def _stored(self, external_id: str) -> str | None:
-        """What the account holds for one external id now (a read-back), as a fingerprint."""
-        answer = self.hook.get(
-            f"customObjects/records/{self.schema_id}",
-            params={"filters[externalId][eq]": external_id, "limit": 100},
-        )
-        for record in (answer or {}).get("records") or []:
-            if str(record.get("externalId")) == external_id:
-                return _fingerprint(list(record.get("fields") or []), dict(record.get("relationships") or {}))
-        return None
+        """What the account holds for one external id now (a read-back), as a fingerprint.
+
+        The reference documents this list's filters only by an example for relationships
+        (``filters[relationships.<id>][eq]``); ``filters[externalId][eq]`` is not in it. So the
+        answer is never trusted to be filtered: the record is picked by its ``externalId``, and a
+        first page holding *other* external ids (the filter was ignored) is followed by every
+        other page of the schema, so a record beyond the first 100 is still found. With the filter
+        honoured this costs one request; ignored, one per 100 records, only for read-backs (lost
+        answers and earlier tries' open writes), never per record written.
+        """
+        endpoint = f"customObjects/records/{self.schema_id}"
+        first = self.hook.get(endpoint, params={"filters[externalId][eq]": external_id, "limit": PAGE_SIZE})
+        records = list((first or {}).get("records") or [])
+        found = _by_external_id(records, external_id)
+        if found is not None or all(str(r.get("externalId")) == external_id for r in records):
+            return found  # filtered as asked (or nothing at all): the first answer is the whole answer
+        if not self._filter_ignored:
+            self._filter_ignored = True
+            self.log.warning(
+                "GET /customObjects/records/%s ignored filters[externalId][eq] (its answer held other "
+                "external ids): read-backs page through the schema's records instead.",
+                self.schema_id,
+            )
+        if not _more_after(first, len(records)):
+            return None
+        rest = self.hook.paginate(endpoint, key="records", params={"offset": len(records)})
+        return _by_external_id(rest, external_id)
 
     def _value(self, column: str, ident: str, value: Any) -> Any:
         kind = self._types[ident]
@@ -229,6 +249,26 @@ class CustomObjectUpserter:
         if isinstance(value, bool):
             return value
         return str(value)
+
+
+def _by_external_id(records: Iterable[Mapping[str, Any]], external_id: str) -> str | None:
+    """The fingerprint of the first record whose ``externalId`` is ``external_id`` (reads no further)."""
+    for record in records:
+        if str(record.get("externalId")) == external_id:
+            return _fingerprint(list(record.get("fields") or []), dict(record.get("relationships") or {}))
+    return None
+
+
+def _more_after(answer: Any, count: int) -> bool:
+    """Whether a list holds records beyond the ``count`` its first page gave (SPEC ``meta.total``).
+
+    Without a readable ``meta.total``, a full page means there may be more.
+    """
+    total = (answer.get("meta") or {}).get("total") if isinstance(answer, Mapping) else None
+    try:
+        return int(str(total)) > count
+    except ValueError:  # no total (None), or not a number
+        return count >= PAGE_SIZE
 
 
 def _number(column: str, value: Any) -> float | int:

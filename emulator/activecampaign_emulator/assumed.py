@@ -43,6 +43,16 @@ ASSUMED_BEHAVIOURS: dict[str, str] = {
         "says only 'after' and 'before' (off: inclusive, >= and <=). GET /deals is not switched: "
         "its reference says 'greater than or equal to' and 'less than'"
     ),
+    "custom_object_record_update_200": (
+        "POST /customObjects/records/{schemaId} for an externalId the schema holds updates that "
+        "record in place and answers 200; the reference shows only the create's 201 "
+        "(off: the update answers 201 too)"
+    ),
+    "custom_object_records_external_id_filter": (
+        "GET /customObjects/records/{schemaId} honours filters[externalId][eq]; the reference "
+        "documents its filters only by the example filters[relationships.<id>][eq] (off: the "
+        "externalId filter is ignored and the list answers every record of the schema)"
+    ),
 }
 
 

@@ -6,12 +6,20 @@ Documented calls emulated, each shaped as the reference's example:
   ``POST /customObjects/schemas`` (201; the two documented 422s: fields without labels, a slug in
   use). Schema ids are UUIDs.
 * ``POST /customObjects/records/{schemaId}`` — "Create or Update Record": a record whose
-  ``externalId`` exists in the schema is updated in place (same id; *assumed* 200, the reference
-  shows only the create's 201); a field id the schema lacks, or a value of the wrong type, is the
-  documented 422 ``Invalid value for field``. An unknown schema is 404 ``{"message": "Not Found"}``.
+  ``externalId`` exists in the schema is updated in place (same id), answering 200: *assumed*
+  (the reference shows only the create's 201), switch ``custom_object_record_update_200`` (off:
+  201). A field id the schema lacks is the documented 422 ``Invalid value for field``; a value of
+  the wrong type, or no ``externalId``, is a 422 of the same shape (*assumed* wording). An unknown
+  schema is 404 ``{"message": "Not Found"}``.
 * ``GET /customObjects/records/{schemaId}`` (``limit`` <= 100, ``offset``, in creation order;
-  ``filters[externalId][eq]`` *assumed*), ``GET .../{recordId}``, ``DELETE .../{recordId}`` and
-  ``DELETE .../external/{externalId}`` (*assumed* 200 ``{}``; 404 ``Not Found``).
+  ``filters[relationships.<id>][eq]`` as the reference's parameter describes it;
+  ``filters[externalId][eq]`` *assumed*, switch ``custom_object_records_external_id_filter``
+  (off: ignored, every record listed)), ``GET .../{recordId}``, ``DELETE .../{recordId}`` and
+  ``DELETE .../external/{externalId}`` (202 with an empty body, as the reference's examples; an
+  unknown record is 404 ``Not Found``: *assumed*, the reference shows only a 400).
+
+Switches live in :mod:`activecampaign_emulator.assumed`; docs/emulator.md lists each behaviour's
+source.
 
 List ``meta`` carries ``total``, ``count``, ``limit`` and ``offset`` as **numbers**, as the
 reference's examples print them (unlike the rest of v3, where ``meta.total`` is a string).
@@ -22,6 +30,7 @@ Seed key ``custom_objects``: ``[{"slug", "labels", "fields", "relationships", "r
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,10 +41,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from activecampaign_emulator.core import ApiRequest, BaseExtension, Emulator
-from activecampaign_emulator.responses import ApiError, bad_request
+from activecampaign_emulator.responses import JSON_MEDIA_TYPE, ApiError, bad_request
 from activecampaign_emulator.seed import SeedError
 
 MAX_LIMIT = 100
+#: SPEC ``GET /customObjects/records/{schemaId}``: ``?filters[relationships.{relationship}][eq]={id}``.
+_RELATIONSHIP_FILTER = re.compile(r"filters\[relationships\.([^\]]+)\]\[eq\]")
 _NUMBER_TYPES = {"number", "currency"}
 
 
@@ -49,7 +60,8 @@ def _not_found() -> ApiError:
     return ApiError(404, {"message": "Not Found"})
 
 
-def _invalid(name: str, detail: str) -> ApiError:
+def _invalid(name: str, detail: str, *, pointer: str | None = None) -> ApiError:
+    """SPEC's 422 shape; the pointer is ``/data/attributes/<name>`` unless given."""
     return ApiError(
         422,
         {
@@ -57,7 +69,7 @@ def _invalid(name: str, detail: str) -> ApiError:
                 {
                     "title": f'Invalid value for field "{name}"',
                     "detail": detail,
-                    "source": {"type": "pointer", "value": f"/data/attributes/{name}"},
+                    "source": {"type": "pointer", "value": pointer or f"/data/attributes/{name}"},
                 }
             ]
         },
@@ -115,10 +127,16 @@ class CustomObjects(BaseExtension):
     def create_schema(self, body: Mapping[str, Any], now: float) -> Schema:
         slug = str(body.get("slug") or "")
         if any(s.body["slug"] == slug for s in self.schemas.values()):
-            raise _invalid("schema.slug", "Schema slug must be unique")
+            raise _invalid(
+                "schema.slug", "Schema slug must be unique", pointer="/data/attributes/schema/slug"
+            )
         for spec in body.get("fields") or []:
             if not isinstance(spec, Mapping) or not spec.get("labels"):
-                raise _invalid("schema.fields.labels", "Schema fields must provide labels")
+                raise _invalid(
+                    "schema.fields.labels",
+                    "Schema fields must provide labels",
+                    pointer="/data/attributes/schema/fields/labels",
+                )
         stamp = _stamp(now)
         schema_body = {
             "id": str(uuid.uuid4()),
@@ -205,6 +223,11 @@ def _window(req: ApiRequest) -> tuple[int, int]:
     return max(1, min(limit, MAX_LIMIT)), max(0, offset)
 
 
+def _accepted() -> Response:
+    """SPEC's answer to both record deletes: 202 with an empty body."""
+    return Response(b"", status_code=202, media_type=JSON_MEDIA_TYPE)
+
+
 def _meta(total: int, count: int, limit: int, offset: int) -> dict[str, int]:
     return {"total": total, "count": count, "limit": limit, "offset": offset}
 
@@ -235,8 +258,12 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         schema = schema_of(req, "schemaId")
         limit, offset = _window(req)
         rows = list(schema.records.values())
+        for key, wanted in req.query.items():
+            related = _RELATIONSHIP_FILTER.fullmatch(key)
+            if related is not None:  # SPEC: filters[relationships.{relationship}][eq]={id}
+                rows = [r for r in rows if wanted in r["relationships"].get(related.group(1), [])]
         external = req.query.get("filters[externalId][eq]")
-        if external is not None:
+        if external is not None and req.assumed("custom_object_records_external_id_filter"):
             rows = [r for r in rows if r["externalId"] == external]
         page = rows[offset : offset + limit]
         return req.json_response({"records": page, "meta": _meta(len(rows), len(page), limit, offset)})
@@ -251,9 +278,8 @@ def routes(emu: Emulator) -> list[BaseRoute]:
             str(k): list(vs) if isinstance(vs, list) else [vs]
             for k, vs in dict(body.get("relationships") or {}).items()
         }
-        return req.json_response(
-            {"record": {**record, "relationships": sent}}, status=201 if created else 200
-        )
+        status = 201 if created or not req.assumed("custom_object_record_update_200") else 200
+        return req.json_response({"record": {**record, "relationships": sent}}, status=status)
 
     def get_record(req: ApiRequest) -> Response:
         schema = schema_of(req, "schemaId")
@@ -268,7 +294,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         if record is None:
             raise _not_found()
         schema.by_external.pop(record["externalId"], None)
-        return req.json_response({})
+        return _accepted()
 
     def delete_external(req: ApiRequest) -> Response:
         schema = schema_of(req, "schemaId")
@@ -276,7 +302,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         if known is None:
             raise _not_found()
         schema.records.pop(known, None)
-        return req.json_response({})
+        return _accepted()
 
     return [
         emu.route("/api/3/customObjects/schemas", list_schemas, ["GET"]),

@@ -613,6 +613,14 @@ SUBSCRIPTION_SCHEMA = {
     "labels": {"singular": "Subscription", "plural": "Subscriptions"},
     "fields": [{"id": "plan", "labels": {"singular": "Plan", "plural": "Plans"}, "type": "text"}],
 }
+#: Records the schema holds before a point: more than a page (100), so what the writer writes is
+#: beyond the first page of the list, where an unfiltered read-back must page to find it.
+EARLIER_SUBSCRIPTIONS = [
+    {"externalId": f"old-{i}", "fields": [{"id": "plan", "value": "old"}]} for i in range(120)
+]
+#: ``custom_objects_reference_only``: the two assumed behaviours the writer meets, off (docs/emulator.md,
+#: "Assumed behaviours"): an update answers 201, and ``filters[externalId][eq]`` is ignored.
+REFERENCE_ONLY = {"custom_object_record_update_200": False, "custom_object_records_external_id_filter": False}
 
 
 def _custom_objects_build() -> BaseOperator:
@@ -628,17 +636,30 @@ def _custom_objects_build() -> BaseOperator:
     )
 
 
-def _custom_objects_prepare(ctx: Context) -> dict[str, Any]:
-    reset(ctx, custom_objects=[SUBSCRIPTION_SCHEMA])
+def _custom_objects_prepare(ctx: Context, **assumed: bool) -> dict[str, Any]:
+    reset(ctx, custom_objects=[{**SUBSCRIPTION_SCHEMA, "records": EARLIER_SUBSCRIPTIONS}])
+    if assumed:
+        ctx.client.set_assumed(**assumed)
     records = [{"external_id": key, "Plan": "pro"} for key in SUBSCRIPTIONS]
     return {"records": records, "failures_path": str(ctx.workdir / "failures.jsonl")}
 
 
+def _custom_objects_reference_only_prepare(ctx: Context) -> dict[str, Any]:
+    return _custom_objects_prepare(ctx, **REFERENCE_ONLY)
+
+
 def _custom_objects_check(ctx: Context, conf: dict[str, Any], tries: list[dict[str, Any]]) -> Verdict:
-    """One record per external id, every one there with its field (the endpoint upserts by external id)."""
-    stored = ctx.client.state()["custom_objects"].get("subscription", [])
+    """One record per external id, every one there with its field, and each written once.
+
+    The endpoint upserts by external id, so a resent write leaves one record: the emulator's count
+    of writes per external id is what shows a write applied twice.
+    """
+    state = ctx.client.state()
+    stored = state["custom_objects"].get("subscription", [])
     found = [str(r["externalId"]) for r in stored if r.get("fields") == [{"id": "plan", "value": "pro"}]]
     counts, dup, missing = tally(found, SUBSCRIPTIONS)
+    written = state["custom_object_writes"]
+    dup += sum(max(0, int(written.get(f"subscription:{key}", 0)) - 1) for key in SUBSCRIPTIONS)
     return judge(
         counts,
         dup,
@@ -854,6 +875,14 @@ WRITERS: dict[str, Writer] = {
             "airflow_provider_activecampaign.operators.customobjects:ActiveCampaignUpsertCustomObjectRecordsOperator",
             _custom_objects_build,
             _custom_objects_prepare,
+            _custom_objects_check,
+            sample_reads=(1, 2),
+        ),
+        Writer(
+            "custom_objects_reference_only",
+            "airflow_provider_activecampaign.operators.customobjects:ActiveCampaignUpsertCustomObjectRecordsOperator",
+            _custom_objects_build,
+            _custom_objects_reference_only_prepare,
             _custom_objects_check,
             sample_reads=(1, 2),
         ),
