@@ -6,7 +6,11 @@ looked up by ``filters[externalid]`` + ``filters[connectionid]``. Found: updated
 ``PUT /ecomCustomers/{id}`` where the email or ``acceptsMarketing`` differ (a PUT is safe to
 resend), left alone otherwise. Not found: created through the write journal
 (``records/journal.py``), so a retry, a re-run or a create that times out and applies seconds later
-is found by the same lookup and never sent a second time.
+is found by the same lookup and never sent a second time; a create refused as a duplicate is looked
+up again and updated in place (``writer.py``).
+
+Emails are compared by :func:`email_key` (case-blind): whether the account stores them lower-cased
+or as sent (emulator switch ``ecom_email_lowercased``), a change of case alone is not a change.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class EcomCustomerUpserter(StoreWriter):
 
         store = self.store
         sent = self.create_once(key, external, body, lambda: store.customer(external, fresh=True))
+        if isinstance(sent, dict):  # refused as a duplicate: it exists after all (writer.py)
+            return self._update(sent, wanted)
         created = ((sent.answer or {}).get("ecomCustomer") if sent.answer else None) or {}
         store.remember_customer({**body["ecomCustomer"], **created, "id": sent.ref or created.get("id")})
         return "created"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
+from airflow_provider_activecampaign.records.emails import email_key
 from airflow_provider_activecampaign.records.failures import RecordRejected
 from airflow_provider_activecampaign.records.journal import WriteJournal
 
@@ -79,11 +80,17 @@ class StoreIndex:
         self._customers[str(customer.get("externalid"))] = customer
 
     def customers_by_email(self, address: str) -> list[dict[str, Any]]:
-        wanted = address.strip().lower()
+        """The customers with this address, in whatever case the account stores it.
+
+        ``filters[email]`` is sent as given; what comes back is compared by :func:`email_key`, so a
+        customer stored as ``Ann@Example.com`` (an account that keeps the case) is the one of
+        ``ann@example.com``, and one stored lower-cased is the one of ``Ann@Example.com``.
+        """
+        wanted = email_key(address)
         return [
             c
             for c in self._find("ecomCustomers", {"filters[email]": address}, None)
-            if str(c.get("email", "")).strip().lower() == wanted
+            if email_key(str(c.get("email", ""))) == wanted
         ]
 
     def order(self, external: str) -> dict[str, Any] | None:

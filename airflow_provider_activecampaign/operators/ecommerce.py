@@ -11,7 +11,11 @@ from typing import Any
 from airflow.sdk import Context
 
 from airflow_provider_activecampaign.ecommerce.customers import EcomCustomerUpserter
-from airflow_provider_activecampaign.ecommerce.orders import SOURCES, EcomOrderUpserter
+from airflow_provider_activecampaign.ecommerce.orders import (
+    SOURCES,
+    EcomOrderUpserter,
+    OrderProductsNeedAttention,
+)
 from airflow_provider_activecampaign.ecommerce.values import AMOUNT_UNITS
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
@@ -83,7 +87,10 @@ class ActiveCampaignUpsertEcomOrdersOperator(ActiveCampaignRecordsOperator):
 
     Amounts are in cents (``45678`` is 456.78) unless ``amount_unit="major"``. An order found by
     ``externalid`` is updated with ``PUT /ecomOrders/{id}`` only when it differs, never created
-    again; a new one is created through the write journal (never twice).
+    again; a new one is created through the write journal (never twice). Its products are PUT only
+    when they differ, once, and read back: where ActiveCampaign adds them to the order's instead
+    of replacing them, the record is reported ``failed`` with what to do, and never PUT again
+    (``ecommerce/orders.py``).
 
     :param connection: The store: its connection id, ``externalid`` or name. (templated)
     :param records: Records as a list of dicts (or a JSON string of one). (templated)
@@ -139,7 +146,11 @@ class ActiveCampaignUpsertEcomOrdersOperator(ActiveCampaignRecordsOperator):
             logger=self.log,
         )
         failures, path = self.write_records(
-            context, self.records, upserter, identify=lambda record: {"externalid": record.get("externalid")}
+            context,
+            self.records,
+            upserter,
+            identify=lambda record: {"externalid": record.get("externalid")},
+            refused=(OrderProductsNeedAttention,),
         )
         label = f"E-commerce orders (source {self.source})"
         return _finish(self, upserter.tally, ratio, failures, path, label, "e-commerce orders")

@@ -53,6 +53,21 @@ ASSUMED_BEHAVIOURS: dict[str, str] = {
         "documents its filters only by the example filters[relationships.<id>][eq] (off: the "
         "externalId filter is ignored and the list answers every record of the schema)"
     ),
+    "ecom_email_lowercased": (
+        "e-commerce customer and order emails are stored and returned lower-cased; the reference "
+        "shows only lower-case examples (off: stored and returned as sent; filters[email] stays "
+        "case-blind)"
+    ),
+    "ecom_order_put_replaces_products": (
+        "PUT /ecomOrders/{id} with orderProducts replaces the order's products with the body's list; "
+        "the reference does not say replace or add (off: the body's products are added to the "
+        "order's existing ones)"
+    ),
+    "ecom_duplicate_externalid_accepted": (
+        "POST /ecomCustomers and /ecomOrders accept a second record with the same (connectionid, "
+        "externalid); the reference documents no refusal (off: 422 code duplicate, pointer "
+        "/data/attributes/externalid)"
+    ),
 }
 
 

@@ -86,12 +86,26 @@ def add_connection(book: CrmBook, body: dict[str, Any], now: float) -> dict[str,
     return record
 
 
-def add_customer(book: CrmBook, body: dict[str, Any], now: float) -> dict[str, Any]:
+def _stored_email(raw: Any, req: ApiRequest | None = None) -> str:
+    """An e-commerce email as stored: lower-cased while ``ecom_email_lowercased`` is on, else as sent.
+
+    Without a request (the seed) it is lower-cased; the switch is consulted (and the answer marked
+    as depending on it, ``ApiRequest.assumed``) only when the address has capitals.
+    """
+    text = str(raw if raw is not None else "").strip()
+    if text == text.lower() or req is None or req.assumed("ecom_email_lowercased"):
+        return text.lower()
+    return text
+
+
+def add_customer(
+    book: CrmBook, body: dict[str, Any], now: float, req: ApiRequest | None = None
+) -> dict[str, Any]:
     cid = book.next_id("ecomCustomer") if "id" not in body else book.claim_id("ecomCustomer", int(body["id"]))
     record = {
         "connectionid": str(body.get("connectionid", "0")),
         "externalid": str(body.get("externalid", "")),
-        "email": str(body.get("email", "")).strip().lower(),
+        "email": _stored_email(body.get("email", ""), req),
         "totalRevenue": "0",
         "totalOrders": "0",
         "totalProducts": "0",
@@ -109,7 +123,9 @@ def add_customer(book: CrmBook, body: dict[str, Any], now: float) -> dict[str, A
     return record
 
 
-def add_order(book: CrmBook, body: dict[str, Any], now: float, tz: Any) -> dict[str, Any]:
+def add_order(
+    book: CrmBook, body: dict[str, Any], now: float, tz: Any, req: ApiRequest | None = None
+) -> dict[str, Any]:
     oid = book.next_id("ecomOrder") if "id" not in body else book.claim_id("ecomOrder", int(body["id"]))
     stamp = iso(now, tz)
     products = body.get("orderProducts") or []
@@ -122,7 +138,7 @@ def add_order(book: CrmBook, body: dict[str, Any], now: float, tz: Any) -> dict[
         "externalid": None if body.get("externalid") is None else str(body["externalid"]),
         "externalcheckoutid": body.get("externalcheckoutid"),
         "orderNumber": None if body.get("orderNumber") is None else str(body["orderNumber"]),
-        "email": str(body.get("email", "")).strip().lower(),
+        "email": _stored_email(body.get("email", ""), req),
         "totalPrice": str(int(body.get("totalPrice", 0))),
         "discountAmount": str(int(body.get("discountAmount", 0))),
         "shippingAmount": str(int(body.get("shippingAmount", 0))),
@@ -155,10 +171,14 @@ def add_order(book: CrmBook, body: dict[str, Any], now: float, tz: Any) -> dict[
     return record
 
 
-def _set_products(book: CrmBook, order: dict[str, Any], products: list[Any], now: float, tz: Any) -> None:
-    for pid in order["orderProducts"]:
-        book.ecom_products.pop(int(pid), None)
-    order["orderProducts"] = []
+def _set_products(
+    book: CrmBook, order: dict[str, Any], products: list[Any], now: float, tz: Any, *, add: bool = False
+) -> None:
+    """The order's products become ``products``; with ``add``, they join the ones it has."""
+    if not add:
+        for pid in order["orderProducts"]:
+            book.ecom_products.pop(int(pid), None)
+        order["orderProducts"] = []
     stamp = iso(now, tz)
     for item in products:
         pid = book.next_id("ecomOrderProduct")
@@ -182,7 +202,7 @@ def _set_products(book: CrmBook, order: dict[str, Any], products: list[Any], now
             "ecomOrder": order["id"],
         }
         order["orderProducts"].append(str(pid))
-    order["totalProducts"] = str(len(products))
+    order["totalProducts"] = str(len(order["orderProducts"]))
 
 
 def _refresh_customer(book: CrmBook, customer_ref: str) -> None:
@@ -309,9 +329,39 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         for name in names:
             raw = req.query.get(f"filters[{name}]")
             if raw is not None and raw != "":
-                wanted = raw.strip().lower() if name == "email" else raw.strip()
-                rows = [r for r in rows if str(r.get(name) or "") == wanted]
+                if name == "email":  # case-blind whatever the stored case (ecom_email_lowercased)
+                    wanted = raw.strip().lower()
+                    rows = [r for r in rows if str(r.get(name) or "").lower() == wanted]
+                else:
+                    rows = [r for r in rows if str(r.get(name) or "") == raw.strip()]
         return rows
+
+    def refuse_duplicate(
+        req: ApiRequest,
+        store: dict[int, dict[str, Any]],
+        what: str,
+        body: dict[str, Any],
+        itself: str | None = None,
+    ) -> None:
+        """422 for a second (connectionid, externalid), unless ``ecom_duplicate_externalid_accepted``."""
+        if body.get("externalid") in (None, ""):
+            return
+        external = str(body["externalid"])
+        connection = str(body.get("connectionid", "0"))
+        for record in store.values():
+            if record["id"] == itself or (record["connectionid"], record["externalid"]) != (
+                connection,
+                external,
+            ):
+                continue
+            if not req.assumed("ecom_duplicate_externalid_accepted"):
+                raise unprocessable(
+                    f"An e-commerce {what} with externalid {external} already exists for connection "
+                    f"{connection}",
+                    "duplicate",
+                    "externalid",
+                )
+            return
 
     def one(
         store: dict[int, dict[str, Any]], entity: str, req: ApiRequest, name: str = "id"
@@ -374,7 +424,8 @@ def routes(emu: Emulator) -> list[BaseRoute]:
                 raise field_missing(attr)
         if parse_int_id(body["connectionid"]) not in book.connections:
             raise unprocessable("The connection does not exist", "related_missing", "connectionid")
-        record = add_customer(book, {k: v for k, v in body.items() if k != "id"}, req.now)
+        refuse_duplicate(req, book.ecom_customers, "customer", body)
+        record = add_customer(book, {k: v for k, v in body.items() if k != "id"}, req.now, req)
         shown = {k: record[k] for k in ("connectionid", "externalid", "email", "links", "id", "connection")}
         return req.json_response(single("ecomCustomer", _public(shown, base(req))), 201)
 
@@ -386,9 +437,16 @@ def routes(emu: Emulator) -> list[BaseRoute]:
     def update_customer(req: ApiRequest) -> Response:
         record = one(book.ecom_customers, "EcomCustomer", req)
         body = req.json_object("ecomCustomer")
+        refuse_duplicate(
+            req,
+            book.ecom_customers,
+            "customer",
+            {"connectionid": record["connectionid"], **body},
+            record["id"],
+        )
         for attr in ("externalid", "connectionid", "email", "acceptsMarketing"):
             if attr in body:
-                record[attr] = str(body[attr]).strip().lower() if attr == "email" else str(body[attr])
+                record[attr] = _stored_email(body[attr], req) if attr == "email" else str(body[attr])
         record["connection"] = record["connectionid"]
         record["tstamp"] = iso(req.now, req.ctx.tz)
         return req.json_response(single("ecomCustomer", _public(record, base(req))))
@@ -426,7 +484,8 @@ def routes(emu: Emulator) -> list[BaseRoute]:
             raise unprocessable("The connection does not exist", "related_missing", "connectionid")
         if parse_int_id(body["customerid"]) not in book.ecom_customers:
             raise unprocessable("The customer does not exist", "related_missing", "customerid")
-        record = add_order(book, {k: v for k, v in body.items() if k != "id"}, req.now, req.ctx.tz)
+        refuse_duplicate(req, book.ecom_orders, "order", body)
+        record = add_order(book, {k: v for k, v in body.items() if k != "id"}, req.now, req.ctx.tz, req)
         return req.json_response(_order_answer(req, book, record), 201)
 
     def get_order(req: ApiRequest) -> Response:
@@ -437,6 +496,9 @@ def routes(emu: Emulator) -> list[BaseRoute]:
     def update_order(req: ApiRequest) -> Response:
         record = one(book.ecom_orders, "EcomOrder", req)
         body = req.json_object("ecomOrder")
+        refuse_duplicate(
+            req, book.ecom_orders, "order", {"connectionid": record["connectionid"], **body}, record["id"]
+        )
         for attr in (
             "externalid",
             "externalcheckoutid",
@@ -448,7 +510,10 @@ def routes(emu: Emulator) -> list[BaseRoute]:
             "state",
         ):
             if attr in body:
-                record[attr] = str(body[attr]) if body[attr] is not None else None
+                if attr == "email":
+                    record[attr] = _stored_email(body[attr], req)
+                else:
+                    record[attr] = str(body[attr]) if body[attr] is not None else None
         for attr in ("totalPrice", "shippingAmount", "taxAmount", "discountAmount"):
             if attr in body:
                 record[attr] = str(int(body[attr]))
@@ -456,7 +521,15 @@ def routes(emu: Emulator) -> list[BaseRoute]:
             if attr in body:
                 record[attr] = _iso_or_none(body[attr], req.ctx.tz)
         if "orderProducts" in body:
-            _set_products(book, record, list(body["orderProducts"] or []), req.now, req.ctx.tz)
+            _set_products(
+                book,
+                record,
+                list(body["orderProducts"] or []),
+                req.now,
+                req.ctx.tz,
+                # Replacing and adding differ only for an order that holds products.
+                add=bool(record["orderProducts"]) and not req.assumed("ecom_order_put_replaces_products"),
+            )
         record["updatedDate"] = record["tstamp"] = iso(req.now, req.ctx.tz)
         record[_UDATE] = req.now
         _refresh_customer(book, record["customerid"])

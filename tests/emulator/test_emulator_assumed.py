@@ -185,3 +185,105 @@ def test_deal_date_filters_follow_the_reference_whatever_the_switch(
     for name in ("updated", "created"):
         assert titles(**{f"filters[{name}_after]": "2024-03-02"}) == ["edge-1", "edge-2"]
         assert titles(**{f"filters[{name}_before]": "2024-03-02"}) == ["edge-0"]
+
+
+# -- e-commerce ("Deep Data"): the default seed's store is connection 1, customers cust-1 .. cust-20.
+
+
+def _ecom_customer(api: httpx.Client, externalid: str, email: str) -> httpx.Response:
+    body = {"connectionid": "1", "externalid": externalid, "email": email}
+    return api.post("ecomCustomers", json={"ecomCustomer": body})
+
+
+def _ecom_order(api: httpx.Client, externalid: str, customer: str, products: list[str]) -> httpx.Response:
+    body = {
+        "externalid": externalid,
+        "source": 0,
+        "email": "buyer@example.com",
+        "orderProducts": [{"externalid": p, "name": p, "price": 100, "quantity": 1} for p in products],
+        "totalPrice": 100 * len(products),
+        "currency": "USD",
+        "connectionid": 1,
+        "customerid": int(customer),
+        "externalCreatedDate": "2024-03-01T10:00:00-05:00",
+    }
+    return api.post("ecomOrders", json={"ecomOrder": body})
+
+
+@pytest.mark.parametrize("lowercased", [True, False], ids=["assumed-on", "reference-only"])
+def test_email_case_of_ecommerce_customers_and_orders(
+    api: httpx.Client, emulator: EmulatorFixture, lowercased: bool
+) -> None:
+    emulator.set_assumed(ecom_email_lowercased=lowercased)
+    created = _ecom_customer(api, "case-1", "Ann.Lee@Example.COM").json()["ecomCustomer"]
+    stored = "ann.lee@example.com" if lowercased else "Ann.Lee@Example.COM"
+    assert created["email"] == stored
+    # filters[email] is case-blind either way: the customer is found from any spelling.
+    found = api.get("ecomCustomers", params={"filters[email]": "ANN.LEE@example.com"}).json()
+    assert [c["id"] for c in found["ecomCustomers"]] == [created["id"]]
+    order = _ecom_order(api, "case-order", created["id"], ["P1"])
+    order_id = order.json()["ecomOrder"]["id"]
+    api.put(f"ecomOrders/{order_id}", json={"ecomOrder": {"email": "Ann.Lee@Example.COM"}})
+    listed = api.get("ecomOrders", params={"filters[email]": "ann.lee@EXAMPLE.com"}).json()["ecomOrders"]
+    assert [(o["id"], o["email"]) for o in listed] == [(order_id, stored)]
+    renamed = api.put(f"ecomCustomers/{created['id']}", json={"ecomCustomer": {"email": "Ann@Example.COM"}})
+    assert renamed.json()["ecomCustomer"]["email"] == ("ann@example.com" if lowercased else "Ann@Example.COM")
+    # The contacts' switch is another one: it leaves e-commerce emails alone.
+    emulator.set_assumed(contact_email_lowercased=not lowercased)
+    again = _ecom_customer(api, "case-2", "Bo@Example.COM").json()["ecomCustomer"]
+    assert again["email"] == ("bo@example.com" if lowercased else "Bo@Example.COM")
+
+
+@pytest.mark.parametrize("replaces", [True, False], ids=["assumed-on", "reference-only"])
+def test_order_products_of_a_put_replace_or_add(
+    api: httpx.Client, emulator: EmulatorFixture, replaces: bool
+) -> None:
+    emulator.set_assumed(ecom_order_put_replaces_products=replaces)
+    order = _ecom_order(api, "put-1", "1", ["A", "B"]).json()["ecomOrder"]
+    product = {"externalid": "C", "name": "C", "price": 300, "quantity": 2}
+    answer = api.put(f"ecomOrders/{order['id']}", json={"ecomOrder": {"orderProducts": [product]}})
+    assert answer.status_code == 200
+    held = api.get(f"ecomOrders/{order['id']}/orderProducts").json()["ecomOrderProducts"]
+    assert [p["externalid"] for p in held] == (["C"] if replaces else ["A", "B", "C"])
+    assert api.get(f"ecomOrders/{order['id']}").json()["ecomOrder"]["totalProducts"] == str(len(held))
+    # A PUT without orderProducts leaves them alone either way.
+    api.put(f"ecomOrders/{order['id']}", json={"ecomOrder": {"totalPrice": 600}})
+    again = api.get(f"ecomOrders/{order['id']}/orderProducts").json()["ecomOrderProducts"]
+    assert [p["id"] for p in again] == [p["id"] for p in held]
+
+
+@pytest.mark.parametrize("accepted", [True, False], ids=["assumed-on", "reference-only"])
+def test_a_second_ecommerce_record_with_the_same_externalid(
+    api: httpx.Client, emulator: EmulatorFixture, accepted: bool
+) -> None:
+    emulator.set_assumed(ecom_duplicate_externalid_accepted=accepted)
+    first = _ecom_customer(api, "dup-1", "dup@example.com")
+    second = _ecom_customer(api, "dup-1", "dup@example.com")
+    order = _ecom_order(api, "dup-order", first.json()["ecomCustomer"]["id"], ["A"])
+    twice = _ecom_order(api, "dup-order", first.json()["ecomCustomer"]["id"], ["A"])
+    assert (first.status_code, order.status_code) == (201, 201)
+    customers = api.get("ecomCustomers", params={"filters[externalid]": "dup-1"}).json()["ecomCustomers"]
+    orders = api.get("ecomOrders", params={"filters[externalid]": "dup-order"}).json()["ecomOrders"]
+    if accepted:
+        assert (second.status_code, twice.status_code) == (201, 201)
+        assert (len(customers), len(orders)) == (2, 2)
+        return
+    assert (second.status_code, twice.status_code) == (422, 422)
+    assert (len(customers), len(orders)) == (1, 1)
+    [error] = second.json()["errors"]
+    assert (error["code"], error["source"]) == ("duplicate", {"pointer": "/data/attributes/externalid"})
+    assert "already exists" in error["title"]
+    assert twice.json()["errors"][0]["code"] == "duplicate"
+    # The same externalid in another store is another record; a PUT onto a taken one is refused.
+    other = api.post(
+        "connections", json={"connection": {"service": "shop2", "externalid": "shop2", "name": "Shop 2"}}
+    ).json()["connection"]
+    elsewhere = api.post(
+        "ecomCustomers",
+        json={"ecomCustomer": {"connectionid": other["id"], "externalid": "dup-1", "email": "d@example.com"}},
+    )
+    assert elsewhere.status_code == 201
+    moved = api.put(f"ecomCustomers/{first.json()['ecomCustomer']['id']}", json={"ecomCustomer": {}})
+    assert moved.status_code == 200  # its own externalid is not a duplicate of itself
+    taken = api.put("ecomCustomers/1", json={"ecomCustomer": {"externalid": "dup-1"}})
+    assert taken.status_code == 422

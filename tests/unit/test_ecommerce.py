@@ -171,7 +171,16 @@ class FakeStoreHook:
 
     def put(self, endpoint: str, json: Any = None) -> Any:
         self.calls.append(("PUT", endpoint, json))
+        order = next((o for o in self.orders if endpoint == f"ecomOrders/{o['id']}"), None)
+        if order is not None and "orderProducts" in json["ecomOrder"]:
+            order["products"] = [  # replaced, and read back as the API prints them (strings)
+                {k: str(v) for k, v in p.items()} for p in json["ecomOrder"]["orderProducts"]
+            ]
         return {}
+
+    def request(self, method: str, endpoint: str, *, json: Any = None, idempotent: bool | None = None) -> Any:
+        assert (method, idempotent) == ("PUT", False)  # a PUT with products is never resent
+        return self.put(endpoint, json)
 
 
 def order_writer(hook: FakeStoreHook, tmp_path: Any, **options: Any) -> EcomOrderUpserter:
@@ -242,10 +251,41 @@ def test_an_existing_order_is_put_only_when_it_differs(tmp_path: Any) -> None:
         )
         == "updated"
     )
-    [(_, endpoint, body)] = [c for c in hook.calls if c[0] in ("PUT", "POST")]
+    # First with no products (it empties: this account replaces), then with the record's.
+    [(_, emptied, cleared), (_, endpoint, body)] = [c for c in hook.calls if c[0] in ("PUT", "POST")]
+    assert (emptied, cleared["ecomOrder"]["orderProducts"]) == ("ecomOrders/9", [])
     assert endpoint == "ecomOrders/9"
     assert body["ecomOrder"]["orderProducts"][0]["quantity"] == 2
     assert not {"customerid", "source", "connectionid"} & set(body["ecomOrder"])  # not in PUT's schema
+    # Known to replace now: the next change is one PUT.
+    assert writer.upsert({**same, "orderProducts": []}) == "updated"
+    assert [c[0] for c in hook.calls].count("PUT") == 3
+
+
+def test_a_resend_refused_as_a_duplicate_is_the_earlier_send_found(tmp_path: Any) -> None:
+    """The first POST's answer is lost and a settled read-back does not find it, so it is sent
+    again; meanwhile the first one landed, and the account refuses the second as a duplicate."""
+    from airflow_provider_activecampaign.exceptions import ActiveCampaignValidationError
+
+    hook = FakeStoreHook()
+    hook.lose_answers, hook.lost_apply = 1, False
+    landed = {**NEW, "id": "77", "connectionid": "3", "products": NEW["orderProducts"]}
+    posted = hook.post
+
+    def post(endpoint: str, json: Any = None) -> Any:
+        if [c[0] for c in hook.calls].count("POST") == 0:
+            return posted(endpoint, json)
+        hook.calls.append(("POST", endpoint, json))
+        hook.orders.append(landed)  # the first send, applied late
+        duplicate = {"field": "externalid", "title": "exists", "detail": "", "code": "duplicate"}
+        raise ActiveCampaignValidationError("HTTP 422", field_errors=[duplicate])
+
+    hook.post = post  # type: ignore[method-assign]
+    writer = order_writer(hook, tmp_path, currency="USD")
+    assert writer.upsert(dict(NEW)) == "created"
+    assert (writer.tally.created, writer.tally.recovered, writer.tally.failed) == (1, 1, 0)
+    assert [o["externalid"] for o in hook.orders].count("o-2") == 1
+    assert [c[0] for c in hook.calls].count("POST") == 2
 
 
 def test_a_create_whose_answer_was_lost_is_found_not_resent(tmp_path: Any) -> None:
