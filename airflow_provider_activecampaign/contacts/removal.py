@@ -29,6 +29,7 @@ from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignError,
     ActiveCampaignNotFoundError,
+    ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.records.emails import email_key
@@ -306,7 +307,13 @@ class RemovalApplier:
         return True
 
     def _unsubscribe(self, removal: Removal) -> bool:
-        """``POST /contactLists`` status 2; after an ambiguous failure, read back before sending again."""
+        """``POST /contactLists`` status 2; after an ambiguous failure, read back before sending again.
+
+        A contact deleted since it was found is "not found" (404, the usual answer) or, as the
+        reference documents this call's only error, ``400 {}`` (emulator switch
+        ``contact_list_unknown_404``). So a refusal is read back too: a contact that is gone, or is
+        no longer subscribed, has nothing left to remove; one still subscribed was truly refused.
+        """
         payload = {
             "contactList": {
                 "list": int(removal.target_id),
@@ -320,21 +327,33 @@ class RemovalApplier:
             return True
         except ActiveCampaignNotFoundError:
             return False  # the contact (or list) is gone: it is on no list
+        except ActiveCampaignValidationError as refused:
+            try:
+                still = self._list_status(removal) == SUBSCRIBED
+            except ActiveCampaignNotFoundError:
+                return False  # the contact is gone: it is on no list
+            if still:
+                raise refused
+            return False  # unsubscribed meanwhile (or gone from the list): nothing left to do
         except ActiveCampaignAmbiguousWriteError:
-            body = self.hook.get(f"contacts/{removal.contact_id}/contactLists")
-            status = next(
-                (
-                    str(m.get("status"))
-                    for m in body.get("contactLists") or []
-                    if str(m.get("list")) == removal.target_id
-                ),
-                None,
-            )
+            status = self._list_status(removal)
         if status != SUBSCRIBED:
             return True  # the ambiguous request was applied (or someone else unsubscribed them)
         self._sent += 1  # read back: not applied; status 2 sent again changes nothing if it lands late
         self.hook.request("POST", "contactLists", json=payload)
         return True
+
+    def _list_status(self, removal: Removal) -> str | None:
+        """The contact's status on the removal's list as read now (``None``: not on it)."""
+        body = self.hook.get(f"contacts/{removal.contact_id}/contactLists")
+        return next(
+            (
+                str(m.get("status"))
+                for m in body.get("contactLists") or []
+                if str(m.get("list")) == removal.target_id
+            ),
+            None,
+        )
 
 
 def remove(

@@ -866,14 +866,28 @@ class SmallBatchWriter:
         return sent.ref
 
     def _add_tag(self, contact_id: str, tag_id: str) -> None:
+        """Tag the contact; after an ambiguous failure, read back and send again only if needed.
+
+        The reference does not say what tagging a contact twice answers (emulator switch
+        ``contact_tag_repeat_returns_existing``): the existing row, or a refusal. A repeat happens
+        when an earlier send lands late, after the read-back, or another writer tags the contact
+        meanwhile; so a refusal is read back too, and a contact that has the tag is done.
+        """
         payload = {"contactTag": {"contact": contact_id, "tag": tag_id}}
         try:
-            self.hook.request("POST", "contactTags", json=payload)
+            self._post_tag(contact_id, tag_id, payload)
             return
         except ActiveCampaignAmbiguousWriteError:
             if tag_id in self._contact_tag_ids(contact_id):
                 return
-        self.hook.request("POST", "contactTags", json=payload)  # read back: not applied, so send once more
+        self._post_tag(contact_id, tag_id, payload)  # read back: not applied, so send once more
+
+    def _post_tag(self, contact_id: str, tag_id: str, payload: dict[str, Any]) -> None:
+        try:
+            self.hook.request("POST", "contactTags", json=payload)
+        except ActiveCampaignValidationError:
+            if tag_id not in self._contact_tag_ids(contact_id):
+                raise  # truly refused
 
 
 def list_names(hook: ActiveCampaignHook, list_ids: Iterable[str]) -> dict[str, str]:

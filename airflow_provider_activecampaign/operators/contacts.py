@@ -512,8 +512,10 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
     :param list_id: Only contacts on this list (name or id). (templated)
     :param tag: Only contacts with this tag (name or id). (templated)
     :param email: Only the contact with this email. (templated)
-    :param include_lists: Add ``lists``: ``[{"id", "name", "status"}]``.
-    :param include_tags: Add ``tags``: tag names.
+    :param include_lists: Add ``lists``: ``[{"id", "name", "status"}]``, as read. Whether a list
+        change alone moves a contact's ``udate`` (and so brings it into a window) is not
+        documented: export ``contact_lists`` to follow memberships.
+    :param include_tags: Add ``tags``: tag names, as read (tag changes: export ``contact_tags``).
     :param parallel_reads: Pages read at once, over disjoint id ranges (the account's rate limit
         still applies to the total); more than one keeps slow round trips from limiting the export.
 
@@ -634,6 +636,12 @@ class ActiveCampaignExportContactsOperator(ActiveCampaignBaseOperator):
             path,
         )
         cut = None if window.is_open else WindowCut(window, "udate", log=self.log)
+        if cut is not None and (self.include_lists or self.include_tags):
+            self.log.info(
+                "Lists and tags are those of the contacts updated in the window; a list or tag "
+                "change alone may not move a contact's udate (ActiveCampaign does not say), so "
+                "export contact_lists / contact_tags (ActiveCampaignExportOperator) to follow them."
+            )
         exporter = ContactExporter(
             hook,
             include_lists=self.include_lists,

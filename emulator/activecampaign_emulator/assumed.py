@@ -68,6 +68,32 @@ ASSUMED_BEHAVIOURS: dict[str, str] = {
         "externalid); the reference documents no refusal (off: 422 code duplicate, pointer "
         "/data/attributes/externalid)"
     ),
+    "contact_sync_update_200": (
+        "POST /contact/sync answers 200 when it updates an existing contact (201 when it creates); "
+        "the reference shows only 201 (off: 201 for an update too)"
+    ),
+    "contact_udate_ignores_list_and_tag_changes": (
+        "subscribing, unsubscribing, tagging and untagging a contact (POST /contactLists, POST and "
+        "DELETE /contactTags) leave its udate as it was; the reference does not say what moves "
+        "udate (off: each such change moves the contact's udate to its time)"
+    ),
+    "contact_list_unknown_404": (
+        "POST /contactLists for an unknown contact or list answers 404 No Result found for "
+        "Subscriber/_List with id N; the reference shows only 400 {} (off: 400 {})"
+    ),
+    "contact_tag_repeat_returns_existing": (
+        "POST /contactTags for a contact that already has the tag answers 201 with the existing "
+        "row; the reference does not say (off: 422 code duplicate, pointer /data/attributes/tag)"
+    ),
+    "contact_field_value_invalid_refused": (
+        "POST/PUT /contacts, POST /contact/sync and POST /fieldValues refuse a value that breaks "
+        "its field type's documented format (422 field_invalid); the reference does not say what "
+        "ActiveCampaign does with one (off: the value is stored as sent)"
+    ),
+    "tags_unknown_operator_refused": (
+        "GET /tags with filters[search][<op>] for an operator the reference does not list answers "
+        "400; the reference says nothing about one (off: the filter is ignored)"
+    ),
 }
 
 

@@ -317,6 +317,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         with emu.lock:
             emu.assumed.update(body)
             emu.state.keep_email_case = not emu.assumed["contact_email_lowercased"]
+            emu.state.memberships_move_udate = not emu.assumed["contact_udate_ignores_list_and_tag_changes"]
             return json_response({"assumed": dict(emu.assumed)})
 
     async def get_clock(request: Request) -> Response:

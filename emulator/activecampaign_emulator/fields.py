@@ -222,7 +222,7 @@ def _write_value(req: ApiRequest, body: dict[str, Any], existing: FieldValue | N
         raise field_invalid("fieldValue", "contact and field cannot change on an existing field value")
     value = as_value_text(body["value"])
     problem = field_value_problem(state, custom, value)
-    if problem:
+    if problem and req.assumed("contact_field_value_invalid_refused"):  # refusing it is assumed
         raise field_invalid("value", problem)
     row, changed = state.set_field_value(contact, custom.id, value, req.now)
     contact.counters["field_writes"] += 1

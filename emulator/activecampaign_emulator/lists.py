@@ -17,6 +17,7 @@ from activecampaign_emulator import render, webhooks
 from activecampaign_emulator.contacts import page_window
 from activecampaign_emulator.core import ApiRequest, Emulator
 from activecampaign_emulator.responses import (
+    ApiError,
     collection,
     field_invalid,
     field_missing,
@@ -103,10 +104,10 @@ def update_list_status(req: ApiRequest) -> Response:
     contact_id = parse_int_id(body["contact"])
     contact = state.contacts.get(contact_id) if contact_id else None
     if contact is None:
-        raise no_result("Subscriber", body["contact"])
+        raise _unknown(req, "Subscriber", body["contact"])
     list_id = parse_int_id(body["list"])
     if list_id is None or list_id not in state.lists:
-        raise no_result("_List", body["list"])
+        raise _unknown(req, "_List", body["list"])
     status = parse_int_id(body["status"])
     if status not in (SUBSCRIBED, UNSUBSCRIBED):
         raise field_invalid("status", "status must be 1 (subscribe) or 2 (unsubscribe)")
@@ -123,6 +124,14 @@ def update_list_status(req: ApiRequest) -> Response:
             contacts=[render.contact(req.ctx, contact)],
         )
     )
+
+
+def _unknown(req: ApiRequest, entity: str, ident: object) -> ApiError:
+    """An unknown contact or list: AC's usual 404 (assumed: ``contact_list_unknown_404``), or the
+    reference's only error, ``400 {}``."""
+    if req.assumed("contact_list_unknown_404"):
+        return no_result(entity, ident)
+    return ApiError(400, {})
 
 
 def list_contact_lists(req: ApiRequest) -> Response:

@@ -319,6 +319,9 @@ class AccountState:
         #: Store emails as sent (assumed behaviour ``contact_email_lowercased`` off); lookups
         #: stay case-blind either way.
         self.keep_email_case = False
+        #: List and tag changes move the contact's ``udate`` (assumed behaviour
+        #: ``contact_udate_ignores_list_and_tag_changes`` off).
+        self.memberships_move_udate = False
         self._tag_index: dict[str, int] = {}
         self._pending_enrolments: list[tuple[float, int]] = []
         self._ids: Counter[str] = Counter()
@@ -534,6 +537,8 @@ class AccountState:
         else:
             membership.unsubscribes += 1
             membership.unsubdate = now
+        if self.memberships_move_udate:
+            contact.udate = now
         contact.counters["list_changes"] += 1
         return membership, changed
 
@@ -557,14 +562,18 @@ class AccountState:
         contact_tag = ContactTag(self.next_id("contactTag"), contact.id, tag.id, now)
         contact.tags[tag.id] = contact_tag
         self.contact_tags[contact_tag.id] = contact_tag
+        if self.memberships_move_udate:
+            contact.udate = now
         contact.counters["tag_adds"] += 1
         return contact_tag, True
 
-    def untag(self, contact_tag: ContactTag) -> None:
+    def untag(self, contact_tag: ContactTag, now: float | None = None) -> None:
         self.contact_tags.pop(contact_tag.id, None)
         contact = self.contacts.get(contact_tag.contact_id)
         if contact is not None:
             contact.tags.pop(contact_tag.tag_id, None)
+            if self.memberships_move_udate and now is not None:
+                contact.udate = now
             contact.counters["tag_removes"] += 1
 
     # -- automations ----------------------------------------------------------------------

@@ -51,8 +51,10 @@ def list_tags(req: ApiRequest) -> Response:
     for key, value in req.query.multi_items():
         if key.startswith("filters[search][") and key.endswith("]"):
             op = _OPERATORS.get(key[len("filters[search][") : -1])
-            if op is None:
-                raise bad_request(f"unsupported operator in {key}")
+            if op is None:  # what AC does with one is assumed: switch tags_unknown_operator_refused
+                if req.assumed("tags_unknown_operator_refused"):
+                    raise bad_request(f"unsupported operator in {key}")
+                continue
             rows = [t for t in rows if op(t.tag.lower(), value.lower())]
     order = (req.query.get("orders[search]") or "").lower()
     if order in ("asc", "desc"):
@@ -95,7 +97,8 @@ def add_contact_tag(req: ApiRequest) -> Response:
     """SPEC ``POST /contactTags`` → 201; missing attribute → 422; unknown contact → 404 body.
 
     Tagging a contact that already has the tag returns the existing row (one row per pair;
-    the repeat is counted in the contact's audit counters).
+    the repeat is counted in the contact's audit counters). That is assumed: switched off
+    (``contact_tag_repeat_returns_existing``), the repeat is refused with a 422 ``duplicate``.
     """
     body = req.json_object("contactTag")
     for attribute in ("contact", "tag"):
@@ -123,6 +126,12 @@ def add_contact_tag(req: ApiRequest) -> Response:
     tag = state.tags.get(tag_id) if tag_id else None
     if tag is None:
         raise ApiError(404, {"errors": [{"status": 404, "title": "Not Found", "detail": "Tag not found"}]})
+    if tag.id in contact.tags and not req.assumed("contact_tag_repeat_returns_existing"):
+        contact.tags[tag.id].add_requests += 1
+        contact.counters["tag_repeats"] += 1
+        raise unprocessable(
+            "Duplicate entry", "duplicate", "tag", f"The contact already has the tag {tag.tag!r}"
+        )
     contact_tag, added = state.tag_contact(contact, tag, req.now)
     if added:
         fields = [*webhooks.contact_fields(req, contact), ("tag", tag.tag)]
@@ -135,7 +144,7 @@ def remove_contact_tag(req: ApiRequest) -> Response:
     contact_tag = req.state.contact_tags.get(req.path_id())
     if contact_tag is None:
         raise no_result("SubscriberTag", req.path_params["id"])
-    req.state.untag(contact_tag)
+    req.state.untag(contact_tag, req.now)
     contact = req.state.contacts.get(contact_tag.contact_id)
     tag = req.state.tags.get(contact_tag.tag_id)
     if contact is not None and tag is not None:

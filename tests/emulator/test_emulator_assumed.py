@@ -287,3 +287,124 @@ def test_a_second_ecommerce_record_with_the_same_externalid(
     assert moved.status_code == 200  # its own externalid is not a duplicate of itself
     taken = api.put("ecomCustomers/1", json={"ecomCustomer": {"externalid": "dup-1"}})
     assert taken.status_code == 422
+
+
+# -- contacts' lists, tags, sync and field values (issue 22, the "Choice" rows) --------------------
+
+
+def _sync(api: httpx.Client, email: str, **contact: Any) -> httpx.Response:
+    return api.post("contact/sync", json={"contact": {"email": email, **contact}})
+
+
+@pytest.mark.parametrize("update_200", [True, False], ids=["assumed-on", "reference-only"])
+def test_a_sync_that_updates_answers_200_or_201(
+    api: httpx.Client, emulator: EmulatorFixture, update_200: bool
+) -> None:
+    emulator.set_assumed(contact_sync_update_200=update_200)
+    assert _sync(api, "ann@example.com").status_code == 201  # a create is 201 either way
+    updated = _sync(api, "ann@example.com", firstName="Ann")
+    assert updated.status_code == (200 if update_200 else 201)
+    assert updated.json()["contact"]["firstName"] == "Ann"
+
+
+@pytest.mark.parametrize("ignored", [True, False], ids=["assumed-on", "reference-only"])
+def test_list_and_tag_changes_move_udate_or_not(
+    api: httpx.Client, emulator: EmulatorFixture, ignored: bool
+) -> None:
+    emulator.set_assumed(contact_udate_ignores_list_and_tag_changes=ignored)
+    contact = _sync(api, "ann@example.com").json()["contact"]
+    created = contact["udate"]
+
+    def udate() -> str:
+        return str(api.get(f"contacts/{contact['id']}").json()["contact"]["udate"])
+
+    moves = []
+    emulator.advance(60)
+    api.post("contactLists", json={"contactList": {"list": 1, "contact": contact["id"], "status": 1}})
+    moves.append(udate())
+    emulator.advance(60)
+    joined = api.post("contactTags", json={"contactTag": {"contact": contact["id"], "tag": 1}}).json()
+    moves.append(udate())
+    emulator.advance(60)
+    assert api.delete(f"contactTags/{joined['contactTag']['id']}").status_code == 200
+    moves.append(udate())
+    if ignored:
+        assert moves == [created] * 3
+    else:
+        assert len({created, *moves}) == 4  # each change moved it
+    emulator.advance(60)
+    # A field change moves it either way.
+    assert _sync(api, "ann@example.com", firstName="Ann").json()["contact"]["udate"] != moves[-1]
+
+
+@pytest.mark.parametrize("not_found", [True, False], ids=["assumed-on", "reference-only"])
+def test_a_membership_of_an_unknown_contact_or_list(
+    api: httpx.Client, emulator: EmulatorFixture, not_found: bool
+) -> None:
+    emulator.set_assumed(contact_list_unknown_404=not_found)
+    contact = _sync(api, "ann@example.com").json()["contact"]["id"]
+    for body, entity, ident in (
+        ({"list": 1, "contact": 999, "status": 2}, "Subscriber", 999),
+        ({"list": 99, "contact": contact, "status": 2}, "_List", 99),
+    ):
+        answer = api.post("contactLists", json={"contactList": body})
+        if not_found:
+            assert (answer.status_code, answer.json()) == (
+                404,
+                {"message": f"No Result found for {entity} with id {ident}"},
+            )
+        else:
+            assert (answer.status_code, answer.json()) == (400, {})
+
+
+@pytest.mark.parametrize("returns_existing", [True, False], ids=["assumed-on", "reference-only"])
+def test_tagging_a_contact_twice(
+    api: httpx.Client, emulator: EmulatorFixture, returns_existing: bool
+) -> None:
+    emulator.set_assumed(contact_tag_repeat_returns_existing=returns_existing)
+    contact = _sync(api, "ann@example.com").json()["contact"]["id"]
+    body = {"contactTag": {"contact": contact, "tag": 1}}
+    first = api.post("contactTags", json=body)
+    again = api.post("contactTags", json=body)
+    assert first.status_code == 201
+    if returns_existing:
+        assert again.status_code == 201
+        assert again.json()["contactTag"]["id"] == first.json()["contactTag"]["id"]
+    else:
+        assert again.status_code == 422
+        [error] = again.json()["errors"]
+        assert (error["code"], error["source"]["pointer"]) == ("duplicate", "/data/attributes/tag")
+    # One row per pair either way.
+    assert len(api.get(f"contacts/{contact}/contactTags").json()["contactTags"]) == 1
+
+
+@pytest.mark.parametrize("refused", [True, False], ids=["assumed-on", "reference-only"])
+def test_a_field_value_that_breaks_its_format(
+    api: httpx.Client, emulator: EmulatorFixture, refused: bool
+) -> None:
+    emulator.set_assumed(contact_field_value_invalid_refused=refused)
+    bad = [{"field": 2, "value": "next tuesday"}]  # field 2 is a date: YYYY-MM-DD
+    answer = _sync(api, "ann@example.com", fieldValues=bad)
+    if refused:
+        assert answer.status_code == 422
+        assert api.get("contacts", params={"email": "ann@example.com"}).json()["contacts"] == []
+    else:
+        assert answer.status_code == 201
+        values = api.get(f"contacts/{answer.json()['contact']['id']}/fieldValues").json()["fieldValues"]
+        assert [(v["field"], v["value"]) for v in values] == [("2", "next tuesday")]
+    # An unknown field is refused either way.
+    assert _sync(api, "bob@example.com", fieldValues=[{"field": 999, "value": "x"}]).status_code == 422
+
+
+@pytest.mark.parametrize("refused", [True, False], ids=["assumed-on", "reference-only"])
+def test_an_unknown_tag_filter_operator(api: httpx.Client, emulator: EmulatorFixture, refused: bool) -> None:
+    emulator.set_assumed(tags_unknown_operator_refused=refused)
+    answer = api.get("tags", params={"filters[search][like]": "vip"})
+    if refused:
+        assert answer.status_code == 400
+    else:
+        assert answer.status_code == 200
+        assert len(answer.json()["tags"]) == 3  # ignored: every tag of the default account
+    # A listed operator filters either way.
+    listed = api.get("tags", params={"filters[search][eq]": "VIP"}).json()["tags"]
+    assert [t["tag"] for t in listed] == ["vip"]

@@ -885,3 +885,55 @@ def test_bulk_import_calls_also_pass_the_importer_limiter() -> None:
     assert call.limiters[1].max_events == transport.IMPORT_BURST
     assert call.limiters[1].period == pytest.approx(60.0 * (1 + transport.WINDOW_MARGIN))
     assert len(prepare_call(settings(), "GET", "import/info").limiters) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Error bodies the emulator chose (docs/emulator.md "Choice"): the status alone decides (issue 22)
+# --------------------------------------------------------------------------------------------------
+
+#: Bodies unlike the emulator's: none, HTML, another JSON shape, the reference's bare ``{}``.
+UNRELATED_BODIES = ["", "<html><body>Error</body></html>", {"error": "something else"}, {}]
+
+
+@pytest.mark.parametrize("body", [{"message": "Forbidden"}, *UNRELATED_BODIES])
+@pytest.mark.parametrize(("method", "endpoint"), [("GET", "users/me"), ("POST", "contact/sync")])
+def test_a_bad_key_403_is_an_auth_error_whatever_its_body(method: str, endpoint: str, body: Any) -> None:
+    """The bad-key body is one live capture (docs/emulator.md, Authentication): only the status counts."""
+    error = _raised(prepare_call(settings(), method, endpoint), 403, body)
+    assert isinstance(error, ActiveCampaignAuthError)
+
+
+@pytest.mark.parametrize("body", [{"message": "Too Many Requests"}, *UNRELATED_BODIES])
+def test_a_429_is_the_rate_limit_whatever_its_body_and_without_ratelimit_headers(body: Any) -> None:
+    """The 429 body and the ``RateLimit-*`` headers are the emulator's choice; the provider reads
+    neither (only ``Retry-After``)."""
+    error = _raised(prepare_call(settings(), "POST", "contacts"), 429, body, {"Retry-After": "2"})
+    assert isinstance(error, ActiveCampaignRateLimitError)
+    assert (error.retryable, error.retry_after) == (True, 2.0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"errors": [{"title": "Email address is not valid", "code": "field_invalid"}]},  # the emulator's
+        {
+            "errors": [
+                {
+                    "title": "Duplicate entry",
+                    "code": "duplicate",
+                    "source": {"pointer": "/data/attributes/tag"},
+                }
+            ]
+        },
+        *UNRELATED_BODIES,
+    ],
+)
+@pytest.mark.parametrize("status", [400, 422])
+@pytest.mark.parametrize("endpoint", ["contact/sync", "tags", "contactTags"])
+def test_a_refused_write_is_a_validation_error_whatever_its_body(
+    endpoint: str, status: int, body: Any
+) -> None:
+    """Email validation and tag duplicate bodies are undocumented: a 400/422 is a refusal either way
+    (the writers act on the class; the body is only quoted)."""
+    error = _raised(prepare_call(settings(), "POST", endpoint), status, body)
+    assert isinstance(error, ActiveCampaignValidationError)
