@@ -366,4 +366,4 @@ def test_send_test_copy_explains_a_refusal() -> None:
 def test_count_active_members_uses_meta_total() -> None:
     hook: Any = FakeHook({"contacts": {"contacts": [], "meta": {"total": "1234"}}})
     assert api.count_active_members(hook, ["2"]) == {"2": 1234}
-    assert hook.calls[0][2] == {"listid": "2", "status": 1, "limit": 1}
+    assert hook.calls[0][2] == {"listid": "2", "status": 1, "orders[id]": "ASC", "limit": 1}
