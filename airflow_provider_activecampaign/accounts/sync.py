@@ -197,7 +197,19 @@ class AccountUpserter:
 
     def _find(self, record: Mapping[str, Any], name: str) -> dict[str, Any] | None:
         if self.key_field is None:
-            return self.accounts.find(name)
+            # Names match case-blind: whether ActiveCampaign also refuses "ACME" beside "Acme" is not
+            # documented (docs/emulator.md, switch ``account_names_case_insensitive``). Where it does
+            # not, both may exist; the record cannot say which it means, so it is refused, naming them.
+            same = list(self.accounts.by_name.get(name.lower(), []))
+            if len(same) > 1:
+                shown = ", ".join(f"{a.get('name')!r} (id {a.get('id')})" for a in same[:10])
+                raise RecordRejected(
+                    "name",
+                    f"{len(same)} accounts are named {name!r} in some case: {shown}; ActiveCampaign "
+                    "keeps them apart, this writer matches names case-blind: rename or merge them in "
+                    "ActiveCampaign, or upsert by an account custom field (key_field)",
+                )
+            return same[0] if same else None
         key = record.get(self.key_column)
         if empty(key):
             raise RecordRejected(self.key_column, "the account key is empty")
@@ -311,10 +323,15 @@ class AccountUpserter:
         return f"name:{name.lower()}"
 
     def _read_back(self, name: str) -> dict[str, Any] | None:
-        for account in self.hook.paginate("accounts", key="accounts", params={"search": name}):
-            if str(account.get("name", "")).strip().lower() == name.lower():
-                return dict(account)
-        return None
+        """The account named ``name``: the exact spelling first, else another case of it."""
+        found = [
+            dict(account)
+            for account in self.hook.paginate("accounts", key="accounts", params={"search": name})
+            if str(account.get("name", "")).strip().lower() == name.lower()
+        ]
+        exact = [account for account in found if str(account.get("name", "")).strip() == name]
+        chosen = exact or found
+        return chosen[0] if chosen else None
 
     def _remember(
         self, account_id: str, account: Mapping[str, Any], fields: list[FieldValue], *, new: bool = False

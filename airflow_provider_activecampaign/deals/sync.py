@@ -95,6 +95,9 @@ MAX_SETTLE_WAIT = 10.0
 #: A request's deadline when the operator does not give one (one attempt at the default timeout).
 DEFAULT_DEADLINE_SECONDS = 65.0
 VALUE_UNITS = ("minor", "major")
+#: Deals are read oldest first by creation (a SPEC ``GET /deals`` order): the reference names no
+#: default, and by offset a deal created mid-read must come last, not shift the pages already read.
+DEAL_ORDER = {"orders[cdate]": "ASC"}
 
 
 class DealCreateUnresolvedError(Exception):
@@ -203,7 +206,9 @@ class DealUpserter:
 
     def _read_keys(self) -> None:
         self.values = field_data_index(self.hook, "deal", "dealId")
-        self.deals = {str(deal["id"]): deal for deal in self.hook.paginate("deals", key="deals")}
+        self.deals = {
+            str(deal["id"]): deal for deal in self.hook.paginate("deals", key="deals", params=DEAL_ORDER)
+        }
         self.by_key = {}
         for deal_id, values in self.values.items():
             stored = values.get(self.key_field.id)
@@ -448,7 +453,7 @@ class DealUpserter:
 
     def read_back(self, key: str, title: str) -> str | None:
         """The deal holding ``key`` that this run did not know yet, looked up by title, then by key."""
-        params = {"filters[title]": title} if title else None
+        params = {**DEAL_ORDER, "filters[title]": title} if title else DEAL_ORDER
         for deal in self.hook.paginate("deals", key="deals", params=params):
             deal_id = str(deal.get("id"))
             same_title = str(deal.get("title", "")).strip().lower() == title.strip().lower()

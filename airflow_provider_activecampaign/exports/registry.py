@@ -228,6 +228,11 @@ RESOURCES: dict[str, Resource] = {
                 Lookup("pipeline_title", "group", "dealGroups", "dealGroups", "title"),
             ),
             why='`filters[updated_after]` (SPEC `GET /deals`, "greater than or equal to given date")',
+            # The reference names no default order. Pages are read in parallel by offset, so in an
+            # order where a new deal comes first (newest first) a deal created mid-read shifts the
+            # later pages and a page read before it loses records. Oldest first by creation date (a
+            # SPEC order) puts new deals last: nothing shifts (tests/integration/test_assumed_deals_order.py).
+            extra_params={"orders[cdate]": "ASC"},
         ),
         Resource(
             name="pipelines",

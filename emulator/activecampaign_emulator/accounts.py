@@ -100,6 +100,20 @@ def render_account_contact(ctx: Ctx, ac: AccountContact, *, numeric: bool = Fals
     }
 
 
+def _name_taken(req: ApiRequest, book: CrmBook, name: str, own_id: int | None = None) -> Account | None:
+    """Another account already holding ``name``: the same spelling, or another case of it.
+
+    SPEC ``POST /accounts`` shows the 422 for an existing name but not whether ``Acme`` and ``ACME``
+    are the same name: case-blind is *assumed* (switch ``account_names_case_insensitive``; off,
+    only the exact spelling is taken). The switch is read only when another case of the name exists.
+    """
+    others = [a for a in book.accounts_named(name) if a.id != own_id]
+    exact = next((a for a in others if a.name.strip() == name.strip()), None)
+    if exact is not None or not others:
+        return exact
+    return others[0] if req.assumed("account_names_case_insensitive") else None
+
+
 def duplicate_name(name: str) -> ApiError:
     """SPEC ``POST /accounts`` 422 "Alredy Existing" body, verbatim."""
     return unprocessable(
@@ -175,7 +189,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         name = str(body.get("name") or "").strip()
         if not name:
             raise unprocessable("The account name was not provided.", "field_missing", "name")
-        if book.account_by_name(name) is not None:
+        if _name_taken(req, book, name) is not None:
             book.count("account_duplicate_create_attempts")
             raise duplicate_name(name)
         owner = parse_int_id(body.get("owner", 1)) or 1
@@ -193,8 +207,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
             name = str(body.get("name") or "").strip()
             if not name:
                 raise unprocessable("The account name was not provided.", "field_missing", "name")
-            other = book.account_by_name(name)
-            if other is not None and other.id != account.id:
+            if _name_taken(req, book, name, account.id) is not None:
                 raise duplicate_name(name)
             if name != account.name:
                 book.rename_account(account, name)

@@ -94,6 +94,15 @@ ASSUMED_BEHAVIOURS: dict[str, str] = {
         "GET /tags with filters[search][<op>] for an operator the reference does not list answers "
         "400; the reference says nothing about one (off: the filter is ignored)"
     ),
+    "deals_default_order_by_id": (
+        "GET /deals without orders[...] lists deals in id order; the reference names no default "
+        "order (off: newest first, cdate then id, descending)"
+    ),
+    "account_names_case_insensitive": (
+        "account names compare case-blind: POST /accounts or a rename to another case of an existing "
+        "name answers 422 duplicate; the reference shows the 422 for an existing name but not how "
+        "names compare (off: only the exact spelling is taken, so Acme and ACME can both exist)"
+    ),
 }
 
 

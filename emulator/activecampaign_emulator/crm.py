@@ -331,7 +331,8 @@ class CrmBook(BaseExtension):
         self.tracking = EventTracking()
         self.counters: dict[str, int] = {}
         self._ids: dict[str, int] = {}
-        self._account_names: dict[str, int] = {}
+        #: Lower-cased name -> ids: names compare case-blind unless ``account_names_case_insensitive`` is off.
+        self._account_names: dict[str, list[int]] = {}
         #: Bumped on every deal change; list filters are cached per (query, version).
         self.version = 0
         self._filter_cache: dict[tuple[Any, ...], Any] = {}
@@ -460,8 +461,14 @@ class CrmBook(BaseExtension):
         return contact_id is not None and self.emu is not None and contact_id in self.emu.state.contacts
 
     def account_by_name(self, name: str) -> Account | None:
-        aid = self._account_names.get(name.strip().lower())
-        return None if aid is None else self.accounts.get(aid)
+        """The account named ``name``, compared case-blind (the same name spelled exactly first)."""
+        named = self.accounts_named(name)
+        return next((a for a in named if a.name.strip() == name.strip()), named[0] if named else None)
+
+    def accounts_named(self, name: str) -> list[Account]:
+        """Every account whose name is ``name`` compared case-blind (several only when the switch is off)."""
+        ids = self._account_names.get(name.strip().lower(), [])
+        return [self.accounts[aid] for aid in ids if aid in self.accounts]
 
     def visible_account_contacts(self) -> Iterator[AccountContact]:
         """Associations whose contact still exists (a deleted contact leaves its account)."""
@@ -602,18 +609,23 @@ class CrmBook(BaseExtension):
         aid = self.next_id("account") if ident is None else self.claim_id("account", ident)
         account = Account(aid, name, url, owner_id, now, now)
         self.accounts[aid] = account
-        self._account_names[name.strip().lower()] = aid
+        self._account_names.setdefault(name.strip().lower(), []).append(aid)
         return account
 
     def rename_account(self, account: Account, name: str) -> None:
-        self._account_names.pop(account.name.strip().lower(), None)
+        self._forget_name(account)
         account.name = name
-        self._account_names[name.strip().lower()] = account.id
+        self._account_names.setdefault(name.strip().lower(), []).append(account.id)
+
+    def _forget_name(self, account: Account) -> None:
+        ids = self._account_names.get(account.name.strip().lower(), [])
+        if account.id in ids:
+            ids.remove(account.id)
 
     def delete_account(self, account: Account) -> None:
         """Its associations and field values go; deals keep existing without an account."""
         self.accounts.pop(account.id, None)
-        self._account_names.pop(account.name.strip().lower(), None)
+        self._forget_name(account)
         for ac in [a for a in self.account_contacts.values() if a.account_id == account.id]:
             self.unlink_contact(ac)
         store = self.fields["account"]

@@ -778,7 +778,11 @@ _ORDERS: dict[str, Callable[[Deal], Any]] = {
 
 
 def _filtered_deals(req: ApiRequest, book: CrmBook) -> tuple[list[int], dict[str, Any]]:
-    """Deal ids matching the query (id order unless ``orders[...]``), cached for paging."""
+    """Deal ids matching the query (id order unless ``orders[...]``), cached for paging.
+
+    Id order without ``orders[...]`` is *assumed* (switch ``deals_default_order_by_id``; off:
+    newest first, cdate then id, descending): SPEC ``GET /deals`` names no default order.
+    """
     q = req.query
     key = tuple(sorted((k, v) for k, v in q.multi_items() if k not in ("limit", "offset")))
     tests: list[Callable[[Deal], bool]] = []
@@ -850,7 +854,11 @@ def _filtered_deals(req: ApiRequest, book: CrmBook) -> tuple[list[int], dict[str
         ids = [d.id for d in rows]
         return ids, _currency_totals(book, ids)
 
-    return book.cached(("deals", *key), compute)
+    ids, currencies = book.cached(("deals", *key), compute)
+    if not orders and len(ids) > 1 and not req.assumed("deals_default_order_by_id"):
+        # The reference names no default order; off, the other plausible one: newest first.
+        ids = sorted(ids, key=lambda i: (book.deals[i].cdate, i), reverse=True)
+    return ids, currencies
 
 
 def _by_id(deal: Deal) -> Any:

@@ -408,3 +408,38 @@ def test_an_unknown_tag_filter_operator(api: httpx.Client, emulator: EmulatorFix
     # A listed operator filters either way.
     listed = api.get("tags", params={"filters[search][eq]": "VIP"}).json()["tags"]
     assert [t["tag"] for t in listed] == ["vip"]
+
+
+@pytest.mark.parametrize("by_id", [True, False], ids=["assumed-on", "reference-only"])
+def test_default_order_of_the_deals_list(api: httpx.Client, emulator: EmulatorFixture, by_id: bool) -> None:
+    ids = []
+    for n in range(3):
+        body = {"deal": {"title": f"Order probe {n}", "value": 100, "account": 1, "stage": 1, "owner": 1}}
+        ids.append(str(api.post("deals", json=body).json()["deal"]["id"]))
+        emulator.advance(60)
+    emulator.set_assumed(deals_default_order_by_id=by_id)
+    probes = {"filters[title]": "Order probe"}
+    listed = [d["id"] for d in api.get("deals", params=probes).json()["deals"]]
+    assert listed == (ids if by_id else ids[::-1])
+    # A named order is honoured either way.
+    ordered = api.get("deals", params={**probes, "orders[cdate]": "DESC"}).json()["deals"]
+    assert [d["id"] for d in ordered] == ids[::-1]
+
+
+@pytest.mark.parametrize("case_blind", [True, False], ids=["assumed-on", "reference-only"])
+def test_account_names_compared_by_case(
+    api: httpx.Client, emulator: EmulatorFixture, case_blind: bool
+) -> None:
+    emulator.set_assumed(account_names_case_insensitive=case_blind)
+    first = api.post("accounts", json={"account": {"name": "Casey Co"}})
+    other = api.post("accounts", json={"account": {"name": "CASEY CO"}})
+    exact = api.post("accounts", json={"account": {"name": "Casey Co"}})
+    assert (first.status_code, exact.status_code) == (201, 422)  # the same spelling, either way
+    assert exact.json()["errors"][0]["code"] == "duplicate"
+    assert other.status_code == (422 if case_blind else 201)
+    # A rename to another case of its own name is no duplicate; onto another account's exact name it is.
+    first_id = first.json()["account"]["id"]
+    assert api.put(f"accounts/{first_id}", json={"account": {"name": "casey co"}}).status_code == 200
+    if not case_blind:
+        taken = api.put(f"accounts/{first_id}", json={"account": {"name": "CASEY CO"}})
+        assert (taken.status_code, taken.json()["errors"][0]["code"]) == (422, "duplicate")
