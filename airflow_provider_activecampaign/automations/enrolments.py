@@ -721,6 +721,9 @@ class Enroller:
             if isinstance(error, FATAL_ERRORS):
                 raise
             if isinstance(error, ActiveCampaignValidationError):
+                running = self._running_after_refusal(contact_id)
+                if running is not None:
+                    return running
                 return _Outcome(
                     "failed", reason=f"ActiveCampaign refused the enrolment: {failure_reason(error)}"
                 )
@@ -728,6 +731,34 @@ class Enroller:
         enrolment = created.get("contactAutomation") or {}
         self.journal.outcome(intent, Outcome.APPLIED, ref=enrolment.get("id"))
         return _Outcome("enrolled", enrolment_id=str(enrolment.get("id")), sends=sends + 1)
+
+    def _running_after_refusal(self, contact_id: str) -> _Outcome | None:
+        """A refused POST for a contact that is running through the automation: already active.
+
+        The reference does not say what adding a contact that is already in an automation does
+        (it may enrol again, be ignored, or be refused with the one documented refusal, 403
+        ``Could not create SubscriberSeries``). Refused, the contact is where the caller wants it
+        (running, and waited for like any other), so it is reported with those skipped as already
+        active, not as a failure; only ``allow_reentry`` (or an enrolment made elsewhere meanwhile)
+        gets here. ``None``: not running, so the refusal stands.
+        """
+        try:
+            rows = read_contact_enrolments(self.hook, contact_id, self.automation_id)
+        except FATAL_ERRORS:
+            raise
+        except ActiveCampaignError:
+            return None
+        running = [row for row in rows if is_running(row)]
+        if not running:
+            return None
+        self.log.warning(
+            "ActiveCampaign refused to enrol contact %s again while it runs through automation %s "
+            "(enrolment %s); it is reported as already active.",
+            contact_id,
+            self.automation_id,
+            running[-1]["id"],
+        )
+        return _Outcome("skipped", enrolment_id=str(running[-1]["id"]))
 
     def _read_back(self, contact_id: str) -> Callable[[Intent], str | None]:
         """The journal's read-back: an enrolment in the automation that the intent's POST made.

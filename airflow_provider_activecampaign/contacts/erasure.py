@@ -21,7 +21,10 @@ evidence: the retry finds no contact with the address, sees the open intent, con
 Running the same list again is idempotent: erased subjects are ``not_found`` the second time.
 
 A refusal that says a limit was reached (the monthly delete limit; its answer is undocumented)
-stops the deletions: the remaining subjects are ``skipped_limit``, not tried one by one.
+stops the deletions: the remaining subjects are ``skipped_limit``, not tried one by one. The
+refusal is recognised whether it comes as a 400/422, as a 403 naming the limit (the hook calls it
+a refusal, not a bad key), or as 429s that outlast the hook's retries (``max_wait``): a limit
+answered like the rate limit then stops the run the same way instead of waiting per subject.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Any
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignError,
     ActiveCampaignNotFoundError,
+    ActiveCampaignRateLimitError,
     ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
@@ -204,6 +208,15 @@ class ContactEraser:
                 self._limit_reached = f"ActiveCampaign refused deletions: {error.summary}"
                 return self._record(address, contact_id, "skipped_limit", self._limit_reached)
             return self._record(address, contact_id, "failed", error.summary)
+        except ActiveCampaignRateLimitError as error:
+            # Still 429 after the hook's retries (max_wait): a 429 is not applied, and another
+            # DELETE would only wait as long again (a delete limit answered as 429 looks the same).
+            self.journal.outcome(intent, Outcome.REFUSED)
+            self._limit_reached = (
+                f"ActiveCampaign kept refusing deletions as over a limit (HTTP 429 after the "
+                f"provider's retries): {error.summary}"
+            )
+            return self._record(address, contact_id, "skipped_limit", self._limit_reached)
         except ActiveCampaignError as error:
             # May or may not have been applied (DELETE is idempotent: the next run sends it again).
             self.journal.outcome(intent, Outcome.AMBIGUOUS)

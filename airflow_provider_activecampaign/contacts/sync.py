@@ -73,11 +73,15 @@ MAX_RESUBMIT_BACKOFF = 30.0
 #: How often a batch is trimmed of contacts the importer's validation named, before giving up.
 MAX_VALIDATION_ROUNDS = 3
 
+#: Why a contact listed under ``failure`` failed. It names no outcome for the contact's other
+#: changes: ActiveCampaign does not say whether a contact that fails in part (a list it left) keeps
+#: its other fields, tags and lists, so neither "nothing written" nor "the rest written" is claimed.
 IMPORT_FAILURE_REASON = (
-    "ActiveCampaign's importer did not import this contact (GET /import/info lists it under "
-    "'failure' without a reason). Documented causes: the address is on the account's exclusion "
-    "or bounce list, it is malformed, the contact unsubscribed from a list it was to be "
-    "subscribed to, or the account reached its contact limit."
+    "ActiveCampaign's importer did not import this contact as sent (GET /import/info lists it "
+    "under 'failure' without a reason). Documented causes: the address is on the account's "
+    "exclusion or bounce list, it is malformed, the contact unsubscribed from a list it was to be "
+    "subscribed to, or the account reached its contact limit. ActiveCampaign does not say whether "
+    "the contact's other changes were kept; check the contact before relying on either."
 )
 
 Clock = Callable[[], float]
@@ -357,7 +361,21 @@ class ImportPipeline:
     # -- submitting ---------------------------------------------------------------------------
 
     def submit(self, batch: ContactBatch) -> None:
-        """Send one batch once the importer has room, polling earlier batches while waiting."""
+        """Send one batch once the importer has room, polling earlier batches while waiting.
+
+        Contacts the importer's validation named ambiguously (see :func:`_named_contacts`) are
+        taken out of the batch and sent after it, each alone, where its refusal names it for sure.
+        """
+        groups = [batch.contacts]
+        while groups:
+            self._wait_for_room()
+            batch_id, contacts, alone = self._post(groups.pop(0))
+            groups[:0] = [[contact] for contact in alone]
+            if batch_id is not None:
+                self._track(batch_id, contacts)
+
+    def _wait_for_room(self) -> None:
+        """Return once the importer and the account have room, polling earlier batches meanwhile."""
         while True:
             blocked = self.track and len(self.pending) >= self.max_pending
             import_wait = self._importer.delay()
@@ -375,9 +393,9 @@ class ImportPipeline:
             wait = min(until_poll, math.inf if blocked else send_wait)
             if math.isfinite(wait):
                 self.sleep(max(0.005, wait))
-        batch_id, contacts = self._post(batch.contacts)
-        if batch_id is None:
-            return
+
+    def _track(self, batch_id: str, contacts: list[PreparedContact]) -> None:
+        """Count a queued batch and, when tracking, wait for it with the others."""
         now = self.clock()
         self.tally.batch_ids.append(batch_id)
         self.tally.batches += 1
@@ -393,8 +411,11 @@ class ImportPipeline:
             )
         self.progress.sent(len(self.pending), self.clock)
 
-    def _post(self, contacts: list[PreparedContact]) -> tuple[str | None, list[PreparedContact]]:
-        """POST one batch; returns its batchId and the contacts it holds (validation may trim it).
+    def _post(
+        self, contacts: list[PreparedContact]
+    ) -> tuple[str | None, list[PreparedContact], list[PreparedContact]]:
+        """POST one batch; returns its batchId, the contacts it holds (validation may trim it), and
+        the contacts taken out to be sent alone (named by the validation, but ambiguously).
 
         A send that fails after it may have reached ActiveCampaign (a 5xx, a dropped connection) is
         sent again, backing off with jitter, for as long as the connection's ``max_wait`` allows
@@ -403,6 +424,7 @@ class ImportPipeline:
         sends = 0
         first_send = self.clock()
         rounds = 0
+        alone: list[PreparedContact] = []
         while contacts:
             body = {"contacts": [contact.body for contact in contacts]}
             sends += 1
@@ -431,9 +453,20 @@ class ImportPipeline:
                 continue
             except ActiveCampaignValidationError as error:
                 rounds += 1
-                named = _named_contacts(error, len(contacts))
-                if not named or rounds > MAX_VALIDATION_ROUNDS:
+                named, suspects = _named_contacts(error, len(contacts))
+                if not (named or suspects) or rounds > MAX_VALIDATION_ROUNDS:
                     raise
+                if suspects:
+                    self.log.warning(
+                        "The importer's validation named %d of %d contacts by a position that reads "
+                        "two ways (its base is undocumented); sending the other %d, then each of the "
+                        "%d it may mean alone.",
+                        len(error.field_errors),
+                        len(contacts),
+                        len(contacts) - len(suspects) - len(named),
+                        len(suspects),
+                    )
+                    alone.extend(contacts[index] for index in sorted(suspects))
                 for index, reason in named.items():
                     contact = contacts[index]
                     self.failures.add(
@@ -444,13 +477,14 @@ class ImportPipeline:
                             "reason": f"ActiveCampaign's importer refused the contact: {reason}",
                         }
                     )
-                self.log.warning(
-                    "The importer's validation refused %d of %d contacts; sending the other %d.",
-                    len(named),
-                    len(contacts),
-                    len(contacts) - len(named),
-                )
-                contacts = [c for i, c in enumerate(contacts) if i not in named]
+                if named:
+                    self.log.warning(
+                        "The importer's validation refused %d of %d contacts; sending the other %d.",
+                        len(named),
+                        len(contacts),
+                        len(contacts) - len(named) - len(suspects),
+                    )
+                contacts = [c for i, c in enumerate(contacts) if i not in named and i not in suspects]
                 continue
             batch_id = answer.get("batchId") if isinstance(answer, Mapping) else None
             if not batch_id:
@@ -466,8 +500,8 @@ class ImportPipeline:
                 self.log.warning(
                     "Bulk import %s queued %s contacts of the %d sent.", batch_id, queued, len(contacts)
                 )
-            return str(batch_id), contacts
-        return None, contacts
+            return str(batch_id), contacts, alone
+        return None, contacts, alone
 
     # -- polling ------------------------------------------------------------------------------
 
@@ -678,9 +712,17 @@ def _resubmits_exhausted(
     )
 
 
-def _named_contacts(error: ActiveCampaignValidationError, count: int) -> dict[int, str]:
-    """The contacts (by 0-based index in the request) the importer's 400 names, with its reasons."""
-    named: dict[int, str] = {}
+def _named_contacts(error: ActiveCampaignValidationError, count: int) -> tuple[dict[int, str], set[int]]:
+    """The contacts the importer's 400 names: ``({0-based position: reason}, suspects)``.
+
+    ``failureReasons`` name a contact by its position in the request, but the reference does not
+    say whether it counts from 0 or 1 (the emulator assumes 0). Read the wrong way, a valid contact
+    would be rejected and the invalid one sent again. So the base is decided only when the answer
+    proves it (a position of ``count`` exists only counting from 1, a position 0 only counting
+    from 0) or does not matter (a batch of one); otherwise every contact either reading may mean is
+    a *suspect*, to be sent alone, where a refusal can name only that contact.
+    """
+    positions: list[tuple[int, str]] = []
     for item in error.field_errors:
         index = item.get("contact_index")
         if index is None:
@@ -689,9 +731,17 @@ def _named_contacts(error: ActiveCampaignValidationError, count: int) -> dict[in
             position = int(index)
         except (TypeError, ValueError):
             continue
-        if 0 <= position < count:
-            named[position] = str(item.get("title") or "refused")
-    return named
+        positions.append((position, str(item.get("title") or "refused")))
+    from_zero = {p: reason for p, reason in positions if 0 <= p < count}
+    from_one = {p - 1: reason for p, reason in positions if 1 <= p <= count}
+    if count == 1:
+        reasons = [*from_zero.values(), *from_one.values()]
+        return ({0: reasons[0]} if reasons else {}), set()
+    if any(p == count for p, _ in positions):
+        return from_one, set()
+    if any(p == 0 for p, _ in positions):
+        return from_zero, set()
+    return {}, set(from_zero) | set(from_one)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -761,7 +811,7 @@ class SmallBatchWriter:
                 self._fail(
                     contact,
                     f"The contact unsubscribed from {names}; it is not re-subscribed and nothing was "
-                    "written (the bulk importer refuses the same).",
+                    "written (the bulk importer fails such a contact too).",
                 )
                 return False
         try:

@@ -103,6 +103,22 @@ ASSUMED_BEHAVIOURS: dict[str, str] = {
         "name answers 422 duplicate; the reference shows the 422 for an existing name but not how "
         "names compare (off: only the exact spelling is taken, so Acme and ACME can both exist)"
     ),
+    "contact_automation_readd_duplicates": (
+        "POST /contactAutomations for a contact already running through the automation creates a "
+        "second enrolment; the reference does not say whether re-adding duplicates, is ignored or "
+        "errors (off: refused with the documented 403 Could not create SubscriberSeries, nothing "
+        "created)"
+    ),
+    "import_contact_failure_atomic": (
+        "a bulk-import contact that fails in part (unknown field or value, unknown list, a list it "
+        "unsubscribed from) is listed under failure and nothing of it is written; the reference "
+        "lists the failure causes but not whether the contact's other changes are kept (off: its "
+        "other changes are written, only the failing parts skipped; still listed under failure)"
+    ),
+    "import_failure_index_zero_based": (
+        "a bulk import's validation 400 names a contact by its 0-based index in contacts; the "
+        "reference's example names contact 230 without saying where counting starts (off: 1-based)"
+    ),
 }
 
 

@@ -5,8 +5,10 @@ SPEC operations: ``GET /automations``, ``GET /automations/{id}``, ``POST /contac
 
 An enrolment runs for the automation's ``duration_seconds`` of emulated time (seed), showing
 ``status`` 1 and a growing ``completeValue``; then ``status`` "2", ``completed`` 1, ``remdate``
-set and ``completeValue`` 100.  Adding a contact that is already enrolled creates a SECOND
-enrolment (undocumented; the worst case, so operators must prove they never add twice).
+set and ``completeValue`` 100.  Adding a contact that is already running through the automation
+creates a SECOND enrolment (undocumented; the worst case, so operators must prove they never add
+twice). That is the assumed behaviour ``contact_automation_readd_duplicates``; switched off, such a
+POST is refused with the documented 403 instead.
 """
 
 from __future__ import annotations
@@ -73,6 +75,12 @@ def add_contact(req: ApiRequest) -> Response:
     contact = state.contacts.get(contact_id) if contact_id else None
     automation = state.automations.get(automation_id) if automation_id else None
     if contact is None or automation is None:
+        raise ApiError(403, COULD_NOT_CREATE)
+    if state.active_enrolments(contact.id, automation.id) and not req.assumed(
+        "contact_automation_readd_duplicates"
+    ):
+        # The reference does not say whether re-adding duplicates, is ignored or errors (§6,
+        # could-not-confirm #7); off, it errors with the only refusal the SPEC documents.
         raise ApiError(403, COULD_NOT_CREATE)
     enrolment = state.enrol(contact, automation, req.now, source="api")
     return req.json_response(

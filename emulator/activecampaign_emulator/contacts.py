@@ -95,6 +95,8 @@ def list_contacts(req: ApiRequest) -> Response:
         repeated = _previous_page_last(req, state, candidates, offset)
         if repeated is not None:
             page.insert(0, repeated)
+            if state.settings.overlap_within_limit:
+                del page[limit:]  # the repeat takes one of the page's places
     page_input = {
         "segmentid": _int_query(req, "segmentid"),
         "formid": _int_query(req, "formid"),

@@ -15,10 +15,12 @@ updated, or failed) but lists them in neither ``success`` nor ``failure``;
 seconds after submission. Emulator control, for tests: ``start_after_first_poll: true`` holds each
 batch "waiting" until ``GET /import/info`` has asked about it once (see :func:`release`).
 
-Batches are processed FIFO, one at a time, like a per-account queue.  Each contact is applied
-atomically: if anything about it fails (email format, unknown field/list, re-subscribing a list
-the contact left, exclusion/bounce list, contact limit) it lands in ``failure`` and nothing of it
-is written.
+Batches are processed FIFO, one at a time, like a per-account queue.  A contact that fails lands
+in ``failure``. Nothing of it is written when its address cannot be written at all (format,
+exclusion/bounce list, contact limit). When only a part of it fails (an unknown field or value, an
+unknown list, re-subscribing a list the contact left), nothing of it is written either while the
+assumed ``import_contact_failure_atomic`` is on (the default); off, its other changes are written
+and only the failing parts are skipped (the reference does not say which).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from activecampaign_emulator.state import (
@@ -60,13 +62,16 @@ SINGLE_LIMIT_REASON = (
 )
 
 
-def validation_failures(body: Any, byte_size: int) -> list[Any]:
+def validation_failures(
+    body: Any, byte_size: int, zero_based: Callable[[], bool] = lambda: True
+) -> list[Any]:
     """Payload-level problems that make the whole request a 400 (nothing queued).
 
     Only the *shape* is validated here, as a JSON-schema validator would: per-contact data
     problems (a malformed address, an unknown field id) are reported later in ``failure``.
     Returns ``failureReasons`` entries: strings for the payload, ``{contact, failureReason}``
-    for one contact (``contact`` is the 0-based index in ``contacts``).
+    for one contact (``contact`` is its index in ``contacts``: from 0 while ``zero_based()``, the
+    assumed ``import_failure_index_zero_based``, else from 1; asked only when a contact is named).
     """
     if byte_size > MAX_BYTES:
         return [f"Payload size is {byte_size} bytes; it must be 399999 bytes or less."]
@@ -78,10 +83,13 @@ def validation_failures(body: Any, byte_size: int) -> list[Any]:
     if len(contacts) > MAX_CONTACTS:
         return [f"Up to {MAX_CONTACTS} contacts may be included in a single request; got {len(contacts)}."]
     reasons: list[Any] = []
+    base: int | None = None
     for index, row in enumerate(contacts):
         problem = _row_shape_problem(row)
         if problem:
-            reasons.append({"contact": index, "failureReason": problem})
+            if base is None:
+                base = 0 if zero_based() else 1
+            reasons.append({"contact": index + base, "failureReason": problem})
     callback = body.get("callback")
     if callback is not None and (not isinstance(callback, dict) or not callback.get("url")):
         reasons.append("Field 'callback' must be an object with a 'url'.")
@@ -115,8 +123,13 @@ def _row_shape_problem(row: Any) -> str | None:
     return None
 
 
-def queue(state: AccountState, body: Mapping[str, Any], raw: bytes, now: float) -> ImportBatch:
-    """Accept a validated payload and schedule it behind any batch still in the queue."""
+def queue(
+    state: AccountState, body: Mapping[str, Any], raw: bytes, now: float, *, atomic: bool = True
+) -> ImportBatch:
+    """Accept a validated payload and schedule it behind any batch still in the queue.
+
+    ``atomic``: a contact that fails in part writes nothing (``import_contact_failure_atomic``).
+    """
     settings = state.settings
     rows = list(body["contacts"])
     if settings.import_start_after_first_poll:
@@ -137,6 +150,7 @@ def queue(state: AccountState, body: Mapping[str, Any], raw: bytes, now: float) 
         callback=body.get("callback"),
         unaccounted=min(settings.import_unaccounted_contacts, len(rows)),
         info_unknown_until=now + settings.import_info_unknown_seconds,
+        atomic=atomic,
     )
     state.imports[batch.id] = batch
     state.counters["imports_submitted"] += 1
@@ -176,14 +190,15 @@ def advance(state: AccountState, now: float) -> None:
 
 def _apply_row(state: AccountState, batch: ImportBatch, row: dict[str, Any], when: float) -> None:
     email = str(row.get("email", "")).strip()
-    problem = _row_problem(state, row, email)
     reported = batch.reports_row(batch.processed)
+    problem = _address_problem(state, email)
+    part_problem: str | None = None
+    if problem is None:
+        part_problem, row = _without_failing_parts(state, row, email)
+        if batch.atomic:
+            problem = part_problem
     if problem is not None:
-        if reported:
-            batch.failure.append(email)
-            batch.failure_reasons.append({"email": email, "reason": problem})
-        else:
-            batch.unreported.append({"email": email, "outcome": "failure", "reason": problem})
+        _record_failure(batch, email, problem, reported)
         return
     contact = state.contact_by_email(email)
     if contact is None:
@@ -218,14 +233,25 @@ def _apply_row(state: AccountState, batch: ImportBatch, row: dict[str, Any], whe
     if changed:
         contact.counters["changes"] += 1
     contact.import_batches.append(batch.id)
+    if part_problem is not None:  # not atomic: written without the failing parts, still a failure
+        _record_failure(batch, email, part_problem, reported)
+        return
     if reported:
         batch.success.append(contact.id)
     else:
         batch.unreported.append({"email": contact.email, "outcome": "success", "contact": str(contact.id)})
 
 
-def _row_problem(state: AccountState, row: dict[str, Any], email: str) -> str | None:
-    """Why this contact fails (DOC lists: format, no email, exclusion, bounce, limit, unsubscribed)."""
+def _record_failure(batch: ImportBatch, email: str, problem: str, reported: bool) -> None:
+    if reported:
+        batch.failure.append(email)
+        batch.failure_reasons.append({"email": email, "reason": problem})
+    else:
+        batch.unreported.append({"email": email, "outcome": "failure", "reason": problem})
+
+
+def _address_problem(state: AccountState, email: str) -> str | None:
+    """Why nothing of this contact can be written (DOC: format, no email, exclusion, bounce, limit)."""
     if not email:
         return "No email address"
     if not is_valid_email(email):
@@ -235,28 +261,49 @@ def _row_problem(state: AccountState, row: dict[str, Any], email: str) -> str | 
         return "Email address is on the account's exclusion list"
     if lowered in state.settings.bounced:
         return "Email address is on the bounce list"
-    existing = state.contact_by_email(email)
     limit = state.settings.contact_limit
-    if existing is None and limit is not None and len(state.contacts) >= limit:
+    if state.contact_by_email(email) is None and limit is not None and len(state.contacts) >= limit:
         return "Account contact limit reached"
+    return None
+
+
+def _without_failing_parts(
+    state: AccountState, row: dict[str, Any], email: str
+) -> tuple[str | None, dict[str, Any]]:
+    """The first part of the contact that fails (unknown field or value, unknown list, a list the
+    contact unsubscribed from, DOC), and the row without every failing part."""
+    problems: list[str] = []
+    fields: list[Any] = []
     for entry in row.get("fields", []):
         field_id = parse_int_id(entry.get("id"))
         custom = state.fields.get(field_id) if field_id else None
         if custom is None:
-            return f"Custom field {entry.get('id')!r} does not exist"
+            problems.append(f"Custom field {entry.get('id')!r} does not exist")
+            continue
         problem = field_value_problem(state, custom, as_value_text(entry.get("value")))
         if problem:
-            return problem
+            problems.append(problem)
+            continue
+        fields.append(entry)
+    existing = state.contact_by_email(email)
+    kept: dict[str, list[Any]] = {"subscribe": [], "unsubscribe": []}
     for key in ("subscribe", "unsubscribe"):
         for entry in row.get(key, []):
             list_id = parse_int_id(entry.get("listid"))
             if list_id is None or list_id not in state.lists:
-                return f"List {entry.get('listid')!r} does not exist"
+                problems.append(f"List {entry.get('listid')!r} does not exist")
+                continue
             if (
                 key == "subscribe"
                 and existing is not None
                 and (membership := existing.lists.get(list_id)) is not None
                 and membership.status == UNSUBSCRIBED
             ):
-                return f"Contact unsubscribed from list {list_id} and cannot be re-subscribed by an import"
-    return None
+                problems.append(
+                    f"Contact unsubscribed from list {list_id} and cannot be re-subscribed by an import"
+                )
+                continue
+            kept[key].append(entry)
+    if not problems:
+        return None, row
+    return problems[0], {**row, "fields": fields, **kept}

@@ -50,7 +50,9 @@ def bulk_import(req: ApiRequest) -> Response:
         body = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
         raise _validation_error(["Request body is not valid JSON."]) from None
-    reasons = importer.validation_failures(body, len(raw))
+    reasons = importer.validation_failures(
+        body, len(raw), lambda: req.assumed("import_failure_index_zero_based")
+    )
     if reasons or not isinstance(body, dict):
         raise _validation_error(reasons)
     state = req.state
@@ -60,7 +62,10 @@ def bulk_import(req: ApiRequest) -> Response:
         reason = importer.SINGLE_LIMIT_REASON if single else importer.MULTI_LIMIT_REASON
         state.counters["imports_rate_limited"] += 1
         raise ApiError(400, {"success": 0, "message": "Rate limit exceeded.", "failureReasons": [reason]})
-    batch = importer.queue(state, body, raw, req.now)
+    # Read without marking this answer: the acceptance does not depend on it, only what the batch
+    # later writes for a contact that fails (seen through other reads, which cannot be traced back).
+    atomic = req.emu.assumed["import_contact_failure_atomic"]
+    batch = importer.queue(state, body, raw, req.now, atomic=atomic)
     return req.json_response(
         {
             "Success": 1,

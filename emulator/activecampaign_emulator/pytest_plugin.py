@@ -153,9 +153,9 @@ class EmulatorFixture:
             unaccounted_contacts=unaccounted_contacts, info_unknown_seconds=info_unknown_seconds
         )
 
-    def set_overlapping_pages(self, enabled: bool = True) -> None:
+    def set_overlapping_pages(self, enabled: bool = True, *, within_limit: bool = False) -> None:
         """See :meth:`EmulatorClient.set_overlapping_pages`."""
-        self.client.set_overlapping_pages(enabled)
+        self.client.set_overlapping_pages(enabled, within_limit=within_limit)
 
     def set_assumed(self, **flags: bool) -> dict[str, bool]:
         """See :meth:`EmulatorClient.set_assumed`."""

@@ -167,13 +167,17 @@ def _apply_settings(settings: AccountSettings, seed: Mapping[str, Any]) -> None:
             imp["info_unknown_seconds"], "importer.info_unknown_seconds"
         )
     paging = seed.get("paging") or {}
-    unknown = set(paging) - {"overlapping_pages"}
+    unknown = set(paging) - {"overlapping_pages", "overlap_within_limit"}
     if unknown:
         raise SeedError(f"unknown paging keys: {sorted(unknown)}")
     if "overlapping_pages" in paging:
         if not isinstance(paging["overlapping_pages"], bool):
             raise SeedError("paging.overlapping_pages must be true or false")
         settings.overlapping_pages = paging["overlapping_pages"]
+    if "overlap_within_limit" in paging:
+        if not isinstance(paging["overlap_within_limit"], bool):
+            raise SeedError("paging.overlap_within_limit must be true or false")
+        settings.overlap_within_limit = paging["overlap_within_limit"]
     settings.exclusions |= {str(e).strip().lower() for e in seed.get("exclusions") or []}
     settings.bounced |= {str(e).strip().lower() for e in seed.get("bounced") or []}
 

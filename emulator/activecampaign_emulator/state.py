@@ -53,6 +53,9 @@ class AccountSettings:
     import_start_after_first_poll: bool = False
     #: ``GET /contacts`` repeats the previous page's last record at the start of the next page.
     overlapping_pages: bool = False
+    #: With ``overlapping_pages``: the repeat takes one of the page's ``limit`` places (the other
+    #: reading of the report) instead of coming on top of them.
+    overlap_within_limit: bool = False
     #: Opt-in: ``DELETE /contacts/{id}`` refuses after this many deletions in a calendar month
     #: (account timezone).  ``None`` = no limit (seed ``contact_deletion.monthly_limit``).
     contact_delete_monthly_limit: int | None = None
@@ -237,6 +240,9 @@ class ImportBatch:
     unreported: list[dict[str, str]] = field(default_factory=list)
     #: Until this emulated instant ``/import/info`` answers as for an unknown batch.
     info_unknown_until: float = 0.0
+    #: Whether a contact that fails is applied atomically (nothing of it written), the assumed
+    #: ``import_contact_failure_atomic``; read when the batch is queued.
+    atomic: bool = True
 
     def reports_row(self, index: int) -> bool:
         """Whether row ``index``'s outcome appears in ``/import/info``."""

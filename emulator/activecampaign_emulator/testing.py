@@ -163,13 +163,14 @@ class EmulatorClient:
         if importer:
             self.seed({"importer": importer})
 
-    def set_overlapping_pages(self, enabled: bool = True) -> None:
+    def set_overlapping_pages(self, enabled: bool = True, *, within_limit: bool = False) -> None:
         """``GET /contacts`` repeats the previous page's last record first (seed ``paging``).
 
         Applies to ``offset`` paging and to the ``id_greater`` walk; sideloads (``include=``)
-        cover the repeated record too.  :meth:`reset` turns it off.
+        cover the repeated record too.  The repeat comes on top of ``limit``; with
+        ``within_limit`` it takes one of the page's ``limit`` places.  :meth:`reset` turns it off.
         """
-        self.seed({"paging": {"overlapping_pages": enabled}})
+        self.seed({"paging": {"overlapping_pages": enabled, "overlap_within_limit": within_limit}})
 
     def faults(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/faults")["faults"]

@@ -443,3 +443,72 @@ def test_account_names_compared_by_case(
     if not case_blind:
         taken = api.put(f"accounts/{first_id}", json={"account": {"name": "CASEY CO"}})
         assert (taken.status_code, taken.json()["errors"][0]["code"]) == (422, "duplicate")
+@pytest.mark.parametrize("duplicates", [True, False], ids=["assumed-on", "reference-only"])
+def test_adding_a_running_contact_to_an_automation_again(
+    api: httpx.Client, emulator: EmulatorFixture, duplicates: bool
+) -> None:
+    """``contact_automation_readd_duplicates``: a second enrolment, or the documented 403."""
+    contact = api.post("contact/sync", json={"contact": {"email": "ann@example.com"}}).json()["contact"]["id"]
+    add = {"contactAutomation": {"contact": contact, "automation": 2}}  # re-engagement: 1 h
+    first = api.post("contactAutomations", json=add)
+    assert first.status_code == 201
+    emulator.set_assumed(contact_automation_readd_duplicates=duplicates)
+
+    again = api.post("contactAutomations", json=add)
+
+    rows = api.get(f"contacts/{contact}/contactAutomations").json()["contactAutomations"]
+    if duplicates:
+        assert again.status_code == 201
+        assert len(rows) == 2
+    else:
+        assert (again.status_code, again.json()) == (403, {"message": "Could not create SubscriberSeries"})
+        assert [row["id"] for row in rows] == [first.json()["contactAutomation"]["id"]]
+    # Once the first has finished, adding again enrols either way.
+    emulator.advance(3_601)
+    assert api.post("contactAutomations", json=add).status_code == 201
+
+
+@pytest.mark.parametrize("atomic", [True, False], ids=["assumed-on", "reference-only"])
+def test_an_imported_contact_that_fails_in_part(
+    api: httpx.Client, emulator: EmulatorFixture, atomic: bool
+) -> None:
+    """``import_contact_failure_atomic``: nothing of the contact written, or all but the failing parts."""
+    emulator.seed({"contacts": [{"email": "left@example.com", "lists": {"1": 2}}]})
+    emulator.set_assumed(import_contact_failure_atomic=atomic)
+    row = {
+        "email": "left@example.com",
+        "first_name": "Left",
+        "tags": ["imported"],
+        "subscribe": [{"listid": 1}, {"listid": 2}],  # left list 1
+    }
+    batch = api.post("import/bulk_import", json={"contacts": [row, {"email": "bad@", "first_name": "X"}]})
+    # The switch is read when the batch is queued: switching back now changes nothing for it.
+    emulator.set_assumed(import_contact_failure_atomic=True)
+    emulator.advance(10)
+
+    info = api.get("import/info", params={"batchId": batch.json()["batchId"]}).json()
+    assert (info["status"], info["success"], sorted(info["failure"])) == (
+        "completed",
+        [],
+        ["bad@", "left@example.com"],
+    )
+    left = emulator.contact("left@example.com")
+    assert left is not None
+    assert left["lists"]["1"]["status"] == 2  # never re-subscribed
+    assert emulator.contact("bad@") is None
+    if atomic:
+        assert (left["firstName"], left["tags"], sorted(left["lists"])) == ("", [], ["1"])
+    else:
+        assert (left["firstName"], left["tags"], left["lists"]["2"]["status"]) == ("Left", ["imported"], 1)
+
+
+@pytest.mark.parametrize("zero_based", [True, False], ids=["assumed-on", "reference-only"])
+def test_a_bulk_import_validation_names_a_contact_by_its_index(
+    api: httpx.Client, emulator: EmulatorFixture, zero_based: bool
+) -> None:
+    """``import_failure_index_zero_based``: the 400 names the third contact 2, or 3."""
+    emulator.set_assumed(import_failure_index_zero_based=zero_based)
+    rows = [{"email": "a@example.com"}, {"email": "b@example.com"}, {"first_name": "no email"}]
+    response = api.post("import/bulk_import", json={"contacts": rows})
+    assert response.status_code == 400
+    assert [reason["contact"] for reason in response.json()["failureReasons"]] == [2 if zero_based else 3]

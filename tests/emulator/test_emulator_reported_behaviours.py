@@ -271,3 +271,18 @@ def test_bad_options_are_rejected(emulator: EmulatorFixture) -> None:
         assert response.status_code == 400, bad
     with pytest.raises(RuntimeError):
         emulator.add_fault("GET", "/api/3/contacts", "http_401")
+
+
+def test_overlapping_pages_within_limit_keep_the_page_size(
+    api: httpx.Client, emulator: EmulatorFixture
+) -> None:
+    """The other reading of the report: the repeat takes one of the page's ``limit`` places."""
+    _seed_contacts(emulator, 4)
+    emulator.set_overlapping_pages(True, within_limit=True)
+    first = [
+        c["id"] for c in api.get("contacts", params={"limit": 2, "orders[id]": "ASC"}).json()["contacts"]
+    ]
+    second = api.get("contacts", params={"limit": 2, "offset": 2, "orders[id]": "ASC"}).json()["contacts"]
+    assert [c["id"] for c in second] == [first[-1], str(int(first[-1]) + 1)]
+    response = httpx.post(f"{emulator.url}/_emulator/seed", json={"paging": {"overlap_within_limit": "yes"}})
+    assert response.status_code == 400

@@ -117,12 +117,15 @@ def test_an_import_unknown_right_after_submission_is_not_ready_yet(
 # -- 4. Overlapping pages --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("within_limit", [False, True], ids=["repeat-on-top", "repeat-within-limit"])
 def test_an_export_holds_each_contact_once_when_pages_overlap(
-    emulator: EmulatorFixture, tmp_path: Path
+    emulator: EmulatorFixture, tmp_path: Path, within_limit: bool
 ) -> None:
+    """Where the repeat goes is the emulator's choice (on top of ``limit``); a repeat that takes one
+    of the page's places, the other reading, must lose nothing either."""
     use_emulator(emulator, speed=20, seed=fast_seed())
     emulator.seed({"contacts": [{"email": f"p{i}@example.com"} for i in range(1_050)]})
-    emulator.set_overlapping_pages(True)
+    emulator.set_overlapping_pages(True, within_limit=within_limit)
     result = run_operator(
         ActiveCampaignExportContactsOperator(
             task_id="export", output_path=str(tmp_path / "contacts.jsonl"), use_data_interval=False

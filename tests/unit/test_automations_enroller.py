@@ -513,3 +513,40 @@ def test_a_lookup_that_keeps_failing_fails_that_contact_only(account: Account) -
 
 def _raise(error: Exception) -> Any:
     raise error
+
+
+# -- re-adding a running contact: the reference does not say (§6, could-not-confirm #7) -------------
+
+
+def test_a_reentry_refused_while_the_contact_runs_is_reported_as_already_active(account: Account) -> None:
+    """Refused (the documented 403): the contact is running, where the caller wants it."""
+    account.reads["1"] = [[row("50")]]
+    account.reads["2"] = [[]]
+    refusal = ActiveCampaignValidationError(
+        "ActiveCampaign rejected POST: Could not create SubscriberSeries", status=403
+    )
+    account.posts = [raising(refusal), created("101")]
+
+    report = enroller(account, allow_reentry=True).run(parse_contacts(["1", "2"]))
+
+    assert report.as_result() == {
+        "enrolled": {"2": "101"},
+        "skipped_already_active": ["1"],
+        "skipped_previously_enrolled": [],
+        "not_found": [],
+        "failed": [],
+    }
+    assert report.ids_to_wait_for() == ["101", "50"]
+    assert account.post_count == 2
+
+
+def test_a_reentry_that_is_ignored_reports_the_running_enrolment(account: Account) -> None:
+    """Ignored (the third reading): the answer carries the running enrolment, reported as enrolled."""
+    account.reads["1"] = [[row("50")]]
+    account.posts = [created("50")]
+
+    report = enroller(account, allow_reentry=True).run(parse_contacts(["1"]))
+
+    assert report.enrolled == {"1": "50"}
+    assert report.failed == []
+    assert account.post_count == 1

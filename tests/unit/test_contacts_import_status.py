@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from unittest.mock import AsyncMock, MagicMock
 
 import pytest
@@ -15,7 +16,10 @@ from airflow_provider_activecampaign.contacts.import_status import (
     aread_import_info,
     read_import_info,
 )
-from airflow_provider_activecampaign.exceptions import ActiveCampaignNotFoundError
+from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignNotFoundError,
+    ActiveCampaignValidationError,
+)
 
 
 def test_import_info_false_status_is_pending() -> None:
@@ -123,3 +127,29 @@ def test_watch_says_how_far_the_batches_are_for_the_sensor_and_trigger_alike() -
     watch.observe(ImportInfo.parse("a", {"status": "completed", "success": ["1"]}))
     waiting = watch.observe(ImportInfo.parse("b", {"status": "active"}))
     assert watch.progress(waiting) == "Bulk import b is active; 1 of 2 batches finished."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": False},  # the emulator's choice: false alone
+        {"status": False, "success": [], "failure": []},
+        {"status": False, "success": ["1"], "failure": ["x@example.com"]},
+    ],
+    ids=["alone", "empty-lists", "partial-lists"],
+)
+def test_a_false_status_is_pending_whatever_keys_come_with_it(body: dict[str, Any]) -> None:
+    """The reference says ``false`` may come first, not which keys accompany it."""
+    info = ImportInfo.parse("b1", body)
+    assert (info.status, info.done, info.unknown) == ("pending", False, False)
+
+
+def test_an_unknown_batch_answered_with_another_refusal_fails_at_once() -> None:
+    """The unknown batch's answer is undocumented (the emulator's 404 is tolerated for a grace);
+    answered as a 400 instead, the read fails at once: a batch never known fails either way."""
+    hook = MagicMock()
+    hook.get.side_effect = ActiveCampaignValidationError(
+        "No import batch found with batchId 'b7'.", status=400
+    )
+    with pytest.raises(ActiveCampaignValidationError):
+        read_import_info(hook, "b7")

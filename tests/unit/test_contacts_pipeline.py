@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -165,29 +166,71 @@ def test_resending_gives_up_after_max_wait_and_says_how_often_it_sent(
     assert "Re-run the task" in message
 
 
-def test_contacts_the_importers_validation_names_are_rejected_and_the_rest_sent(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    refused = ActiveCampaignValidationError(
-        "JSON payload did not pass validation",
-        field_errors=[
-            {"field": None, "title": "Field\u2018 email\u2019 incorrect format", "contact_index": 1}
+class ValidatingImporter(FakeImporter):
+    """An importer whose validation refuses ``refused`` emails, naming each by its index from ``base``.
+
+    Where counting starts is undocumented (the emulator assumes 0: ``import_failure_index_zero_based``).
+    """
+
+    def __init__(self, clock: FakeClock, refused: set[str], base: int) -> None:
+        super().__init__(clock)
+        self.refused = refused
+        self.base = base
+
+    def request(self, method: str, endpoint: str, *, json: Any = None, **kwargs: Any) -> Any:
+        emails = [c["email"] for c in json["contacts"]]
+        named = [i + self.base for i, email in enumerate(emails) if email in self.refused]
+        if named:
+            self._paced(method, endpoint)
+            self.posted.append(emails)
+            raise handle_error(named)
+        return super().request(method, endpoint, json=json, **kwargs)
+
+
+def handle_error(named: list[int]) -> Exception:
+    """The importer's validation 400, as the hook's transport turns it into an exception."""
+    body = {
+        "success": 0,
+        "message": "JSON payload did not pass validation.",
+        "failureReasons": [
+            {"contact": index, "failureReason": "Field\u2018 email\u2019 incorrect format"} for index in named
         ],
-    )
-    hook = FakeImporter(clock, answers=[refused])
+    }
+    call = prepare_call(SETTINGS, "POST", "import/bulk_import", json={"contacts": []})
+    with pytest.raises(ActiveCampaignValidationError) as raised:
+        handle_response(call, 400, {}, json.dumps(body))
+    return raised.value
+
+
+@pytest.mark.parametrize("base", [0, 1], ids=["counted-from-0", "counted-from-1"])
+@pytest.mark.parametrize(
+    "bad", [(10,), (11,), (12,), (11, 13)], ids=["first", "middle", "last", "two-in-the-middle"]
+)
+def test_contacts_the_importers_validation_names_are_rejected_and_the_rest_sent(
+    tmp_path: Path, clock: FakeClock, base: int, bad: tuple[int, ...]
+) -> None:
+    """Whichever base the importer counts from, exactly the refused contacts are rejected and every
+    other one is sent: a position that reads two ways sends the contacts it may mean alone."""
+    refused = {f"user{row}@example.com" for row in bad}
+    hook = ValidatingImporter(clock, refused, base)
     pipe, failures = pipeline(hook, clock, tmp_path)
-    pipe.submit(batch(range(10, 13)))
-    assert hook.posted[1] == ["user10@example.com", "user12@example.com"]
-    assert failures.first == [
-        {
-            "row": 11,
-            "email": "user11@example.com",
-            "stage": "rejected",
-            "reason": "ActiveCampaign's importer refused the contact: "
-            "Field\u2018 email\u2019 incorrect format",
-        }
-    ]
-    assert pipe.tally.submitted == 2
+    pipe.submit(batch(range(10, 15)))
+
+    queued = sorted(
+        email
+        for index, emails in enumerate(hook.posted, 1)
+        if f"b{index}" in hook.done_at
+        for email in emails
+    )
+    assert queued == sorted(f"user{row}@example.com" for row in range(10, 15) if row not in bad)
+    assert sorted((f["row"], f["stage"]) for f in failures.first) == [(row, "rejected") for row in bad]
+    assert all(
+        f["reason"]
+        == "ActiveCampaign's importer refused the contact: Field\u2018 email\u2019 incorrect format"
+        for f in failures.first
+    )
+    assert pipe.tally.submitted == 5 - len(bad)
+    assert len(hook.posted) <= 2 + 2 * len(bad)  # one refusal, the rest, then at most the suspects alone
 
 
 @pytest.mark.parametrize(

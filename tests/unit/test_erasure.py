@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from typing import Any
 
 import pytest
 
 from airflow_provider_activecampaign.contacts.erasure import ContactEraser, subject_emails
 from airflow_provider_activecampaign.exceptions import (
+    ActiveCampaignError,
     ActiveCampaignNotFoundError,
     ActiveCampaignValidationError,
 )
+from airflow_provider_activecampaign.hooks.transport import TransportSettings, handle_response, prepare_call
+from tests.helpers.fakes import API_KEY
 
 WHO = {"dag_id": "gdpr", "run_id": "r1", "task_id": "erase", "try_number": 1, "map_index": -1}
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -23,6 +27,8 @@ class FakeContactsHook:
         self.contacts = {str(i): email for i, email in enumerate(emails, start=1)}
         self.deleted: list[str] = []
         self.limit: int | None = None
+        #: What the DELETE over the limit raises (default: the emulator's 422, as the hook raises it).
+        self.refusal: Exception | None = None
         self.keep_after_delete = False
         #: GET /contacts?email= answers like a fuzzy search: every address containing the text.
         self.calls: list[str] = []
@@ -43,6 +49,8 @@ class FakeContactsHook:
         self.calls.append(f"DELETE {endpoint}")
         contact_id = endpoint.split("/")[1]
         if self.limit is not None and len(self.deleted) >= self.limit:
+            if self.refusal is not None:
+                raise self.refusal
             raise ActiveCampaignValidationError(
                 "ActiveCampaign rejected DELETE: Monthly contact delete limit reached"
             )
@@ -143,3 +151,45 @@ def test_invalid_duplicate_and_hashed_subjects() -> None:
 )
 def test_subject_lists(value: Any, expected: list[str]) -> None:
     assert subject_emails(value) == expected
+
+
+#: The delete limit's answer is undocumented (docs/emulator.md, "Monthly delete limit"): the
+#: emulator's 422, and the other plausible answers, each as the hook's transport classifies it.
+_LIMIT_BODY = {
+    "errors": [
+        {
+            "title": "Monthly contact delete limit reached",
+            "detail": "You cannot delete more contacts until your next billing period.",
+            "code": "delete_limit_reached",
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (422, _LIMIT_BODY),  # the emulator's choice
+        (400, _LIMIT_BODY),
+        (403, _LIMIT_BODY),  # a refusal, not a bad key
+        (403, {"message": "Monthly contact delete limit reached"}),
+        (429, _LIMIT_BODY),  # still 429 once the hook's retries are spent
+    ],
+    ids=["422", "400", "403-errors", "403-message", "429"],
+)
+def test_the_delete_limit_stops_the_run_however_it_is_answered(status: int, body: Any) -> None:
+    settings = TransportSettings(base_url="https://acct.api-us1.com", api_key=API_KEY)
+    call = prepare_call(settings, "DELETE", "contacts/2")
+    with pytest.raises(ActiveCampaignError) as raised:
+        handle_response(call, status, {}, json.dumps(body))
+    emails = [f"user{i}@example.com" for i in range(4)]
+    hook = FakeContactsHook(emails)
+    hook.limit = 1
+    hook.refusal = raised.value
+
+    eraser, audit = _run(hook, emails)
+
+    assert [a["result"] for a in audit] == ["deleted", "skipped_limit", "skipped_limit", "skipped_limit"]
+    assert sum(call.startswith("DELETE") for call in hook.calls) == 2  # one refusal, not one per subject
+    assert eraser.tally.skipped_limit == 3
+    assert "limit" in audit[1]["reason"].lower()

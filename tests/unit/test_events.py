@@ -21,6 +21,7 @@ from airflow_provider_activecampaign.events.tracking import (
 from airflow_provider_activecampaign.exceptions import (
     ActiveCampaignAmbiguousWriteError,
     ActiveCampaignConfigError,
+    ActiveCampaignValidationError,
 )
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.hooks.transport import (
@@ -253,3 +254,27 @@ def test_the_connection_form_hides_the_event_key() -> None:
     assert fields["event_tracking_secret"]["schema"]["format"] == "password"  # a password widget
     assert fields["event_tracking_actid"]["schema"]["type"] == ["string", "null"]
     assert fields["event_tracking_url"]["schema"]["default"] == DEFAULT_EVENT_TRACKING_URL
+
+
+@pytest.mark.parametrize("duplicate_answer", ["422", "201"])
+def test_a_name_created_meanwhile_ends_the_same_whether_a_duplicate_is_refused_or_accepted(
+    duplicate_answer: str,
+) -> None:
+    """What ``POST /eventTrackingEvents`` answers for an existing name is undocumented (the emulator
+    assumes 422 ``duplicate``). Created by someone else after the tracker read the names, the name
+    is there either way: the event goes on, no error, the name created at most once."""
+    hook = _Hook(True)
+    tracker = EventTracker(hook)  # type: ignore[arg-type]
+    tracker.ensure_name("trial_started")  # reads the names once
+    hook.created.append("invoice_paid")  # another tool creates it now
+
+    def post(endpoint: str, json: Any = None, **_: Any) -> Any:
+        if duplicate_answer == "422":
+            raise ActiveCampaignValidationError("ActiveCampaign rejected POST: duplicate", status=422)
+        return json  # accepted, nothing new
+
+    hook.post = post  # type: ignore[method-assign]
+    tracker.ensure_name("invoice_paid")
+    tracker.ensure_name("invoice_paid")
+    assert hook.created == ["invoice_paid"]
+    assert tracker.tally.created_event_names == (0 if duplicate_answer == "422" else 1)

@@ -205,7 +205,7 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
     not_found = (message or "").lower().startswith("no result found")
     if status == 404 or not_found:
         return _raise(ActiveCampaignNotFoundError(f"Not found: {where}{detail}", **common))
-    permission = status == 403 and "could not create" not in (message or "").lower()
+    permission = status == 403 and not _refusal_403(message)
     if status in {401, 402} or permission:
         hint = (
             "The ActiveCampaign account has a payment issue (HTTP 402)."
@@ -231,6 +231,16 @@ def handle_response(call: Call, status: int, headers: Mapping[str, str], text: s
     if status >= 500:
         return _raise(_server_or_ambiguous(call, f"ActiveCampaign failed on {where} (HTTP {status})", common))
     return _raise(ActiveCampaignError(f"Unexpected HTTP {status} from {where}{detail}", **common))
+
+
+def _refusal_403(message: str | None) -> bool:
+    """A 403 that refuses this request, not the key: ``Could not create …`` (SPEC
+    ``POST /contactAutomations``) or one that says a limit was reached (the monthly contact-delete
+    limit's answer is undocumented: a 403 is as plausible as the 422 the emulator sends). Such a
+    403 is a validation error, so the caller handles the refusal instead of stopping on a bad key.
+    """
+    text = (message or "").lower()
+    return "could not create" in text or ("limit" in text and "reached" in text)
 
 
 def _is_transient_forbidden(call: Call, body: Any, worked: float | None) -> bool:
