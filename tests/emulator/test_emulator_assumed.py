@@ -443,6 +443,8 @@ def test_account_names_compared_by_case(
     if not case_blind:
         taken = api.put(f"accounts/{first_id}", json={"account": {"name": "CASEY CO"}})
         assert (taken.status_code, taken.json()["errors"][0]["code"]) == (422, "duplicate")
+
+
 @pytest.mark.parametrize("duplicates", [True, False], ids=["assumed-on", "reference-only"])
 def test_adding_a_running_contact_to_an_automation_again(
     api: httpx.Client, emulator: EmulatorFixture, duplicates: bool
