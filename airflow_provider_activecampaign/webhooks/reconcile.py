@@ -16,8 +16,12 @@ asked for has them read per contact (:mod:`airflow_provider_activecampaign.recor
 so an account that ignored it still has every missed change found.
 
 A change counts as received when a recorded event (webhook or an earlier reconcile) has the same
-``change_key`` and a ``date_time`` within ``tolerance`` of the change.  A tag *removal* leaves no
-row to read, so it can only come from the webhook (documented in docs/webhooks.md).
+``change_key`` and a ``date_time`` within ``tolerance`` of the change. The reference names only
+``type``, ``date_time``, ``initiated_by`` and ``contact[email]`` as delivery keys (§8): a delivery
+without ``contact[id]`` is keyed by the email, one without ``list`` by no list, so those keys of
+the change count too (:func:`keys_of`); otherwise every such change would be emitted again.
+A tag *removal* leaves no row to read, so it can only come from the webhook (documented in
+docs/webhooks.md).
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ class Received:
     def covers(self, key: str, moment: datetime) -> bool:
         return any(abs(seen - moment) <= self.tolerance for seen in self._times.get(key, ()))
 
+    def covers_any(self, keys: Iterable[str], moment: datetime) -> bool:
+        return any(self.covers(key, moment) for key in keys)
+
     def add(self, key: str, moment: datetime) -> None:
         self._times.setdefault(key, []).append(moment)
 
@@ -89,15 +96,33 @@ def missed_events(
     found: list[WebhookEvent] = []
     for list_id in list_ids:
         for event in _unsubscribes(api, rows, host, str(list_id), since, until):
-            if not received.covers(event.change_key, event.date_time):
+            if not received.covers_any(keys_of(event), event.date_time):
                 received.add(event.change_key, event.date_time)
                 found.append(event)
     for tag_id, tag_name in (tags or {}).items():
         for event in _tag_adds(api, rows, host, str(tag_id), tag_name, since, until):
-            if not received.covers(event.change_key, event.date_time):
+            if not received.covers_any(keys_of(event), event.date_time):
                 received.add(event.change_key, event.date_time)
                 found.append(event)
     return sorted(found, key=lambda e: (e.date_time, e.change_key))
+
+
+def keys_of(event: WebhookEvent) -> list[str]:
+    """The change keys a delivery of ``event`` may have been recorded under.
+
+    Its own (contact id, list); by email, for a delivery without ``contact[id]``; without the
+    list, for one without ``list`` (both outside the reference's four keys, §8). A list-less
+    delivery then covers the contact's unsubscribe from any watched list within the tolerance.
+    """
+    contact = event.contact or {}
+    contacts = [contact]
+    if contact.get("id") and contact.get("email"):
+        contacts.append({"email": contact["email"]})
+    lists = [event.list_id, None] if event.list_id else [None]
+    keys = [
+        change_key(event.type, who, list_id, event.tag, event.deal) for who in contacts for list_id in lists
+    ]
+    return list(dict.fromkeys(keys))
 
 
 def _contact_of(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,18 @@ ASSUMED_BEHAVIOURS: dict[str, str] = {
         "documents only 201 and says ActiveCampaign only sends https webhooks to port 443 "
         "(off: the webhook is created, and deliveries to it are never made)"
     ),
+    "webhook_410_removes": (
+        "a webhook whose receiver answered 410 is deactivated and leaves GET /webhooks (and "
+        "GET/PUT/DELETE /webhooks/{id} answer 404); the reference says only that it is deactivated "
+        'and must be recreated (off: it stays listed, and readable by id, flagged "state": "0", and '
+        "sends nothing until deleted)"
+    ),
+    "webhook_delivery_secondary_fields": (
+        "deliveries carry the secondary sources' field list: initiated_from, list, "
+        "contact[id|email|first_name|last_name|phone|ip|tags], tag, deal[...]; the reference notes "
+        "name only type, date_time, initiated_by and contact[email] (off: a delivery carries only "
+        "those four)"
+    ),
     "contacts_list_include": (
         "GET /contacts honours include=fieldValues,contactLists,contactTags and sideloads the page's "
         "rows; the reference declares no include on the list, only GET /contacts/{id} shows "

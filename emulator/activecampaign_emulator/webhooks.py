@@ -12,8 +12,13 @@ Deliveries (reference §8): when a matching change happens through the API (the 
 (``type``, ``date_time``, ``initiated_from``, ``initiated_by``, ``list``, ``contact[email]``...).
 They are sent by a background thread after the API answer (never blocking it), once, never retried
 (DOC page/webhooks: "failed deliveries are never retried").  A receiver answering 410 deactivates
-the webhook (rollout.com, secondary): it leaves ``GET /webhooks`` and shows in
-``GET /_emulator/webhooks`` under ``deactivated``.  Bulk imports fire nothing (reference §8).
+the webhook (rollout.com, secondary; DOC page/webhooks per §10): it sends nothing more and shows
+in ``GET /_emulator/webhooks`` under ``deactivated``. Whether ``GET /webhooks`` still lists it is
+not documented: by default it leaves the list (*assumed*, ``webhook_410_removes``); off, it stays
+listed with ``"state": "0"``. Only ``type``, ``date_time``, ``initiated_by`` and
+``contact[email]`` are named by the reference notes (§8, UNCERTAIN); the other keys follow the
+secondary sources (*assumed*, ``webhook_delivery_secondary_fields``; off, a delivery carries only
+those four). Bulk imports fire nothing (reference §8).
 
 Control: ``GET /_emulator/webhooks`` (webhooks, deactivated, deliveries, pending) and
 ``POST /_emulator/webhooks/config`` ``{"drop": true}`` (deliveries are recorded as dropped and
@@ -79,6 +84,12 @@ WEBHOOK_EVENTS = (
 SOURCES = ("public", "admin", "api", "system")
 #: Events whose webhook ``listid`` filters deliveries (SPEC lists the ones it does NOT apply to).
 LIST_SCOPED = frozenset({"subscribe", "unsubscribe", "update", "bounce", "sent", "open", "click", "forward"})
+#: The delivery keys the reference notes name (§8, UNCERTAIN): all a delivery carries while
+#: ``webhook_delivery_secondary_fields`` is off.
+REFERENCE_DELIVERY_KEYS = frozenset({"type", "date_time", "initiated_by", "contact[email]"})
+#: The flag a deactivated webhook is listed with while ``webhook_410_removes`` is off. *Assumed*:
+#: DOC page/webhooks says it is "set to a state of inactive"; "0" is §9's string flag.
+INACTIVE_FLAG = ("state", "0")
 DEFAULT_DELIVERY_TIMEOUT = 10.0
 MAX_LOGGED_DELIVERIES = 20_000
 
@@ -119,6 +130,8 @@ class WebhookBook(BaseExtension):
 
     def __init__(self) -> None:
         self.webhooks: dict[int, dict[str, Any]] = {}
+        #: Deactivated by a 410, not deleted: listed (flagged) only while ``webhook_410_removes`` is off.
+        self.inactive: dict[int, dict[str, Any]] = {}
         self.deactivated: list[dict[str, Any]] = []
         self.deliveries: list[Delivery] = []
         self.drop = False
@@ -137,6 +150,7 @@ class WebhookBook(BaseExtension):
     def reset(self, emu: Emulator, seed: Mapping[str, Any]) -> None:
         self._emu = emu
         self.webhooks = {}
+        self.inactive = {}
         self.deactivated = []
         self.deliveries = []
         self.drop = False
@@ -232,6 +246,7 @@ class WebhookBook(BaseExtension):
             with self._emu.lock:
                 hook = self.webhooks.pop(delivery.webhook_id, None)
                 if hook is not None:
+                    self.inactive[delivery.webhook_id] = hook
                     self.deactivated.append({**hook, "deactivated_by_delivery": delivery.seq})
 
 
@@ -301,13 +316,18 @@ def fire(
     ]
     if list_id is not None:
         head.append(("list", str(list_id)))
+    body: list[tuple[str, str]] | None = None
     for hook in list(book.webhooks.values()):
         if event not in hook["events"] or source not in hook["sources"]:
             continue
         hook_list = int(hook.get("listid") or 0)
         if event in LIST_SCOPED and hook_list and list_id is not None and hook_list != list_id:
             continue
-        book.enqueue(hook, event, head + fields, req.now)
+        if body is None:  # a delivery is made: its keys depend on the switch
+            body = head + fields
+            if not req.assumed("webhook_delivery_secondary_fields"):
+                body = [(key, value) for key, value in body if key in REFERENCE_DELIVERY_KEYS]
+        book.enqueue(hook, event, body, req.now)
 
 
 # -- API routes -----------------------------------------------------------------------------
@@ -343,15 +363,33 @@ def routes(emu: Emulator) -> list[BaseRoute]:
     book = WebhookBook()
     emu.add_extension(book)
 
+    def listed_inactive(req: ApiRequest) -> bool:
+        """Whether deactivated webhooks are listed (flagged): ``webhook_410_removes`` is off."""
+        return bool(book.inactive) and not req.assumed("webhook_410_removes")
+
+    def flagged(hook: dict[str, Any]) -> dict[str, Any]:
+        key, value = INACTIVE_FLAG
+        return {**hook, key: value}
+
     def hook_or_404(req: ApiRequest) -> dict[str, Any]:
-        hook = book.webhooks.get(req.path_id())
+        """An active webhook, or a deactivated one while they stay listed (the stored dict)."""
+        ident = req.path_id()
+        hook = book.webhooks.get(ident)
+        if hook is None and ident in book.inactive and listed_inactive(req):
+            hook = book.inactive[ident]
         if hook is None:
             raise no_result("Webhook", req.path_params["id"])
         return hook
 
+    def shown(hook: dict[str, Any]) -> dict[str, Any]:
+        return flagged(hook) if int(hook["id"]) in book.inactive else hook
+
     def list_webhooks(req: ApiRequest) -> Response:
         """SPEC ``GET /webhooks`` with ``filters[name|url|listid]`` (exact)."""
-        rows = [book.webhooks[k] for k in sorted(book.webhooks)]
+        every = dict(book.webhooks)
+        if listed_inactive(req):
+            every.update({k: flagged(v) for k, v in book.inactive.items()})
+        rows = [every[k] for k in sorted(every)]
         for key in ("name", "url", "listid"):
             wanted = req.query.get(f"filters[{key}]")
             if wanted is not None:
@@ -367,7 +405,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         return req.json_response(single("webhook", hook), 201)
 
     def get_webhook(req: ApiRequest) -> Response:
-        return req.json_response(single("webhook", hook_or_404(req)))
+        return req.json_response(single("webhook", shown(hook_or_404(req))))
 
     def update_webhook(req: ApiRequest) -> Response:
         """SPEC ``PUT /webhooks/{id}``: every attribute optional."""
@@ -378,11 +416,13 @@ def routes(emu: Emulator) -> list[BaseRoute]:
                 hook[key] = list(body[key]) if isinstance(body[key], list) else body[key]
         if "listid" in body:
             hook["listid"] = str(body["listid"] or 0)
-        return req.json_response(single("webhook", hook))
+        # An update does not reactivate (DOC page/webhooks: "delete it and recreate it").
+        return req.json_response(single("webhook", shown(hook)))
 
     def delete_webhook(req: ApiRequest) -> Response:
         hook_or_404(req)
         book.webhooks.pop(req.path_id(), None)
+        book.inactive.pop(req.path_id(), None)
         return req.json_response({})
 
     def list_events(req: ApiRequest) -> Response:

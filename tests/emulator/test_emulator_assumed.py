@@ -514,3 +514,70 @@ def test_a_bulk_import_validation_names_a_contact_by_its_index(
     response = api.post("import/bulk_import", json={"contacts": rows})
     assert response.status_code == 400
     assert [reason["contact"] for reason in response.json()["failureReasons"]] == [2 if zero_based else 3]
+
+
+def _webhook(api: httpx.Client, url: str, events: list[str]) -> dict[str, Any]:
+    body = {"webhook": {"name": "airflow", "url": url, "events": events, "sources": ["api"]}}
+    created: dict[str, Any] = api.post("webhooks", json=body).json()["webhook"]
+    return created
+
+
+@pytest.mark.parametrize("removes", [True, False], ids=["assumed-on", "reference-only"])
+def test_a_webhook_deactivated_by_a_410_leaves_the_list_or_stays_flagged(
+    api: httpx.Client, emulator: EmulatorFixture, removes: bool
+) -> None:
+    from tests.emulator.test_emulator_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        emulator.set_assumed(webhook_410_removes=removes)
+        hook = _webhook(api, receiver.url, ["subscribe"])
+        receiver.status = 410
+        contact = api.post("contact/sync", json={"contact": {"email": "gone@example.com"}}).json()["contact"]
+        api.post("contactLists", json={"contactList": {"list": 1, "contact": contact["id"], "status": 1}})
+        assert [h["id"] for h in emulator.client.wait_for_webhook_deliveries()["deactivated"]] == [hook["id"]]
+        listed = api.get("webhooks").json()["webhooks"]
+        by_id = api.get(f"webhooks/{hook['id']}")
+        if removes:
+            assert listed == []
+            assert by_id.status_code == 404
+            assert api.delete(f"webhooks/{hook['id']}").status_code == 404
+        else:
+            assert listed == [{**hook, "state": "0"}]
+            assert by_id.json()["webhook"] == {**hook, "state": "0"}
+            renamed = api.put(f"webhooks/{hook['id']}", json={"webhook": {"name": "renamed"}})
+            assert renamed.json()["webhook"]["state"] == "0"  # an update does not reactivate it
+            api.post("contactLists", json={"contactList": {"list": 1, "contact": contact["id"], "status": 2}})
+            api.post("contactLists", json={"contactList": {"list": 1, "contact": contact["id"], "status": 1}})
+            assert len(emulator.client.wait_for_webhook_deliveries()["deliveries"]) == 1  # sends nothing
+            assert api.delete(f"webhooks/{hook['id']}").json() == {}
+            assert api.get("webhooks").json()["webhooks"] == []
+    finally:
+        receiver.close()
+
+
+@pytest.mark.parametrize("secondary", [True, False], ids=["assumed-on", "reference-only"])
+def test_the_keys_of_a_delivery(api: httpx.Client, emulator: EmulatorFixture, secondary: bool) -> None:
+    from tests.emulator.test_emulator_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        emulator.set_assumed(webhook_delivery_secondary_fields=secondary)
+        _webhook(api, receiver.url, ["unsubscribe", "contact_tag_added"])
+        contact = api.post("contact/sync", json={"contact": {"email": "ann@example.com"}}).json()["contact"]
+        api.post("contactLists", json={"contactList": {"list": 1, "contact": contact["id"], "status": 2}})
+        api.post("contactTags", json={"contactTag": {"contact": contact["id"], "tag": "1"}})
+        emulator.client.wait_for_webhook_deliveries()
+        reference = {"type", "date_time", "initiated_by", "contact[email]"}
+        for body in receiver.bodies:
+            assert reference <= set(body)
+            assert body["contact[email]"] == "ann@example.com"
+        if secondary:
+            assert {"initiated_from", "list", "contact[id]", "contact[ip]", "contact[tags]"} <= set(
+                receiver.bodies[0]
+            )
+            assert "tag" in receiver.bodies[1]
+        else:
+            assert [set(b) for b in receiver.bodies] == [reference, reference]
+    finally:
+        receiver.close()

@@ -90,7 +90,7 @@ def test_webhook_crud_has_the_documented_shapes(api: httpx.Client, check_example
     events = check_example(api.get("webhook/events"), "webhook_events")
     assert events["meta"]["total"] == 25
     assert api.get("webhooks", params={"filters[name]": "nope"}).json()["webhooks"] == []
-    assert api.delete(f"webhooks/{created['id']}").json() == {}
+    check_example(api.delete(f"webhooks/{created['id']}"), "webhook_delete")
     assert api.get(f"webhooks/{created['id']}").status_code == 404
     missing = api.post("webhooks", json={"webhook": {"name": "x", "url": "http://e.x/h", "events": ["sent"]}})
     assert missing.status_code == 422
