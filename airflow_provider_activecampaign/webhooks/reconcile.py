@@ -65,11 +65,20 @@ class Received:
                 continue
             self._times.setdefault(key, []).append(moment)
 
-    def covers(self, key: str, moment: datetime) -> bool:
-        return any(abs(seen - moment) <= self.tolerance for seen in self._times.get(key, ()))
+    def claim(self, keys: Iterable[str], moment: datetime) -> bool:
+        """Whether a recorded event stands for this change; that event then stands for no other.
 
-    def covers_any(self, keys: Iterable[str], moment: datetime) -> bool:
-        return any(self.covers(key, moment) for key in keys)
+        One delivery covers one change: a delivery recorded without its list (or by email) may
+        match several of the contact's changes, and an unclaimed match would hide a second one.
+        The nearest recorded time under the first key that has one is taken.
+        """
+        for key in keys:
+            times = self._times.get(key, [])
+            near = [seen for seen in times if abs(seen - moment) <= self.tolerance]
+            if near:
+                times.remove(min(near, key=lambda seen: abs(seen - moment)))
+                return True
+        return False
 
     def add(self, key: str, moment: datetime) -> None:
         self._times.setdefault(key, []).append(moment)
@@ -93,18 +102,20 @@ def missed_events(
         not given.
     """
     rows = sideloads or ContactSideloads()
-    found: list[WebhookEvent] = []
-    for list_id in list_ids:
-        for event in _unsubscribes(api, rows, host, str(list_id), since, until):
-            if not received.covers_any(keys_of(event), event.date_time):
-                received.add(event.change_key, event.date_time)
-                found.append(event)
-    for tag_id, tag_name in (tags or {}).items():
-        for event in _tag_adds(api, rows, host, str(tag_id), tag_name, since, until):
-            if not received.covers_any(keys_of(event), event.date_time):
-                received.add(event.change_key, event.date_time)
-                found.append(event)
-    return sorted(found, key=lambda e: (e.date_time, e.change_key))
+    found: dict[tuple[str, datetime], WebhookEvent] = {}  # a change read twice (overlapping pages) once
+    changes = [
+        *(e for list_id in list_ids for e in _unsubscribes(api, rows, host, str(list_id), since, until)),
+        *(
+            e
+            for tag_id, name in (tags or {}).items()
+            for e in _tag_adds(api, rows, host, str(tag_id), name, since, until)
+        ),
+    ]
+    for event in changes:
+        seen = (event.change_key, event.date_time)
+        if seen not in found and not received.claim(keys_of(event), event.date_time):
+            found[seen] = event
+    return sorted(found.values(), key=lambda e: (e.date_time, e.change_key))
 
 
 def keys_of(event: WebhookEvent) -> list[str]:
@@ -112,7 +123,8 @@ def keys_of(event: WebhookEvent) -> list[str]:
 
     Its own (contact id, list); by email, for a delivery without ``contact[id]``; without the
     list, for one without ``list`` (both outside the reference's four keys, §8). A list-less
-    delivery then covers the contact's unsubscribe from any watched list within the tolerance.
+    delivery then covers one of the contact's unsubscribes within the tolerance, never two
+    (``Received.claim``).
     """
     contact = event.contact or {}
     contacts = [contact]

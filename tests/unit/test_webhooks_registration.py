@@ -239,3 +239,41 @@ def test_a_lost_create_not_found_before_it_settles_is_not_sent_again_and_the_jou
     assert api.calls.count("POST webhooks") == 1
     stored = "".join(path.read_text() for path in tmp_path.rglob("*.jsonl"))
     assert "t" * 32 not in stored  # the receiver URL's token: only a fingerprint of the body is kept
+
+
+def test_one_delivery_covers_one_change_never_two() -> None:
+    """A delivery without its list (or two changes of one kind) must not hide a second change.
+
+    Contact 1 left lists 5 and 6 a minute apart; one delivery was recorded, without ``list``
+    (outside the reference's four keys). Contact 2 left list 5, came back and left again within
+    the tolerance; one delivery was recorded. Each recorded delivery stands for one change: the
+    other change of each contact is emitted, and the overlapping page that lists a change twice
+    emits it once.
+    """
+    t0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    contacts = [{"id": str(i), "email": f"c{i}@example.com"} for i in (1, 2)]
+
+    def left(contact: str, list_id: str, minutes: int) -> dict[str, Any]:
+        return {
+            "contact": contact,
+            "list": list_id,
+            "status": "2",
+            "udate": _iso(t0 + timedelta(minutes=minutes)),
+        }
+
+    page_5 = {"contacts": contacts, "contactLists": [left("1", "5", 1), left("2", "5", 2)]}
+    again_5 = {"contacts": contacts, "contactLists": [left("2", "5", 7)]}
+    page_6 = {"contacts": contacts, "contactLists": [left("1", "6", 2)]}
+    pages = FakePages({"list=5": [page_5, again_5, again_5], "list=6": [page_6]})
+    received = reconcile.Received(
+        [
+            {"change_key": "unsubscribe:contact=1", "date_time": _iso(t0 + timedelta(minutes=1))},
+            {"change_key": "unsubscribe:contact=2:list=5", "date_time": _iso(t0 + timedelta(minutes=2))},
+        ]
+    )
+    window: dict[str, Any] = {"since": t0, "until": t0 + timedelta(hours=1), "list_ids": ["5", "6"]}
+    missed = reconcile.missed_events(pages, "acme.api-us1.com", received=received, **window)
+    assert [(e.change_key, e.date_time - t0) for e in missed] == [
+        ("unsubscribe:contact=1:list=6", timedelta(minutes=2)),
+        ("unsubscribe:contact=2:list=5", timedelta(minutes=7)),
+    ]
