@@ -5,10 +5,12 @@ SPEC operations: ``GET /automations``, ``GET /automations/{id}``, ``POST /contac
 
 An enrolment runs for the automation's ``duration_seconds`` of emulated time (seed), showing
 ``status`` 1 and a growing ``completeValue``; then ``status`` "2", ``completed`` 1, ``remdate``
-set and ``completeValue`` 100.  Adding a contact that is already running through the automation
-creates a SECOND enrolment (undocumented; the worst case, so operators must prove they never add
-twice). That is the assumed behaviour ``contact_automation_readd_duplicates``; switched off, such a
-POST is refused with the documented 403 instead.
+set and ``completeValue`` 100 (with the emulator control ``complete_after_first_poll``, the
+duration counts from the enrolment's first ``GET /contactAutomations/{id}``).  Adding a contact
+that is already running through the automation creates a SECOND enrolment (undocumented; the
+worst case, so operators must prove they never add twice). That is the assumed behaviour
+``contact_automation_readd_duplicates``; switched off, such a POST is refused with the documented
+403 instead.
 """
 
 from __future__ import annotations
@@ -139,8 +141,15 @@ def _enrolment(req: ApiRequest, status: int) -> Enrolment:
 
 
 def get_enrolment(req: ApiRequest) -> Response:
-    """SPEC ``GET /contactAutomations/{id}``; unknown → 404."""
+    """SPEC ``GET /contactAutomations/{id}``; unknown → 404.
+
+    This read, and no other, releases an enrolment held by the emulator control
+    ``complete_after_first_poll``: it is the read every waiter of the provider polls with, while
+    the enrolling operator reads ``GET /contacts/{id}/contactAutomations`` (before a POST, and
+    back after a lost answer), so its reads never start the clock of what it just created.
+    """
     enrolment = _enrolment(req, 404)
+    req.state.release_enrolment(enrolment, req.now)
     return req.json_response(single("contactAutomation", render.enrolment(req.ctx, req.state, enrolment)))
 
 

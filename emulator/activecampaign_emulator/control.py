@@ -154,6 +154,7 @@ def snapshot(emu: Emulator) -> dict[str, Any]:
                     "name": a.name,
                     "multientry": a.multientry,
                     "duration_seconds": a.duration,
+                    "complete_after_first_poll": a.complete_after_first_poll,
                     "entered": a.entered,
                     "exited": a.exited,
                 }
@@ -167,7 +168,8 @@ def snapshot(emu: Emulator) -> dict[str, Any]:
                     "status": _enrolment_status(e),
                     "source": e.source,
                     "adddate": iso(e.adddate, tz),
-                    "complete_at": iso(e.complete_at, tz),
+                    # None while held until its first read (complete_after_first_poll)
+                    "complete_at": None if e.complete_at == math.inf else iso(e.complete_at, tz),
                     "remdate": ctx.iso(e.remdate),
                 }
                 for e in sorted(state.enrolments.values(), key=lambda x: x.id)

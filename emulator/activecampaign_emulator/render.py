@@ -9,6 +9,7 @@ the create response and ``"2"`` when read back).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
@@ -390,14 +391,18 @@ def enrolment(ctx: Ctx, state: AccountState, e: Enrolment, *, variant: str = "re
     numeric_elements = variant == "contact"
     auto = state.automations.get(e.automation_id)
     total = auto.total_elements if auto is not None else 1
-    duration = e.complete_at - e.adddate
+    # complete_at is infinite while held until its first read (complete_after_first_poll): 0 %
+    # complete_after_first_poll: progress counts from the release (0 % while held)
+    held = e.remdate is None and e.complete_at == math.inf
+    start = e.adddate if e.released_at is None else e.released_at
+    duration = 0.0 if held else e.complete_at - start
     until = ctx.now if e.remdate is None else e.remdate
-    fraction = 1.0 if duration <= 0 else max(0.0, min(1.0, (until - e.adddate) / duration))
+    fraction = 1.0 if duration <= 0 else max(0.0, min(1.0, (until - start) / duration))
     if e.remdate is None:
-        fraction = min(fraction, 0.999)  # still running: never report 100 %
+        fraction = 0.0 if held else min(fraction, 0.999)  # still running: never report 100 %
     status = 1 if e.remdate is None else 2
     completed_elements = min(total, int(fraction * total))
-    last = e.remdate if e.remdate is not None else (e.adddate + fraction * duration)
+    last = e.remdate if e.remdate is not None else (start + fraction * duration)
     eid = str(e.id)
     links = {
         name: ctx.link(f"contactAutomations/{eid}/{name}")

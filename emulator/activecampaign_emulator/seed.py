@@ -14,7 +14,9 @@ Sections (all optional; see ``default_seed.json`` and docs/emulator.md for a ful
     fields       [{"id", "title", "type", "perstag", "defval", "options": ["A", ...], "lists": [0]}]
     tags         ["name", ...] or [{"id", "tag", "tagType", "description"}]
     automations  [{"id", "name", "status", "multientry", "duration_seconds", "total_elements",
-                   "triggers": [{"type": "subscribe", "list": <list id>}]}]
+                   "triggers": [{"type": "subscribe", "list": <list id>}],
+                   "complete_after_first_poll": true}]   (an emulator control, off by default:
+                  each enrolment runs until its first GET /contactAutomations/{id})
     messages     [{"id", "name", "fromname", "fromemail", "subject", ...}]
     addresses    [{"id", "companyName", "address1", ..., "country"}]
     contacts     [{"id", "email", "firstName", "lastName", "phone",
@@ -331,6 +333,9 @@ def _load_automation(state: AccountState, item: Mapping[str, Any], now: float) -
         if list_id is None:
             raise SeedError("automations: a subscribe trigger needs a 'list' id")
         triggers.append(Trigger("subscribe", list_id))
+    held = item.get("complete_after_first_poll", False)
+    if not isinstance(held, bool):
+        raise SeedError("automations: complete_after_first_poll must be true or false")
     state.automations[aid] = Automation(
         aid,
         str(item["name"]),
@@ -342,6 +347,7 @@ def _load_automation(state: AccountState, item: Mapping[str, Any], now: float) -
         now,
         description=item.get("description"),
         triggers=triggers,
+        complete_after_first_poll=held,
     )
     return aid
 

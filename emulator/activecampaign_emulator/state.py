@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timezone
@@ -158,6 +159,11 @@ class Automation:
     triggers: list[Trigger] = field(default_factory=list)
     entered: int = 0
     exited: int = 0
+    #: Emulator control (a test aid, not an ActiveCampaign behaviour; seed key of the same name):
+    #: each enrolment stays running until ``GET /contactAutomations/{id}`` first reads it, then
+    #: completes ``duration`` later. A test of a waiting sensor then meets an enrolment still
+    #: running, however slowly the test machine starts the task that waits.
+    complete_after_first_poll: bool = False
 
 
 @dataclass(slots=True)
@@ -212,6 +218,9 @@ class Enrolment:
     source: str
     remdate: float | None = None
     removed: bool = False
+    #: When a held enrolment's clock started (``complete_after_first_poll``): its progress counts
+    #: from here, not from ``adddate``.
+    released_at: float | None = None
 
     def is_complete(self) -> bool:
         return self.remdate is not None
@@ -595,7 +604,8 @@ class AccountState:
             contact.id,
             automation.id,
             now,
-            now + automation.duration,
+            # held: see release_enrolment()
+            math.inf if automation.complete_after_first_poll else now + automation.duration,
             source,
         )
         self.enrolments[enrolment.id] = enrolment
@@ -603,8 +613,19 @@ class AccountState:
         automation.entered += 1
         contact.counters["enrolments"] += 1
         self.counters["enrolments_created"] += 1
-        heapq.heappush(self._pending_enrolments, (enrolment.complete_at, enrolment.id))
+        if enrolment.complete_at != math.inf:
+            heapq.heappush(self._pending_enrolments, (enrolment.complete_at, enrolment.id))
         return enrolment
+
+    def release_enrolment(self, enrolment: Enrolment, now: float) -> None:
+        """Start the clock of an enrolment held until its first read by id
+        (``complete_after_first_poll``): it completes its automation's duration from ``now``."""
+        if enrolment.complete_at != math.inf or enrolment.remdate is not None:
+            return
+        automation = self.automations.get(enrolment.automation_id)
+        enrolment.released_at = now
+        enrolment.complete_at = now + (automation.duration if automation is not None else 0.0)
+        heapq.heappush(self._pending_enrolments, (enrolment.complete_at, enrolment.id))
 
     def active_enrolments(self, contact_id: int, automation_id: int) -> list[Enrolment]:
         contact = self.contacts.get(contact_id)

@@ -115,3 +115,62 @@ def test_automation_list_meta_starts(api: httpx.Client) -> None:
     assert body["meta"]["starts"] == [{"id": "1", "series": "1", "type": "subscribe"}]
     assert [a["multientry"] for a in body["automations"]] == ["0", "1", "0"]
     assert api.get("automations/42").status_code == 404
+
+
+def test_an_enrolment_held_until_its_first_read_by_id_completes_only_after_it(
+    api: httpx.Client, emulator: EmulatorFixture
+) -> None:
+    """The emulator control ``complete_after_first_poll`` (not an ActiveCampaign behaviour): only
+    ``GET /contactAutomations/{id}``, the read every waiter polls with, starts the clock; the reads
+    an enrolling client makes (by contact, the list, the contact's sideload) do not."""
+    from activecampaign_emulator.seed import default_seed
+
+    seed = default_seed()
+    re_engagement = next(a for a in seed["automations"] if str(a["id"]) == "2")  # 3600 s
+    re_engagement["complete_after_first_poll"] = True
+    emulator.reset(seed)
+    cid = _contact(api)
+    eid = _enrol(api, cid, "2").json()["contactAutomation"]["id"]
+    emulator.advance(86_400)  # a day later, no waiter has asked: still at the start
+    [by_contact] = api.get(f"contacts/{cid}/contactAutomations").json()["contactAutomations"]
+    [listed] = api.get("contactAutomations").json()["contactAutomations"]
+    [sideloaded] = api.get(f"contacts/{cid}").json()["contactAutomations"]
+    for row in (by_contact, listed, sideloaded):
+        assert (row["status"], row["completed"], row["completeValue"], row["remdate"]) == ("1", 0, 0, None)
+    [held] = emulator.state()["enrolments"]
+    assert (held["status"], held["complete_at"]) == ("active", None)
+
+    first = _get(api, eid)  # the first read by id releases it...
+    assert (first["status"], first["completed"], first["completeValue"]) == ("1", 0, 0)
+    [released] = emulator.state()["enrolments"]
+    assert released["complete_at"] is not None  # ...to run its 3600 s from now
+    emulator.advance(1_800)
+    half = _get(api, eid)  # progress counts from the release
+    assert (half["status"], 49 <= half["completeValue"] <= 51) == ("1", True)
+    emulator.advance(1_790)
+    assert _get(api, eid)["status"] == "1"
+    emulator.advance(20)
+    done = _get(api, eid)
+    assert (done["status"], done["completed"], done["completeValue"]) == ("2", 1, 100)
+
+
+def test_an_automation_without_the_control_is_not_held(api: httpx.Client, emulator: EmulatorFixture) -> None:
+    """``complete_after_first_poll`` is per automation: the others run from the enrolment on."""
+    from activecampaign_emulator.seed import default_seed
+
+    seed = default_seed()
+    next(a for a in seed["automations"] if str(a["id"]) == "2")["complete_after_first_poll"] = True
+    emulator.reset(seed)
+    cid = _contact(api)
+    welcome = _enrol(api, cid, "1").json()["contactAutomation"]["id"]  # 300 s, not held
+    emulator.advance(301)
+    assert _get(api, welcome)["status"] == "2"
+    automations = {a["id"]: a["complete_after_first_poll"] for a in emulator.state()["automations"]}
+    assert (automations["1"], automations["2"]) == (False, True)
+
+
+def test_complete_after_first_poll_must_be_a_boolean(emulator: EmulatorFixture) -> None:
+    bad = {"automations": [{"name": "Held", "complete_after_first_poll": "yes"}]}
+    response = httpx.post(f"{emulator.url}/_emulator/seed", json=bad)
+    assert response.status_code == 400
+    assert "complete_after_first_poll must be true or false" in response.text

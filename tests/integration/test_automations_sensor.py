@@ -152,3 +152,48 @@ def test_the_add_operator_waits_for_completion(emulator: Any, run_dag: Any, dag_
     assert enrolment_counts(emulator, RE_ENGAGEMENT) == dict.fromkeys(ids.values(), 1)
     assert {row["id"] for row in rows} == {already, result["enrolled"]["ann@example.com"]}
     assert count(emulator, *READS) > 2  # polled while running, and again once time had passed
+
+
+def test_the_enrolling_operators_own_reads_leave_a_held_enrolment_held(emulator: Any, run_dag: Any) -> None:
+    """The emulator control ``complete_after_first_poll`` (which the example-DAG tests rely on to
+    meet a welcome series still running) starts an enrolment's clock at its first
+    ``GET /contactAutomations/{id}``. The add operator's own reads (before each POST, back after a
+    lost answer, and on a second run of the task) must not be that read, or the control would let
+    the series finish before the wait starts: they leave it held; the sensor's first read starts it."""
+    emulator.configure(speed=20)
+    held = str(
+        emulator.seed(
+            {
+                "automations": [
+                    {
+                        "name": "Held",
+                        "status": 1,
+                        "multientry": True,
+                        "duration_seconds": 60,
+                        "complete_after_first_poll": True,
+                    }
+                ]
+            }
+        )["automations"][0]
+    )
+    ids = seed_contacts(emulator, ["ann@example.com", "bob@example.com"])
+    emulator.add_fault("POST", "/api/3/contactAutomations", "drop", when="after", times=1)
+    first = run_dag("automations_add", conf={"automation": held, "contacts": list(ids)})
+    again = run_dag("automations_add", conf={"automation": held, "contacts": list(ids)})
+
+    assert run_dag.task_states(first)["add"] == run_dag.task_states(again)["add"] == "success"
+    enrolled = sorted(run_dag.xcom(first, "add")["enrolled"].values())
+    assert run_dag.xcom(again, "add")["skipped_already_active"] == list(ids)
+    # two reads before the POSTs, one back after the lost answer, two on the second run
+    assert count(emulator, "GET", "/api/3/contacts/{id}/contactAutomations") == 5
+    assert count(emulator, *READS) == 0
+    emulator.advance(86_400)  # a day later the enrolments are still held
+    rows = enrolments(emulator, held)
+    assert [(row["status"], row["complete_at"]) for row in rows] == [("active", None)] * 2
+
+    dagrun = run_dag("automations_sensor_deferrable", conf={"contact_automation_ids": enrolled})
+
+    assert run_dag.task_states(dagrun)["wait"] == "success"
+    assert run_dag.xcom(dagrun, "wait") == {"completed": enrolled, "exited": []}
+    assert count(emulator, *READS) > len(enrolled)  # they were running when the sensor first looked
+    assert enrolment_counts(emulator, held) == dict.fromkeys(ids.values(), 1)
