@@ -151,6 +151,10 @@ class Resource:
     report_list: ReportList | None = None
     why: str = ""
     extra_params: Mapping[str, str] = field(default_factory=dict)
+    #: The reference declares no order for the list, and the list takes none to name: pages read
+    #: in parallel by ``offset`` are checked against ``meta.total`` and, if records moved between
+    #: pages while they were read, read again one after another (``exports/runner.py``).
+    order_undeclared: bool = False
 
     @property
     def supports_window(self) -> bool:
@@ -708,6 +712,10 @@ RESOURCES: dict[str, Resource] = {
             incremental=Incremental.LOCAL,
             parent=Parent("customObjects/schemas", "schemas"),
             field_list=True,
+            # SPEC declares no order for a schema's records and no order parameter. Newest first,
+            # a record created mid-read would shift the later offsets of pages read in parallel
+            # (tests/integration/test_assumed_custom_object_order.py).
+            order_undeclared=True,
             why=_local("updatedTimestamp")
             + " (SPEC `GET /customObjects/records/{schemaId}`, every schema's; `fields` by field id)",
         ),

@@ -12,6 +12,9 @@ The read for a resource described in :mod:`~airflow_provider_activecampaign.expo
    all share the account's rate limiter, so the total stays at 5 requests a second while slow
    round trips overlap). Raw records are staged with an index ``id -> newest copy``, so a record
    seen twice (offset pages shift while the account changes) is written once, its newest version.
+   A list whose order the reference does not declare (custom-object records) is checked: fewer
+   distinct ids than ``meta.total`` means records moved between pages, and it is read again one
+   page after another (``_checked_pages``).
 3. The window is cut on the record's own update time; a first page with records far outside the
    API's date filter means the filter was ignored: a warning, and the local cut does the work.
 4. Custom fields become ``fields: {name: value}``: values are read for the kept records only,
@@ -30,7 +33,9 @@ import itertools
 import json
 import logging
 import math
+import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,7 +44,7 @@ from typing import Any
 
 from airflow_provider_activecampaign.exports.registry import Incremental, Paging, Resource
 from airflow_provider_activecampaign.exports.reports import ReportListReader
-from airflow_provider_activecampaign.exports.spool import RecordSpool
+from airflow_provider_activecampaign.exports.spool import IdSet, RecordSpool
 from airflow_provider_activecampaign.exports.windows import Window, WindowCut, api_date_filter
 from airflow_provider_activecampaign.exports.writer import columns_of, merge_columns
 from airflow_provider_activecampaign.hooks.activecampaign import PAGE_SIZE, ActiveCampaignHook
@@ -261,7 +266,73 @@ class ResourceExporter:
         for parents in self._pages(parent.endpoint, parent.key, {}):
             for item in parents:
                 endpoint = resource.endpoint.format(parent=item.get(parent.id_field))
-                yield from self._pages(endpoint, resource.key, query)
+                if resource.order_undeclared:
+                    what = f"{parent.key[:-1]} {item.get('slug') or item.get(parent.id_field)!s}"
+                    yield from self._checked_pages(endpoint, resource.key, query, what)
+                else:
+                    yield from self._pages(endpoint, resource.key, query)
+
+    def _checked_pages(
+        self, endpoint: str, key: str, query: Mapping[str, Any], what: str
+    ) -> Iterator[list[dict[str, Any]]]:
+        """A list whose order the reference does not declare, read without losing a record that moved.
+
+        Pages are read by ``offset``, several at once (:meth:`_pages`). In creation order a record
+        created meanwhile comes last and moves nothing; newest first it comes first and shifts every
+        later record one offset on, so a page read after it repeats a record while a page read
+        before it, further on, already held the one now pushed into a gap: lost. Whatever the
+        order, with records only added, a read that lost none holds as many distinct ids as the
+        largest ``meta.total`` any of its pages gave (every record it read still exists then); one
+        that holds fewer may have lost some, and the list is read again one page after another, from the
+        start to a short page: then a record created meanwhile either comes last or pushes the rest
+        into pages not read yet (read twice, written once, never lost). It costs nothing while the
+        list holds still. If the second read still sees fewer records than its first page's
+        ``meta.total`` (records deleted meanwhile, or moved by a delete: no order can tell which),
+        a warning names the list and both counts.
+        """
+        scratch = Path(tempfile.gettempdir()) / f"ac-export-ids-{uuid.uuid4().hex}"
+        totals: list[int] = []
+        with IdSet(scratch.with_suffix(".first")) as seen:
+            for items in self._pages(endpoint, key, query, totals=totals):
+                seen.add(str(item.get(self.resource.id_field)) for item in items)
+                yield items
+            expected, read = max(totals, default=None), seen.count()
+        if expected is None or read >= expected:
+            return  # no total to check (the pages were then read one after another) or none lost
+        self.log.warning(
+            "GET /%s (%s): %d distinct records read by parallel pages, %d listed (meta.total): records "
+            "moved between pages while they were read (the reference declares no order for this "
+            "list). Reading it again, one page after another.",
+            endpoint,
+            what,
+            read,
+            expected,
+        )
+        with IdSet(scratch.with_suffix(".again")) as again:
+            first_total: int | None = None
+            offset = 0
+            while True:
+                page = self._page(endpoint, key, {**query, "limit": PAGE_SIZE, "offset": offset})
+                items = page.get(key) or []
+                if first_total is None:
+                    first_total = _meta_total(page)
+                again.add(str(item.get(self.resource.id_field)) for item in items)
+                yield items
+                if len(items) < PAGE_SIZE:
+                    break
+                offset += len(items)
+            read = again.count()
+        if first_total is not None and read < first_total:
+            self.log.warning(
+                "GET /%s (%s): %d records listed (meta.total) when it was read again, %d distinct read: "
+                "records were deleted or moved while it was read, and some may be missing from this "
+                "export. Run it again when the %s's records are not being changed.",
+                endpoint,
+                what,
+                first_total,
+                read,
+                what,
+            )
 
     def _report_pages(self) -> Iterator[list[dict[str, Any]]]:
         """Each campaign's rows of a v1 report list, for the campaigns that can hold any (in id order)."""
@@ -282,31 +353,43 @@ class ResourceExporter:
             while chunk := list(itertools.islice(campaigns, self.parallel * 2)):
                 yield from pool.map(reader.read, chunk)
 
-    def _pages(self, endpoint: str, key: str, query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Every page's records of a collection: the first alone, then ``parallel`` at a time, in order."""
+    def _pages(
+        self, endpoint: str, key: str, query: Mapping[str, Any], *, totals: list[int] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every page's records of a collection: the first alone, then ``parallel`` at a time, in order.
+
+        ``totals`` (if given) collects each page's ``meta.total``, for :meth:`_checked_pages`.
+        """
+
+        def read(at: int) -> list[dict[str, Any]]:
+            page = self._page(endpoint, key, {**query, "limit": PAGE_SIZE, "offset": at})
+            total = _meta_total(page)
+            if totals is not None and total is not None:
+                totals.append(total)
+            return list(page.get(key) or [])
+
         first = self._page(endpoint, key, {**query, "limit": PAGE_SIZE, "offset": 0})
         items = first.get(key) or []
+        total = _meta_total(first)
+        if totals is not None and total is not None:
+            totals.append(total)
         yield items
         if len(items) < PAGE_SIZE:
             return
-        total = _meta_total(first)
         offset = len(items)
         if total is not None and total > offset:
             offsets = list(range(offset, total, PAGE_SIZE))
             with ThreadPoolExecutor(self.parallel, thread_name_prefix="ac-export-page") as pool:
                 for chunk in _chunks(offsets, self.parallel * 2):
-                    futures = [
-                        pool.submit(self._page, endpoint, key, {**query, "limit": PAGE_SIZE, "offset": at})
-                        for at in chunk
-                    ]
+                    futures = [pool.submit(read, at) for at in chunk]
                     for future in futures:
-                        items = future.result().get(key) or []
+                        items = future.result()
                         yield items
             offset = offsets[-1] + len(items)
             if len(items) < PAGE_SIZE:
                 return
         while True:  # no total, or records were added while reading: walk on until a short page
-            items = self._page(endpoint, key, {**query, "limit": PAGE_SIZE, "offset": offset}).get(key) or []
+            items = read(offset)
             yield items
             if len(items) < PAGE_SIZE:
                 return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -131,3 +131,20 @@ class RecordSpool(ScratchFile):
 
 # NULL numbers (non-numeric ids) sort after every number, then by text: the export's id order.
 _ORDERED = "SELECT {columns} FROM records ORDER BY number IS NULL, number, id"
+
+
+class IdSet(ScratchFile):
+    """Distinct record ids, on disk: how many records a read saw, in flat memory whatever it holds.
+
+    Used to check a list read by ``offset`` against its ``meta.total`` (a schema's custom-object
+    records can run to millions, and pages can repeat a record when the list shifts).
+    """
+
+    schema = "CREATE TABLE ids (id TEXT PRIMARY KEY);"
+
+    def add(self, ids: Iterable[str]) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO ids (id) VALUES (?)", ((ident,) for ident in ids))
+
+    def count(self) -> int:
+        (total,) = self._db.execute("SELECT COUNT(*) FROM ids").fetchone()
+        return int(total)

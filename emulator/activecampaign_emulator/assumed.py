@@ -131,6 +131,10 @@ ASSUMED_BEHAVIOURS: dict[str, str] = {
         "a bulk import's validation 400 names a contact by its 0-based index in contacts; the "
         "reference's example names contact 230 without saying where counting starts (off: 1-based)"
     ),
+    "custom_object_records_creation_order": (
+        "GET /customObjects/records/{schemaId} lists a schema's records oldest first (creation "
+        "order); the reference declares no order for the list (off: newest first)"
+    ),
 }
 
 

@@ -11,8 +11,9 @@ Documented calls emulated, each shaped as the reference's example:
   201). A field id the schema lacks is the documented 422 ``Invalid value for field``; a value of
   the wrong type, or no ``externalId``, is a 422 of the same shape (*assumed* wording). An unknown
   schema is 404 ``{"message": "Not Found"}``.
-* ``GET /customObjects/records/{schemaId}`` (``limit`` <= 100, ``offset``, in creation order;
-  ``filters[relationships.<id>][eq]`` as the reference's parameter describes it;
+* ``GET /customObjects/records/{schemaId}`` (``limit`` <= 100, ``offset``; in creation order:
+  *assumed*, the reference declares no order, switch ``custom_object_records_creation_order``
+  (off: newest first); ``filters[relationships.<id>][eq]`` as the reference's parameter describes it;
   ``filters[externalId][eq]`` *assumed*, switch ``custom_object_records_external_id_filter``
   (off: ignored, every record listed)), ``GET .../{recordId}``, ``DELETE .../{recordId}`` and
   ``DELETE .../external/{externalId}`` (202 with an empty body, as the reference's examples; an
@@ -265,6 +266,8 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         external = req.query.get("filters[externalId][eq]")
         if external is not None and req.assumed("custom_object_records_external_id_filter"):
             rows = [r for r in rows if r["externalId"] == external]
+        if len(rows) > 1 and not req.assumed("custom_object_records_creation_order"):
+            rows.reverse()  # the reference declares no order; off, the other plausible one: newest first
         page = rows[offset : offset + limit]
         return req.json_response({"records": page, "meta": _meta(len(rows), len(page), limit, offset)})
 

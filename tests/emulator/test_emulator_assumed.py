@@ -581,3 +581,31 @@ def test_the_keys_of_a_delivery(api: httpx.Client, emulator: EmulatorFixture, se
             assert [set(b) for b in receiver.bodies] == [reference, reference]
     finally:
         receiver.close()
+
+
+@pytest.mark.parametrize("creation_order", [True, False], ids=["assumed-on", "reference-only"])
+def test_order_of_a_schemas_custom_object_records(
+    api: httpx.Client, emulator: EmulatorFixture, creation_order: bool
+) -> None:
+    """``custom_object_records_creation_order``: SPEC declares no order for the list; off, newest first."""
+    schema = {
+        "slug": "order-probe",
+        "labels": {"singular": "Probe", "plural": "Probes"},
+        "fields": [{"id": "n", "labels": {"singular": "N", "plural": "N"}, "type": "text"}],
+    }
+    schema_id = api.post("customObjects/schemas", json={"schema": schema}).json()["schema"]["id"]
+    for n in range(3):
+        body = {"record": {"externalId": f"p{n}", "fields": [{"id": "n", "value": str(n)}]}}
+        assert api.post(f"customObjects/records/{schema_id}", json=body).status_code == 201
+        emulator.advance(60)
+    # An update in place does not move a record.
+    body = {"record": {"externalId": "p0", "fields": [{"id": "n", "value": "again"}]}}
+    assert api.post(f"customObjects/records/{schema_id}", json=body).status_code in (200, 201)
+    emulator.set_assumed(custom_object_records_creation_order=creation_order)
+    listed = api.get(f"customObjects/records/{schema_id}").json()
+    expected = ["p0", "p1", "p2"] if creation_order else ["p2", "p1", "p0"]
+    assert [r["externalId"] for r in listed["records"]] == expected
+    # Pages follow the same order.
+    second = api.get(f"customObjects/records/{schema_id}", params={"limit": 1, "offset": 1}).json()
+    assert [r["externalId"] for r in second["records"]] == [expected[1]]
+    assert second["meta"]["total"] == 3

@@ -221,3 +221,23 @@ def test_a_client_relying_on_an_unrelied_assumed_behaviour_fails(pytester: pytes
         ],
         consecutive=False,
     )
+
+
+def test_the_reference_check_refuses_any_other_filter_on_the_records_list(
+    validator: ReferenceValidator,
+) -> None:
+    """docs/emulator.md, "List records": the emulator ignores filters other than the relationship
+    one and ``filters[externalId][eq]``; that affects no operator because the only other filter a
+    provider request may send there is ``filters[externalId][eq]`` (its own switch): any other one
+    is a parameter the reference does not declare, which fails the test that sent it."""
+    path = "/api/3/customObjects/records/4d3a3d0c-2e3a-4a7c-9a51-2a2f3b1f3e6a"
+    allowed = request("GET", path, "filters%5BexternalId%5D%5Beq%5D=sub-1&limit=100")
+    assert validator.unexpected([allowed]) == []
+    for other in (
+        "filters%5Bslug%5D%5Beq%5D=x",
+        "filters%5BcreatedTimestamp%5D%5Bgt%5D=2024-01-01",
+        "filters%5BexternalId%5D=sub-1",
+        "orders%5BcreatedTimestamp%5D=ASC",
+    ):
+        refused = validator.unexpected([request("GET", path, other + "&limit=100")])
+        assert [d.kind for d in refused] == [UNDECLARED_PARAMETER], other
