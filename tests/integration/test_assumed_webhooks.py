@@ -272,3 +272,27 @@ def test_deliveries_are_recorded_and_reconcile_emits_no_change_twice(
         received=reconcile.Received([e.extra() for e in [*events, *missed]]),
     )
     assert again == []
+
+
+def test_a_changed_webhook_is_updated_in_place_once(
+    emulator: EmulatorFixture, status_receiver: StatusReceiver
+) -> None:
+    """New events for a registered webhook: one ``PUT /webhooks/{id}``, the same id, checked against
+    the reference like every request (``provider_operations.json`` lists the operation)."""
+    emulator.export_connection(webhook_token=TOKEN)
+    hook = ActiveCampaignHook()
+    xcoms: dict[str, Any] = {}
+    first = register(status_receiver.url, "run-1", xcoms, ["subscribe"])
+    webhook_id = first["webhooks"]["airflow"]
+
+    second = register(status_receiver.url, "run-2", xcoms, ["subscribe", "unsubscribe"])
+    assert second["updated"] == ["airflow"], second
+    assert second["webhooks"] == {"airflow": webhook_id}
+    (only,) = named(hook, "airflow")
+    assert (only["id"], sorted(only["events"])) == (webhook_id, ["subscribe", "unsubscribe"])
+    puts = [e for e in emulator.requests()["requests"] if e["method"] == "PUT"]
+    assert [(e["template"], e["status"]) for e in puts] == [("/api/3/webhooks/{id}", 200)]
+
+    third = register(status_receiver.url, "run-3", xcoms, ["subscribe", "unsubscribe"])
+    assert third["kept"] == ["airflow"]
+    assert [e for e in emulator.requests()["requests"] if e["method"] == "PUT"] == puts
