@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -37,6 +36,7 @@ from airflow_provider_activecampaign.plugins.recorder import Outcome
 from airflow_provider_activecampaign.webhooks import reconcile
 from airflow_provider_activecampaign.webhooks.events import WebhookEvent
 from airflow_provider_activecampaign.webhooks.registration import is_inactive
+from tests.helpers.servers import RecordingServer, recording_server
 
 pytestmark = pytest.mark.integration
 
@@ -76,37 +76,11 @@ def register(public_base_url: str, run_id: str, store: dict[str, Any], events: l
     return result
 
 
-class StatusReceiver:
-    """A loopback receiver answering ``status`` to any path."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def status_receiver() -> Iterator[StatusReceiver]:
-    server = StatusReceiver()
-    yield server
-    server.close()
+def status_receiver() -> Iterator[RecordingServer]:
+    """A loopback receiver answering ``status`` (settable) to any delivery."""
+    with recording_server(status=200, body={}) as server:
+        yield server
 
 
 def named(hook: ActiveCampaignHook, name: str) -> list[dict[str, Any]]:
@@ -121,7 +95,7 @@ def subscribe(hook: ActiveCampaignHook, email: str, status: int = 1) -> str:
 
 @pytest.mark.parametrize("removes", [True, False], ids=["410-removes", "410-listed-inactive"])
 def test_a_webhook_deactivated_by_a_410_is_recreated_once(
-    emulator: EmulatorFixture, status_receiver: StatusReceiver, removes: bool
+    emulator: EmulatorFixture, status_receiver: RecordingServer, removes: bool
 ) -> None:
     emulator.export_connection(webhook_token=TOKEN)
     emulator.set_assumed(webhook_410_removes=removes)
@@ -275,7 +249,7 @@ def test_deliveries_are_recorded_and_reconcile_emits_no_change_twice(
 
 
 def test_a_changed_webhook_is_updated_in_place_once(
-    emulator: EmulatorFixture, status_receiver: StatusReceiver
+    emulator: EmulatorFixture, status_receiver: RecordingServer
 ) -> None:
     """New events for a registered webhook: one ``PUT /webhooks/{id}``, the same id, checked against
     the reference like every request (``provider_operations.json`` lists the operation)."""
