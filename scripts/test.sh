@@ -40,9 +40,11 @@ fi
 # Most of the suite's time is waiting (the emulator paces its answers as ActiveCampaign does; Airflow
 # starts each task of a dag.test() run a second or more after the last), so it runs on several
 # worker processes (pytest-xdist; each has its own Airflow home, metadata database, emulator and rate
-# windows). The deployment tests then run one at a time: each starts a whole Airflow deployment, and
-# they measure scheduling, which a busy machine would distort. AC_TEST_WORKERS=0 runs everything in
-# one process, in order.
+# windows). The deployment tests then run on two workers, a test file on each at a time
+# (AC_DEPLOYMENT_WORKERS, default 2): each worker starts its own Airflow deployments (scheduler,
+# dag-processor, triggerer, api-server, a PostgreSQL cluster, an emulator) on free loopback ports,
+# and each deployment mostly waits on its scheduler's loops, so two keep 2 cores busy where one
+# leaves them idle half the time. AC_TEST_WORKERS=0 runs everything in one process, in order.
 WORKERS="${AC_TEST_WORKERS:-4}"
 echo "==> running the test suite on ${WORKERS} worker processes (deployment tests on $AC_DEPLOYMENT_DATABASE)"
 status=0
@@ -51,9 +53,11 @@ if [ "$WORKERS" = "0" ]; then
 else
   "$VENV/bin/python" -m pytest -n "$WORKERS" --dist worksteal -m "not deployment" "$@" || status=$?
   if [ "$status" -eq 0 ]; then
-    echo "==> the deployment tests, one at a time"
+    DEPLOYMENT_WORKERS="${AC_DEPLOYMENT_WORKERS:-2}"
+    echo "==> the deployment tests, on ${DEPLOYMENT_WORKERS} worker processes"
     # Exit code 5 (nothing collected) is not a failure: the arguments named no deployment test.
-    "$VENV/bin/python" -m pytest -p no:cacheprovider -m deployment "$@" || { code=$?; [ "$code" -eq 5 ] || status=$code; }
+    "$VENV/bin/python" -m pytest -p no:cacheprovider -m deployment -n "$DEPLOYMENT_WORKERS" --dist loadfile "$@" \
+      || { code=$?; [ "$code" -eq 5 ] || status=$code; }
   fi
 fi
 if [ "$status" -eq 0 ] && [ "$AC_DEPLOYMENT_DATABASE" = "postgres" ] && [ -z "${AC_SKIP_SQLITE_SMOKE:-}" ]; then

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,13 @@ os.environ["AIRFLOW__ACTIVECAMPAIGN__TRIGGER_FIRST_CHECK_AFTER"] = "0"
 # own, never shared with another run or with the user's real DAG runs.
 _RATELIMIT_DIR = Path(tempfile.mkdtemp(prefix="ac-ratelimit-"))
 os.environ["AIRFLOW_PROVIDER_ACTIVECAMPAIGN_RATELIMIT_DIR"] = str(_RATELIMIT_DIR)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the run's own Airflow home and rate windows (a home named by the user stays)."""
+    if not os.environ.get("AC_TEST_AIRFLOW_HOME"):
+        shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+    shutil.rmtree(_RATELIMIT_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -95,18 +103,30 @@ def secret_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Path:
-    """A migrated SQLite metadata database (once per session), needed by ``dag.test()``."""
+def airflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite metadata database (once per session), needed by ``dag.test()``.
+
+    One worker migrates a template for the whole run; every worker copies it into its own Airflow
+    home (a migration costs seconds of CPU that the run's other workers need).
+    """
+    from tests.helpers.once import built_once
+
     marker = _AIRFLOW_HOME / ".migrated"
     if not marker.exists():
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            check=True,
-            capture_output=True,
-            env=os.environ.copy(),
-        )
+        template = built_once(tmp_path_factory, "airflow-db", _migrate)
+        shutil.copyfile(template / "airflow.db", _AIRFLOW_HOME / "airflow.db")
         marker.touch()
     return _AIRFLOW_HOME
+
+
+def _migrate(home: Path) -> None:
+    """``airflow db migrate`` into ``home`` (with this run's settings, in that home)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "AIRFLOW_HOME": str(home)},
+    )
 
 
 @pytest.fixture

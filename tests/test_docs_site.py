@@ -23,6 +23,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.helpers.once import built_once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -52,11 +54,15 @@ def public_classes(root: Path = ROOT) -> dict[str, str]:
     return found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built site: built once for the run, whichever workers its tests land on."""
     if importlib.util.find_spec("mkdocstrings") is None:
         pytest.fail("the docs tools are missing: install the 'docs' dependency group (scripts/test.sh does)")
-    out = tmp_path_factory.mktemp("site")
+    return built_once(tmp_path_factory, "docs-site", _build_site)
+
+
+def _build_site(out: Path) -> None:
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
@@ -69,7 +75,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     print(f"mkdocs build --strict: {time.monotonic() - started:.1f} s")
     problems = [line for line in result.stderr.splitlines() if not line.startswith("INFO")]
     assert result.returncode == 0, "\n".join(problems) or result.stderr
-    return out
 
 
 def test_the_site_builds_in_strict_mode_with_every_page(site: Path) -> None:
