@@ -7,6 +7,10 @@
 # Settings: COMPAT_PYTHON (default: python3.13 on PATH, else pyenv's 3.13), COMPAT_AIRFLOW
 # (default "apache-airflow>=3.2,<3.3"), COMPAT_VENV (default .venv-compat).
 set -euo pipefail
+# Python caches each module's bytecode (__pycache__, ignored by git). A machine that sets
+# PYTHONDONTWRITEBYTECODE makes every process of the run (each test worker, each Airflow component
+# and task process of a deployment) compile Airflow from source again: a third of the suite's CPU.
+unset PYTHONDONTWRITEBYTECODE
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="${COMPAT_VENV:-$ROOT/.venv-compat}"

@@ -4,6 +4,10 @@
 # (real scheduler, triggerer, api-server) on PostgreSQL, then a SQLite smoke run of them.
 # Usage: ./scripts/test.sh [pytest args]
 set -euo pipefail
+# Python caches each module's bytecode (__pycache__, ignored by git). A machine that sets
+# PYTHONDONTWRITEBYTECODE makes every process of the run (each test worker, each Airflow component
+# and task process of a deployment) compile Airflow from source again: a third of the suite's CPU.
+unset PYTHONDONTWRITEBYTECODE
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DEV_GROUPS="test,browser,docs,deployment" source "$ROOT/scripts/bootstrap.sh"

@@ -14,7 +14,6 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_activecampaign.accounts.sync import AccountUpserter
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
-    enforce_records_ratio,
 )
 from airflow_provider_activecampaign.records.failures import FailureReport
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
@@ -97,7 +96,7 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
             identify=lambda record: {"account": record.get("name")},
             failures=report,
         )
-        tally, links = upserter.tally, upserter.links
+        links = upserter.links
         if links.left_in_other_account:
             self.log.warning(
                 "%d contacts belong to another account and were left there (move_contacts=False); "
@@ -105,31 +104,18 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
                 links.left_in_other_account,
                 path,
             )
-        self.log.info(
-            "Accounts: %d records, %d created (%d found by a read-back, not resent), %d updated, "
-            "%d unchanged, %d rejected, %d failed, %d unknown (sent once, may still apply; not resent); "
-            "contacts: %s. Report: %s",
-            tally.records,
-            tally.created,
-            tally.recovered,
-            tally.updated,
-            tally.unchanged,
-            tally.rejected,
-            tally.failed,
-            tally.unknown,
-            links.to_json(),
-            path,
-        )
-        enforce_records_ratio(
-            tally,
+        result = self.finish_records(
+            upserter.tally,
             ratio,
             failures,
             path,
+            label="Accounts",
             what="account records",
             after=(
                 "The other accounts were written; re-running is safe: accounts are found by name or "
                 "key first."
             ),
+            also=f"; contacts: {links.to_json()}",
         )
         if links.unknown:
             # Retryable on purpose: the retry reads each one back once it has settled.
@@ -139,12 +125,7 @@ class ActiveCampaignSyncAccountsOperator(ActiveCampaignRecordsOperator):
                 "other records were written. A retry reads them back once they have settled "
                 "(write_settle_seconds) and links only the contacts still missing."
             )
-        return {
-            **tally.to_json(),
-            "contacts": links.to_json(),
-            "failures": failures.first,
-            "failures_path": str(path),
-        }
+        return {**result, "contacts": links.to_json()}
 
 
 def _flag(value: Any) -> bool:

@@ -183,29 +183,38 @@ class ActiveCampaignRecordsOperator(ActiveCampaignBaseOperator):
         )
         return failures, path
 
+    def finish_records(
+        self,
+        tally: UpsertTally,
+        ratio: float,
+        failures: FailureReport,
+        path: ObjectStoragePath,
+        *,
+        label: str,
+        what: str,
+        after: str,
+        also: str = "",
+    ) -> dict[str, Any]:
+        """End the task as every records writer does: one summary line, the failure-ratio rule, the result.
 
-def enforce_records_ratio(
-    tally: UpsertTally,
-    ratio: float,
-    failures: FailureReport,
-    path: ObjectStoragePath,
-    *,
-    what: str,
-    after: str,
-) -> None:
-    """The failure-ratio rule for a records writer: rejected, failed and unknown records count as lost."""
-    enforce_failure_ratio(
-        tally.rejected + tally.failed + tally.unknown,
-        tally.records,
-        ratio,
-        report=str(path),
-        what=what,
-        happened="failed, were rejected or are unknown" if tally.unknown else "failed or were rejected",
-        detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected"
-        + (f", {tally.unknown:,} unknown)" if tally.unknown else ")"),
-        first=failures.describe_first(),
-        after=after,
-    )
+        Every writer counts in an :class:`UpsertTally`, so each reports alike; ``also`` adds the
+        writer's own clause to the line (``"; contacts: ..."``).
+        """
+        self.log.info("%s: %s%s. Report: %s", label, tally.describe(), also, path)
+        # Rejected, failed and unknown records count as lost.
+        enforce_failure_ratio(
+            tally.rejected + tally.failed + tally.unknown,
+            tally.records,
+            ratio,
+            report=str(path),
+            what=what,
+            happened="failed, were rejected or are unknown" if tally.unknown else "failed or were rejected",
+            detail=f" ({tally.failed:,} failed, {tally.rejected:,} rejected"
+            + (f", {tally.unknown:,} unknown)" if tally.unknown else ")"),
+            first=failures.describe_first(),
+            after=after,
+        )
+        return {**tally.to_json(), "failures": failures.first, "failures_path": str(path)}
 
 
 class RecordWriter(Protocol):

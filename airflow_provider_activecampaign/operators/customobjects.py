@@ -13,7 +13,6 @@ from airflow.sdk import Context
 from airflow_provider_activecampaign.customobjects.records import CustomObjectUpserter
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
-    enforce_records_ratio,
 )
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 
@@ -79,26 +78,12 @@ class ActiveCampaignUpsertCustomObjectRecordsOperator(ActiveCampaignRecordsOpera
             upserter,
             identify=lambda record: {"external_id": record.get(self.external_id_column)},
         )
-        tally = upserter.tally
-        self.log.info(
-            "Custom object %r: %d records, %d created, %d updated, %d unchanged, %d rejected, %d failed, "
-            "%d unknown (sent, may still apply; not resent). Report: %s",
-            self.schema,
-            tally.records,
-            tally.created,
-            tally.updated,
-            tally.unchanged,
-            tally.rejected,
-            tally.failed,
-            tally.unknown,
-            path,
-        )
-        enforce_records_ratio(
-            tally,
+        return self.finish_records(
+            upserter.tally,
             ratio,
             failures,
             path,
+            label=f"Custom object {self.schema!r}",
             what="custom-object records",
             after="The other records were written; re-running writes only what is missing or differs.",
         )
-        return {**tally.to_json(), "failures": failures.first, "failures_path": str(path)}

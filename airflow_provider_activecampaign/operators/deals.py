@@ -13,7 +13,6 @@ from airflow.sdk import Context
 from airflow_provider_activecampaign.deals.sync import VALUE_UNITS, DealCreateUnresolvedError, DealUpserter
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
-    enforce_records_ratio,
 )
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
 
@@ -119,34 +118,14 @@ class ActiveCampaignSyncDealsOperator(ActiveCampaignRecordsOperator):
             identify=lambda record: {"key": record.get(self.key_column)},
             refused=(DealCreateUnresolvedError,),
         )
-        tally = upserter.tally
-        result: dict[str, Any] = {
-            **tally.to_json(),
-            "failures": failures.first,
-            "failures_path": str(path),
-        }
-        self.log.info(
-            "Deals: %d records, %d created (%d found by a read-back after an ambiguous create, not "
-            "resent), %d updated, %d unchanged, %d rejected, %d failed, %d unknown (sent once, may "
-            "still apply; not resent, the next run settles them). Failures: %s",
-            tally.records,
-            tally.created,
-            tally.recovered,
-            tally.updated,
-            tally.unchanged,
-            tally.rejected,
-            tally.failed,
-            tally.unknown,
-            path,
-        )
-        enforce_records_ratio(
-            tally,
+        return self.finish_records(
+            upserter.tally,
             ratio,
             failures,
             path,
+            label="Deals",
             what="deal records",
             after=(
                 "The other deals were written; re-running is safe: deals are found by key before any create."
             ),
         )
-        return result

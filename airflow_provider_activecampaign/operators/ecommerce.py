@@ -19,11 +19,8 @@ from airflow_provider_activecampaign.ecommerce.orders import (
 from airflow_provider_activecampaign.ecommerce.values import AMOUNT_UNITS
 from airflow_provider_activecampaign.operators.base import (
     ActiveCampaignRecordsOperator,
-    enforce_records_ratio,
 )
-from airflow_provider_activecampaign.records.failures import FailureReport
 from airflow_provider_activecampaign.records.journal import WriteJournal, request_deadline_seconds
-from airflow_provider_activecampaign.records.upsert import UpsertTally
 
 _RERUN = "The other records were written; re-running is safe: each record is found by externalid first."
 
@@ -69,8 +66,14 @@ class ActiveCampaignUpsertEcomCustomersOperator(ActiveCampaignRecordsOperator):
         failures, path = self.write_records(
             context, self.records, upserter, identify=lambda record: {"externalid": record.get("externalid")}
         )
-        return _finish(
-            self, upserter.tally, ratio, failures, path, "E-commerce customers", "e-commerce customers"
+        return self.finish_records(
+            upserter.tally,
+            ratio,
+            failures,
+            path,
+            label="E-commerce customers",
+            what="e-commerce customers",
+            after=_RERUN,
         )
 
 
@@ -152,33 +155,12 @@ class ActiveCampaignUpsertEcomOrdersOperator(ActiveCampaignRecordsOperator):
             identify=lambda record: {"externalid": record.get("externalid")},
             refused=(OrderProductsNeedAttention,),
         )
-        label = f"E-commerce orders (source {self.source})"
-        return _finish(self, upserter.tally, ratio, failures, path, label, "e-commerce orders")
-
-
-def _finish(
-    operator: ActiveCampaignRecordsOperator,
-    tally: UpsertTally,
-    ratio: float,
-    failures: FailureReport,
-    path: Any,
-    label: str,
-    what: str,
-) -> dict[str, Any]:
-    """The one summary line, the failure-ratio rule and the result, alike for customers and orders."""
-    operator.log.info(
-        "%s: %d records, %d created (%d found after a lost answer, not resent), %d updated, %d "
-        "unchanged, %d rejected, %d failed, %d unknown (sent, may still apply; not resent). Report: %s",
-        label,
-        tally.records,
-        tally.created,
-        tally.recovered,
-        tally.updated,
-        tally.unchanged,
-        tally.rejected,
-        tally.failed,
-        tally.unknown,
-        path,
-    )
-    enforce_records_ratio(tally, ratio, failures, path, what=what, after=_RERUN)
-    return {**tally.to_json(), "failures": failures.first, "failures_path": str(path)}
+        return self.finish_records(
+            upserter.tally,
+            ratio,
+            failures,
+            path,
+            label=f"E-commerce orders (source {self.source})",
+            what="e-commerce orders",
+            after=_RERUN,
+        )

@@ -55,6 +55,15 @@ class UpsertTally:
     def to_json(self) -> dict[str, int]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """The counts as every records task's summary line says them."""
+        return (
+            f"{self.records:,} records, {self.created:,} created ({self.recovered:,} found by a "
+            f"read-back after a lost answer, not resent), {self.updated:,} updated, "
+            f"{self.unchanged:,} unchanged, {self.rejected:,} rejected, {self.failed:,} failed, "
+            f"{self.unknown:,} unknown (sent once, may still apply; not resent)"
+        )
+
 
 class ContactLookup:
     """Contact ids by email (``GET /contacts?email=``), each address asked once per run.

@@ -9,12 +9,11 @@ the registered webhook; they use their own contacts (the emulator and Airflow ar
 from __future__ import annotations
 
 import asyncio
-import threading
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from tests.deployment.conftest import SharedDeployment
+from tests.helpers.servers import recording_server
 
 pytestmark = pytest.mark.deployment
 
@@ -269,35 +269,13 @@ def test_a_burst_of_deliveries_each_becomes_exactly_one_event(shared_deployment:
     assert len({e["extra"]["delivery_key"] for e in events}) == len(accepted)
 
 
-class _GoneReceiver:
-    """A receiver that answers 410 Gone: ActiveCampaign deactivates the webhook."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(410)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_webhook_deactivated_by_a_410_is_reported_and_recreated(
     shared_deployment: SharedDeployment, emu: _Emulator
 ) -> None:
-    gone = _GoneReceiver()
     name = f"shared_webhooks_gone_{uuid.uuid4().hex[:6]}"
-    try:
+    # A receiver that answers 410 Gone: ActiveCampaign deactivates the webhook.
+    with recording_server(status=410, body={}) as gone, contextlib.ExitStack() as cleanup:
+        cleanup.callback(_delete_webhooks_named, emu, name)
         created = _register(shared_deployment, name, gone.url, ["subscribe"])
         old_id = created["webhooks"][name]
         emu.list_status(emu.contact(f"gone-{uuid.uuid4().hex[:8]}@example.com"), 1)
@@ -308,11 +286,12 @@ def test_a_webhook_deactivated_by_a_410_is_reported_and_recreated(
         assert again["recreated"] == [name], again  # the earlier run's id is gone: reported as recreated
         assert again["webhooks"][name] != old_id
         assert [h["name"] for h in emu.client.webhooks()["webhooks"]].count(name) == 1
-    finally:
-        gone.close()
-        for hook in emu.client.webhooks()["webhooks"]:
-            if hook["name"] == name:
-                emu.call("DELETE", f"webhooks/{hook['id']}")
+
+
+def _delete_webhooks_named(emu: _Emulator, name: str) -> None:
+    for hook in emu.client.webhooks()["webhooks"]:
+        if hook["name"] == name:
+            emu.call("DELETE", f"webhooks/{hook['id']}")
 
 
 def test_reconcile_after_dropped_deliveries_emits_each_missed_change_once(
