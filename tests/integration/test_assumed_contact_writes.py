@@ -32,6 +32,7 @@ from airflow_provider_activecampaign.hooks import transport
 from airflow_provider_activecampaign.hooks.activecampaign import ActiveCampaignHook
 from airflow_provider_activecampaign.operators.contacts import ActiveCampaignExportContactsOperator
 from airflow_provider_activecampaign.operators.export import ActiveCampaignExportOperator
+from tests.helpers.pacing import without_throttled
 from tests.integration.contacts_support import api_counts, fast_seed, read_jsonl, run_sync, use_emulator
 
 pytestmark = pytest.mark.integration
@@ -52,11 +53,8 @@ def statuses(emulator: EmulatorFixture, method: str, path: str) -> dict[str, int
     """``{status: count}`` of the requests the emulator logged for ``method path``, without 429s
     (refused by the account's rate limit on a busy machine: not applied, and sent again)."""
     prefix = f"{method} {path} "
-    return {
-        key[len(prefix) :]: n
-        for key, n in api_counts(emulator).items()
-        if key.startswith(prefix) and not key.endswith(" 429")
-    }
+    answered = without_throttled(api_counts(emulator))
+    return {key[len(prefix) :]: n for key, n in answered.items() if key.startswith(prefix)}
 
 
 # -- contact_sync_update_200 ---------------------------------------------------------------------
