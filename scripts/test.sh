@@ -55,16 +55,17 @@ status=0
 if [ "$WORKERS" = "0" ]; then
   "$VENV/bin/python" -m pytest "$@" || status=$?
 else
-  "$VENV/bin/python" -m pytest -n "$WORKERS" --dist worksteal -m "not deployment" "$@" || status=$?
+  "$VENV/bin/python" -m pytest -n "$WORKERS" --dist worksteal -m "not deployment" --durations=25 "$@" || status=$?
   if [ "$status" -eq 0 ]; then
     DEPLOYMENT_WORKERS="${AC_DEPLOYMENT_WORKERS:-2}"
     echo "==> the deployment tests, on ${DEPLOYMENT_WORKERS} worker processes"
     # Exit code 5 (nothing collected) is not a failure: the arguments named no deployment test.
-    "$VENV/bin/python" -m pytest -p no:cacheprovider -m deployment -n "$DEPLOYMENT_WORKERS" --dist loadfile "$@" \
+    "$VENV/bin/python" -m pytest -p no:cacheprovider -m deployment -n "$DEPLOYMENT_WORKERS" --dist loadfile \
+      --durations=15 "$@" \
       || { code=$?; [ "$code" -eq 5 ] || status=$code; }
   fi
 fi
-if [ "$status" -eq 0 ] && [ "$AC_DEPLOYMENT_DATABASE" = "postgres" ] && [ -z "${AC_SKIP_SQLITE_SMOKE:-}" ]; then
+if [ "$status" -eq 0 ] && [ "$AC_DEPLOYMENT_DATABASE" = "postgres" ]; then
   # A cheap smoke run of the SQLite shape (Airflow's default for a first try): one deployment.
   echo "==> deployment smoke run on SQLite"
   AC_DEPLOYMENT_DATABASE=sqlite "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/deployment/test_export_assets.py || status=$?
